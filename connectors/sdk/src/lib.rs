@@ -1,0 +1,137 @@
+//! The connector SDK of Aiguillage.
+//!
+//! A connector delivers one mapped démarche into a business software (état civil,
+//! urbanisme, facturation, or anything with an API or an import directory). The gateway
+//! owns everything around it: consuming the bus, routing, mapping, retries, dead letters,
+//! the store and status events. A connector only answers one question per call: *did the
+//! target accept this document?*, with a [`Receipt`] or a [`ConnectorError`] that says
+//! whether trying again can help.
+//!
+//! A connector crate depends on this crate only. It provides:
+//! - a configuration type implementing [`ConnectorConfig`] (serde, read from the
+//!   connector's `[[connectors]]` table of the gateway configuration), which is also the
+//!   factory of the connector;
+//! - a type implementing [`Connector`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aiguillage_connector::{
+//!     async_trait, ConfigError, Connector, ConnectorConfig, ConnectorError, Context,
+//!     Document, Receipt, Setup,
+//! };
+//!
+//! /// Configuration of the `null` connector: accepts everything.
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct NullConfig {
+//!     /// Reference returned for every démarche.
+//!     reference: String,
+//! }
+//!
+//! struct NullConnector {
+//!     reference: String,
+//! }
+//!
+//! impl ConnectorConfig for NullConfig {
+//!     const KIND: &'static str = "null";
+//!
+//!     fn build(self, _setup: &Setup) -> Result<Arc<dyn Connector>, ConfigError> {
+//!         Ok(Arc::new(NullConnector { reference: self.reference }))
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl Connector for NullConnector {
+//!     async fn deliver(&self, _doc: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
+//!         Ok(Receipt::with_reference(format!("{}-{}", self.reference, ctx.envelope_id())))
+//!     }
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod context;
+mod error;
+pub mod secret;
+
+use std::sync::Arc;
+
+pub use async_trait::async_trait;
+pub use config::{ConfigError, ConnectorConfig, ConnectorKind, Setup};
+pub use context::{Attachment, Context};
+pub use error::{BoxError, ConnectorError};
+
+/// The document a connector delivers: the envelope after its route's mapping.
+///
+/// Without a mapping it is the whole envelope (`id`, `commune`, `form`, `submitted_at`,
+/// `formdata`) as JSON.
+pub type Document = serde_json::Value;
+
+/// Delivers mapped démarches into one target (one instance per `[[connectors]]` entry).
+///
+/// The gateway holds connectors as `Arc<dyn Connector>` and calls [`Connector::deliver`]
+/// concurrently (up to the connector's `concurrency`), so implementations share their
+/// clients and keep per-call state on the stack.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// Delivers one document to the target.
+    ///
+    /// The same envelope may be delivered more than once (after a crash, a lost ack or a
+    /// retry): pass [`Context::idempotency_key`] to the target wherever it supports one
+    /// (an `Idempotency-Key` header, a file name, an external reference) so that the
+    /// target applies it once.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConnectorError`] whose variant decides what the gateway does next:
+    /// [`ConnectorError::Transient`] and [`ConnectorError::RetryAfter`] are retried,
+    /// [`ConnectorError::Permanent`] goes to the dead letters at once.
+    async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError>;
+
+    /// Tells whether the target is reachable, without delivering anything.
+    ///
+    /// The gateway calls it to probe a target that failed (before resuming deliveries)
+    /// and for its readiness report. The default says healthy.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConnectorError`] describing why the target cannot be reached.
+    async fn health(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<C: Connector + ?Sized> Connector for Arc<C> {
+    async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
+        (**self).deliver(document, ctx).await
+    }
+
+    async fn health(&self) -> Result<(), ConnectorError> {
+        (**self).health().await
+    }
+}
+
+/// What the target said when it accepted a document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Receipt {
+    /// The target's own identifier for what it created (a request number, a file name),
+    /// reported in the `delivered` status event; `None` when it gives none.
+    pub reference: Option<String>,
+}
+
+impl Receipt {
+    /// A receipt without a reference.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A receipt carrying the target's reference.
+    pub fn with_reference(reference: impl Into<String>) -> Self {
+        Self {
+            reference: Some(reference.into()),
+        }
+    }
+}
