@@ -1,0 +1,461 @@
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use aiguillage_connector::{
+    async_trait, ConfigError, Connector, ConnectorError, Context, Document, Receipt, Setup,
+};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+
+use crate::auth::Auth;
+use crate::config::{parse_http_url, RestConfig};
+
+/// The most of an answer read for the receipt's reference.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// The most of an answer body quoted in an error message, in characters.
+const QUOTED_CHARS: usize = 500;
+
+/// The most of an unused answer read so that its connection goes back to the pool;
+/// past it the connection is closed instead.
+const MAX_DRAINED: usize = 64 * 1024;
+
+/// Headers the connector sets on every delivery, which `headers` cannot override.
+const OWNED_HEADERS: [&str; 7] = [
+    "idempotency-key",
+    "x-aiguillage-commune",
+    "x-aiguillage-form",
+    "x-aiguillage-attempt",
+    "content-length",
+    "transfer-encoding",
+    "host",
+];
+
+/// Delivers démarches as JSON to an HTTP API: the `rest` connector.
+///
+/// One HTTP client (and its pool of kept-alive connections) serves all the deliveries
+/// of the connector.
+pub struct RestConnector {
+    client: Client,
+    url: url::Url,
+    method: reqwest::Method,
+    headers: HeaderMap,
+    timeout: Duration,
+    reference_pointer: Option<String>,
+    health_url: Option<url::Url>,
+    auth: Auth,
+    /// How messages name the target: `the target <host[:port]>`.
+    target: String,
+}
+
+impl fmt::Debug for RestConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestConnector")
+            .field("url", &self.url.as_str())
+            .field("method", &self.method)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("reference_pointer", &self.reference_pointer)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RestConnector {
+    /// Checks `config`, resolves its secrets and builds the connector and its HTTP client.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the key at fault: a URL that is not absolute `http` or
+    /// `https`, an invalid header, a zero timeout, a malformed `reference_pointer`, a
+    /// missing or unreadable secret.
+    pub fn new(config: RestConfig, setup: &Setup) -> Result<Self, ConfigError> {
+        let url = parse_http_url("url", &config.url)?;
+        let health_url = config
+            .health_url
+            .as_deref()
+            .map(|text| parse_http_url("health_url", text))
+            .transpose()?;
+        for (key, value) in [
+            ("timeout", config.timeout),
+            ("connect_timeout", config.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be longer than zero, e.g. \"30s\"",
+                ));
+            }
+        }
+        if let Some(pointer) = &config.reference_pointer {
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                return Err(ConfigError::invalid(
+                    "reference_pointer",
+                    format!("`{pointer}` is not a json pointer: it starts with `/`, e.g. \"/id\" or \"/data/numero\""),
+                ));
+            }
+        }
+        let auth = Auth::new(config.auth, setup, config.timeout)?;
+        let headers = extra_headers(&config.headers, &auth)?;
+        let client = Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            // A redirected POST would become a GET without its body: better to say so.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("aiguillage/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| {
+                ConfigError::invalid("url", format!("cannot build the http client: {error}"))
+            })?;
+        let target = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("the target {host}:{port}"),
+            (Some(host), None) => format!("the target {host}"),
+            (None, _) => "the target".to_owned(),
+        };
+        Ok(Self {
+            client,
+            url,
+            method: config.method.to_http(),
+            headers,
+            timeout: config.timeout,
+            reference_pointer: config.reference_pointer,
+            health_url,
+            auth,
+            target,
+        })
+    }
+
+    /// The headers of one delivery, before authentication.
+    fn delivery_headers(&self, ctx: &Context) -> Result<HeaderMap, ConnectorError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in &self.headers {
+            headers.insert(name, value.clone());
+        }
+        let attempt = ctx.attempt().to_string();
+        for (name, what, value) in [
+            ("idempotency-key", "envelope id", ctx.idempotency_key()),
+            ("x-aiguillage-commune", "commune", ctx.commune()),
+            ("x-aiguillage-form", "form", ctx.form()),
+            ("x-aiguillage-attempt", "attempt", attempt.as_str()),
+        ] {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                ConnectorError::permanent(format!(
+                    "the {what} `{}` cannot be sent in the {name} header: it holds characters a header cannot carry",
+                    value.escape_debug()
+                ))
+            })?;
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        Ok(headers)
+    }
+
+    /// The receipt of an accepted delivery, with the reference found in the answer.
+    async fn receipt(&self, response: Response, ctx: &Context) -> Receipt {
+        let Some(pointer) = &self.reference_pointer else {
+            // Only read so that the connection can be reused.
+            let _ = read_limited(response, MAX_DRAINED).await;
+            return Receipt::new();
+        };
+        let status = response.status();
+        let reference = match read_limited(response, MAX_ANSWER).await {
+            Err(error) => Err(format!("its answer could not be read ({error})")),
+            Ok((_, true)) => Err(format!("its answer is larger than {MAX_ANSWER} bytes")),
+            Ok((body, false)) => match serde_json::from_slice::<Value>(&body) {
+                Err(_) => Err("its answer is not json".to_owned()),
+                Ok(answer) => reference_at(&answer, pointer),
+            },
+        };
+        match reference {
+            Ok(reference) => Receipt::with_reference(reference),
+            Err(reason) => {
+                tracing::warn!(
+                    parent: ctx.span(),
+                    status = status.as_u16(),
+                    reference_pointer = %pointer,
+                    "{} accepted the démarche without a reference: {reason}",
+                    self.target,
+                );
+                Receipt::new()
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for RestConnector {
+    async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
+        let body = serde_json::to_vec(document).map_err(|error| {
+            ConnectorError::permanent("cannot encode the document as json").with_source(error)
+        })?;
+        let headers = self.delivery_headers(ctx)?;
+        let mut renewed = false;
+        loop {
+            let request = self
+                .client
+                .request(self.method.clone(), self.url.clone())
+                .headers(headers.clone())
+                .body(body.clone());
+            let (request, token) = self.auth.authorize(&self.client, request).await?;
+            let started = Instant::now();
+            let response = request
+                .send()
+                .await
+                .map_err(|error| transport_error(&self.target, error, self.timeout))?;
+            let status = response.status();
+            tracing::debug!(
+                parent: ctx.span(),
+                status = status.as_u16(),
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "target answered"
+            );
+            if status.is_success() {
+                return Ok(self.receipt(response, ctx).await);
+            }
+            // An OAuth 2.0 token may be revoked before it expires: one new try with a
+            // new token tells a revoked token from credentials the target refuses.
+            if status == StatusCode::UNAUTHORIZED && !renewed && self.auth.refused(token).await {
+                tracing::info!(
+                    parent: ctx.span(),
+                    "{} refused the oauth2 token, trying again with a new one",
+                    self.target,
+                );
+                renewed = true;
+                continue;
+            }
+            let hint = match status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check `auth`)",
+                StatusCode::NOT_FOUND => " (check `url`)",
+                StatusCode::METHOD_NOT_ALLOWED => " (check `method`)",
+                _ => "",
+            };
+            return Err(refusal(&self.target, response, hint).await);
+        }
+    }
+
+    async fn health(&self) -> Result<(), ConnectorError> {
+        let request = match &self.health_url {
+            Some(url) => self.client.get(url.clone()),
+            None => self.client.head(self.url.clone()),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|error| transport_error(&self.target, error, self.timeout))?;
+        if response.status().is_server_error() {
+            return Err(refusal(&self.target, response, "").await);
+        }
+        let _ = read_limited(response, MAX_DRAINED).await;
+        Ok(())
+    }
+}
+
+/// Checks the extra `headers` of the configuration.
+fn extra_headers(
+    headers: &std::collections::BTreeMap<String, String>,
+    auth: &Auth,
+) -> Result<HeaderMap, ConfigError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let key = format!("headers.{name}");
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            ConfigError::invalid(
+                &key,
+                format!("`{name}` is not a valid header name, e.g. \"X-Tenant\""),
+            )
+        })?;
+        if OWNED_HEADERS.contains(&header.as_str()) || header.as_str().starts_with("x-aiguillage-")
+        {
+            return Err(ConfigError::invalid(
+                &key,
+                "the connector sets this header itself: remove it from `headers`",
+            ));
+        }
+        if auth.header() == Some(&header) {
+            return Err(ConfigError::invalid(
+                &key,
+                "`auth` sets this header: remove it from `headers`",
+            ));
+        }
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            ConfigError::invalid(
+                &key,
+                "the value holds characters a header cannot carry (newline, control character)",
+            )
+        })?;
+        // An operator may put a key here rather than in `auth`: never print it.
+        value.set_sensitive(true);
+        map.insert(header, value);
+    }
+    Ok(map)
+}
+
+/// The reference at `pointer` in the target's answer, or why there is none.
+fn reference_at(answer: &Value, pointer: &str) -> Result<String, String> {
+    match answer.pointer(pointer) {
+        None => Err(format!("its answer has nothing at `{pointer}`")),
+        Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
+        Some(Value::Number(number)) => Ok(number.to_string()),
+        Some(other) => {
+            let kind = match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::String(_) => "an empty string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+                Value::Number(_) => "a number",
+            };
+            Err(format!(
+                "its answer has {kind} at `{pointer}`, not a string or a number"
+            ))
+        }
+    }
+}
+
+/// A request to `who` that got no answer: always worth trying again later.
+pub(crate) fn transport_error(
+    who: &str,
+    error: reqwest::Error,
+    timeout: Duration,
+) -> ConnectorError {
+    let message = if error.is_connect() {
+        format!("cannot connect to {who}")
+    } else if error.is_timeout() {
+        format!("{who} did not answer within {timeout:?}")
+    } else if error.is_body() || error.is_decode() {
+        format!("the answer of {who} was cut off")
+    } else {
+        format!("the request to {who} failed")
+    };
+    // The URL may hold a key in its query: the message names the host only.
+    ConnectorError::transient(message).with_source(error.without_url())
+}
+
+/// The error for an answer of `who` that is not a success, quoting the start of its body.
+///
+/// 408, 429 and 5xx are transient (after the delay of `Retry-After` if given), anything
+/// else permanent. `hint` is appended to the message.
+pub(crate) async fn refusal(who: &str, response: Response, hint: &str) -> ConnectorError {
+    let status = response.status();
+    let after = retry_after(response.headers());
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let quoted = quote_body(response).await;
+    let mut message = format!("{who} answered {status}");
+    if !quoted.is_empty() {
+        message.push_str(": ");
+        message.push_str(&quoted);
+    }
+    message.push_str(hint);
+    if status.is_redirection() {
+        match location {
+            Some(location) => message.push_str(&format!(
+                " (redirected to {location}: set `url` to the new address)"
+            )),
+            None => message.push_str(" (check `url`)"),
+        }
+    }
+    let transient = status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+        );
+    match (transient, after) {
+        (true, Some(after)) => ConnectorError::retry_after(message, after),
+        (true, None) => ConnectorError::transient(message),
+        (false, _) => ConnectorError::permanent(message),
+    }
+}
+
+/// The delay asked by a `Retry-After` header: seconds, or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    // A date already past means "now".
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// The start of the body of `response` on one line, at most [`QUOTED_CHARS`] characters.
+async fn quote_body(response: Response) -> String {
+    // Four bytes per character at most, and one more to know it was longer.
+    let Ok((body, cut)) = read_limited(response, QUOTED_CHARS * 4 + 1).await else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None if cut => format!("{text}…"),
+        None => text,
+    }
+}
+
+/// Reads at most `limit` bytes of the body of `response`; also tells whether it was longer.
+pub(crate) async fn read_limited(
+    mut response: Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static(" 7 "));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
+        );
+        let after = retry_after(&headers).unwrap();
+        assert!(after > Duration::from_secs(100) && after <= Duration::from_secs(120));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn references_are_strings_or_numbers() {
+        let answer = serde_json::json!({"id": 42, "data": {"numero": "PC-1"}, "empty": ""});
+        assert_eq!(reference_at(&answer, "/id").unwrap(), "42");
+        assert_eq!(reference_at(&answer, "/data/numero").unwrap(), "PC-1");
+        assert!(reference_at(&answer, "/data")
+            .unwrap_err()
+            .contains("an object"));
+        assert!(reference_at(&answer, "/empty").is_err());
+        assert!(reference_at(&answer, "/missing")
+            .unwrap_err()
+            .contains("nothing at `/missing`"));
+    }
+}
