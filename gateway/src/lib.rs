@@ -1,0 +1,25 @@
+//! Aiguillage, the gateway: consumes démarches from the bus and delivers each one,
+//! effectively once, through the connector its route names.
+//!
+//! `main.rs` only parses the command line ([`cli`]); everything else is here so that
+//! tests can start a gateway in-process with [`service::start`].
+//!
+//! Modules by responsibility: [`config`] (the TOML file), [`bus`] (RabbitMQ topology,
+//! publishing, status events), [`routing`], [`mapping`], [`delivery`] (the pipeline of one
+//! message), [`store`] (outcomes), [`service`] (the supervisor that keeps it all running),
+//! [`registry`] (connector kinds), [`cli`] and [`demo`].
+#![forbid(unsafe_code)]
+
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod demo;
+pub mod envelope;
+pub mod mapping;
+pub mod publish;
+pub mod registry;
+pub mod routing;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `aiguillage` binary: see `aiguillage --help`.
+
+fn main() -> std::process::ExitCode {
+    aiguillage_gateway::cli::main()
+}

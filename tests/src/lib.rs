@@ -1,0 +1,444 @@
+//! End-to-end test harness of Aiguillage, against the machine's real RabbitMQ, SQLite and
+//! PostgreSQL, plus simulators of the business software we cannot run.
+//!
+//! Each [`Scenario`] isolates itself: its exchanges and queues carry a unique prefix, its
+//! SQLite file lives in its own temporary directory and its PostgreSQL tables in their
+//! own schema; [`Scenario::cleanup`] removes them. A missing service fails the test (with
+//! the command that starts it): nothing is skipped silently.
+
+pub mod rest_target;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aiguillage_gateway::config::{BusConfig, Config};
+use aiguillage_gateway::registry::Registry;
+use aiguillage_gateway::service::{self, Running};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use serde_json::{json, Value};
+
+/// The broker of the machine (override with `AIGUILLAGE_TEST_AMQP_URL`).
+pub fn amqp_url() -> String {
+    std::env::var("AIGUILLAGE_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The PostgreSQL database of the machine (override with `AIGUILLAGE_TEST_POSTGRES_URL`).
+pub fn postgres_url() -> String {
+    std::env::var("AIGUILLAGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A name unique to this test run and call.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// Which store a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// An SQLite file in the scenario's directory.
+    Sqlite,
+    /// A schema of its own in the machine's PostgreSQL.
+    Postgres,
+}
+
+/// An isolated gateway setup: configuration, names, store.
+pub struct Scenario {
+    /// Unique prefix of every broker object.
+    pub prefix: String,
+    /// The scenario's directory (config, SQLite file, dropped files).
+    pub dir: tempfile::TempDir,
+    store_url: String,
+    pg_schema: Option<String>,
+    connectors: Vec<String>,
+    routes: Vec<String>,
+    extra: String,
+}
+
+impl Scenario {
+    /// A new scenario on `store`.
+    pub async fn new(store: StoreKind) -> Self {
+        let prefix = unique("t");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (store_url, pg_schema) = match store {
+            StoreKind::Sqlite => (
+                format!("sqlite://{}", dir.path().join("store.db").display()),
+                None,
+            ),
+            StoreKind::Postgres => {
+                let schema = prefix.replace('-', "_");
+                let admin = admin_pool().await;
+                sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+                    .execute(&admin)
+                    .await
+                    .expect("create the test schema");
+                admin.close().await;
+                let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
+                (url, Some(schema))
+            }
+        };
+        Self {
+            prefix,
+            dir,
+            store_url,
+            pg_schema,
+            connectors: Vec::new(),
+            routes: Vec::new(),
+            extra: String::new(),
+        }
+    }
+
+    /// Adds a `[[connectors]]` entry (TOML keys after `name` and `kind`).
+    pub fn connector(&mut self, name: &str, kind: &str, keys: &str) -> &mut Self {
+        self.connectors.push(format!(
+            "[[connectors]]\nname = \"{name}\"\nkind = \"{kind}\"\n{keys}\n"
+        ));
+        self
+    }
+
+    /// Adds a `[[routes]]` entry.
+    pub fn route(&mut self, commune: &str, forms: &[&str], connector: &str) -> &mut Self {
+        self.routes.push(format!(
+            "[[routes]]\ncommune = \"{commune}\"\nforms = {}\nconnector = \"{connector}\"\n",
+            json!(forms)
+        ));
+        self
+    }
+
+    /// Adds raw TOML at the top level (e.g. a `[shutdown]` table).
+    pub fn extra(&mut self, toml: &str) -> &mut Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
+        self
+    }
+
+    /// A directory inside the scenario's directory (created).
+    pub fn subdir(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("create a directory");
+        path
+    }
+
+    /// Writes the configuration file and returns its path.
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.dir.path().join("aiguillage.toml");
+        let text = format!(
+            "[bus]\nurl = \"{}\"\nexchange = \"{p}.demarches\"\nstatus_exchange = \"{p}.status\"\nqueue_prefix = \"{p}\"\n\n[store]\nurl = \"{}\"\n\n{}\n{}\n{}",
+            amqp_url(),
+            self.store_url,
+            self.extra,
+            self.connectors.join("\n"),
+            self.routes.join("\n"),
+            p = self.prefix,
+        );
+        std::fs::write(&path, text).expect("write the configuration");
+        path
+    }
+
+    /// The checked configuration.
+    pub fn config(&self) -> Config {
+        let path = self.write_config();
+        Config::load_with_env(&path, &HashMap::new(), &Registry::builtin())
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// The bus section.
+    pub fn bus(&self) -> BusConfig {
+        self.config().bus
+    }
+
+    /// Starts the gateway in-process and waits until it consumes.
+    pub async fn start(&self) -> Running {
+        let mut running = service::start(self.config())
+            .await
+            .expect("start the gateway");
+        assert!(
+            running.wait_ready(Duration::from_secs(30)).await,
+            "the gateway did not connect to RabbitMQ at {} within 30 s (start it: rabbitmq-server -detached)",
+            amqp_url()
+        );
+        running
+    }
+
+    /// An open connection to the broker.
+    pub async fn connection(&self) -> lapin::Connection {
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap_or_else(|error| panic!("RabbitMQ is not reachable at {} ({error}): start it with `rabbitmq-server -detached`", amqp_url()))
+    }
+
+    /// Publishes envelopes as the portal does (confirmed).
+    pub async fn publish(&self, envelopes: &[Value]) {
+        let bodies: Vec<(String, Vec<u8>)> = envelopes
+            .iter()
+            .map(|e| (e["id"].to_string(), e.to_string().into_bytes()))
+            .collect();
+        self.publish_raw(&bodies).await;
+    }
+
+    /// Publishes bodies as they are (checked as envelopes first).
+    pub async fn publish_raw(&self, bodies: &[(String, Vec<u8>)]) {
+        let connection = self.connection().await;
+        aiguillage_gateway::publish::publish_on(&connection, &self.bus(), bodies)
+            .await
+            .expect("publish");
+        let _ = connection.close(200, "done".into()).await;
+    }
+
+    /// Publishes a body without any check, with a routing key (for hostile messages).
+    pub async fn publish_unchecked(&self, routing_key: &str, body: &[u8]) {
+        let connection = self.connection().await;
+        let bus = self.bus();
+        let publisher = aiguillage_gateway::bus::Publisher::open(&connection)
+            .await
+            .expect("channel");
+        aiguillage_gateway::bus::declare_demarches_exchange(publisher.channel(), &bus)
+            .await
+            .expect("declare");
+        publisher
+            .publish(
+                &bus.exchange,
+                routing_key,
+                body,
+                aiguillage_gateway::bus::persistent_json(),
+                false,
+            )
+            .await
+            .expect("publish");
+        let _ = connection.close(200, "done".into()).await;
+    }
+
+    /// Starts collecting status events (bind before publishing).
+    pub async fn status_events(&self) -> StatusEvents {
+        let connection = self.connection().await;
+        let channel = connection.create_channel().await.expect("channel");
+        let bus = self.bus();
+        channel
+            .exchange_declare(
+                bus.status_exchange.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare the status exchange");
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare the events queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                bus.status_exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind the events queue");
+        let mut consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "test-events".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume the events");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _keep = (connection, channel);
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                let routing_key = delivery.routing_key.to_string();
+                if let Ok(event) = serde_json::from_slice::<Value>(&delivery.data) {
+                    if tx.send((routing_key, event)).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        StatusEvents {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Messages in a queue of this scenario (passive declare).
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        let connection = self.connection().await;
+        let channel = connection.create_channel().await.expect("channel");
+        let depth = aiguillage_gateway::bus::queue_depth(&channel, queue)
+            .await
+            .expect("queue exists");
+        let _ = connection.close(200, "done".into()).await;
+        depth
+    }
+
+    /// Takes every message of a queue (acking them): body and headers.
+    pub async fn drain(&self, queue: &str) -> Vec<(Value, FieldTable)> {
+        let connection = self.connection().await;
+        let channel = connection.create_channel().await.expect("channel");
+        let mut out = Vec::new();
+        while let Some(message) = channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .expect("basic.get")
+        {
+            let delivery = message.delivery;
+            let body = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
+            let headers = delivery.properties.headers().clone().unwrap_or_default();
+            delivery.ack(BasicAckOptions::default()).await.expect("ack");
+            out.push((body, headers));
+        }
+        let _ = connection.close(200, "done".into()).await;
+        out
+    }
+
+    /// Removes the scenario's queues, exchanges and PostgreSQL schema.
+    pub async fn cleanup(self) {
+        let config = self.config();
+        let connection = self.connection().await;
+        let channel = connection.create_channel().await.expect("channel");
+        let bus = &config.bus;
+        let mut queues = vec![bus.unrouted_queue()];
+        for instance in &config.connectors {
+            queues.push(bus.connector_queue(&instance.name));
+            queues.push(bus.dead_queue(&instance.name));
+            for tier in 0..instance.retry.tiers().len() {
+                queues.push(bus.retry_queue(&instance.name, tier));
+            }
+        }
+        for queue in queues {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for exchange in [
+            bus.exchange.clone(),
+            bus.unrouted_exchange(),
+            bus.status_exchange.clone(),
+        ] {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+        let _ = connection.close(200, "done".into()).await;
+        if let Some(schema) = self.pg_schema {
+            let admin = admin_pool().await;
+            let _ = sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .execute(&admin)
+                .await;
+            admin.close().await;
+        }
+    }
+}
+
+async fn admin_pool() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&postgres_url())
+        .await
+        .unwrap_or_else(|error| panic!("PostgreSQL is not reachable at {} ({error}): start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`", postgres_url()))
+}
+
+/// Status events collected from a scenario's status exchange.
+pub struct StatusEvents {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+    seen: Vec<(String, Value)>,
+}
+
+impl StatusEvents {
+    /// Waits until `predicate` holds over the events seen, at most `timeout`; returns them.
+    pub async fn wait_until(
+        &mut self,
+        timeout: Duration,
+        predicate: impl Fn(&[(String, Value)]) -> bool,
+    ) -> &[(String, Value)] {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !predicate(&self.seen) {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(event)) => self.seen.push(event),
+                _ => break,
+            }
+        }
+        &self.seen
+    }
+
+    /// Collects whatever arrives within `window`.
+    pub async fn settle(&mut self, window: Duration) -> &[(String, Value)] {
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            self.seen.push(event);
+        }
+        &self.seen
+    }
+
+    /// The events with `status`.
+    pub fn with_status(&self, status: &str) -> Vec<&Value> {
+        self.seen
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| e["status"] == status)
+            .collect()
+    }
+}
+
+/// Counts the events with `status`.
+pub fn count_status(events: &[(String, Value)], status: &str) -> usize {
+    events.iter().filter(|(_, e)| e["status"] == status).count()
+}
+
+/// A realistic envelope: a w.c.s.-shaped démarche of `commune` on `form`.
+pub fn envelope(prefix: &str, commune: &str, form: &str, number: u32) -> Value {
+    json!({
+        "id": format!("{prefix}:{form}:{number}"),
+        "commune": commune,
+        "form": form,
+        "submitted_at": "2026-11-28T10:12:00+01:00",
+        "formdata": {
+            "id": number,
+            "display_id": format!("12-{number}"),
+            "display_name": format!("Demande n°12-{number}"),
+            "receipt_time": "2026-11-28T10:12:00+01:00",
+            "url": format!("https://demarches.example.invalid/{form}/{number}/"),
+            "criticality_level": 0,
+            "user": {"id": 7, "name": "Camille Durand", "email": "camille.durand@example.invalid", "NameID": ["a1b2c3"]},
+            "fields": {
+                "nom": "Durand", "prenoms": "Camille Marie",
+                "nature_document": "Copie intégrale", "nature_document_raw": "CPI",
+                "nature_document_structured": {"id": "CPI", "text": "Copie intégrale"},
+                "date_naissance": "1990-04-12", "lieu_naissance": "Clisson",
+                "adresse": "3 rue de la Garenne", "code_postal": "44190", "ville": "Clisson",
+                "nombre_exemplaires": 1
+            },
+            "workflow": {"status": {"id": "1", "name": "Nouveau"}, "fields": {}},
+            "submission": {"channel": "web", "backoffice": false}
+        }
+    })
+}

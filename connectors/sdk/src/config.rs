@@ -116,7 +116,9 @@ pub struct ConnectorKind {
 
 impl std::fmt::Debug for ConnectorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectorKind").field("name", &self.name).finish()
+        f.debug_struct("ConnectorKind")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -206,7 +208,10 @@ mod tests {
             .build(serde_json::json!({"url": "x", "tiemout": 3}), &setup)
             .err()
             .expect("an unknown key is refused");
-        assert!(error.to_string().contains("unknown field `tiemout`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `tiemout`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -129,6 +129,9 @@ mod tests {
     fn report_includes_the_sources_once() {
         let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device");
         let error = ConnectorError::transient("cannot write the file").with_source(io);
-        assert_eq!(error.report(), "cannot write the file: no space left on device");
+        assert_eq!(
+            error.report(),
+            "cannot write the file: no space left on device"
+        );
     }
 }

@@ -1,0 +1,445 @@
+//! Delivery: the pipeline of one message, and the consumer that runs it for one connector.
+//!
+//! Read [`Pipeline::handle`] top to bottom: parse → route → already recorded? → map →
+//! deliver → send on (dead letters or a retry tier) → record → status event → ack. Every
+//! step that must survive a crash happens, and is confirmed, before the ack: a crash at
+//! any point gives a redelivery, which the store (and the target's idempotency key)
+//! absorbs, never a loss.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aiguillage_connector::{ConnectorError, Context};
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::bus::{self, BusError, Publisher, StatusEvent};
+use crate::config::{BusConfig, ConnectorInstance};
+use crate::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
+use crate::mapping;
+use crate::routing::{Decision, Router};
+use crate::store::{Outcome, Status, Store, StoreError};
+
+/// A failure of the gateway's own infrastructure (bus or store) while handling a message:
+/// the message is left unacknowledged and the session restarts.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The ack could not be sent.
+    #[error("cannot acknowledge the message: {0}")]
+    Ack(lapin::Error),
+}
+
+/// Everything one connector's pipeline needs.
+pub struct Pipeline {
+    instance: ConnectorInstance,
+    bus: Arc<BusConfig>,
+    router: Arc<Router>,
+    store: Store,
+    publisher: Publisher,
+    tiers: Vec<Duration>,
+}
+
+/// What happened to a delivery attempt.
+enum Attempt {
+    Delivered(Option<String>),
+    Failed(ConnectorError),
+}
+
+impl Pipeline {
+    /// A pipeline for `instance`, publishing on `publisher`.
+    pub fn new(
+        instance: ConnectorInstance,
+        bus: Arc<BusConfig>,
+        router: Arc<Router>,
+        store: Store,
+        publisher: Publisher,
+    ) -> Self {
+        let tiers = instance.retry.tiers();
+        Self {
+            instance,
+            bus,
+            router,
+            store,
+            publisher,
+            tiers,
+        }
+    }
+
+    /// Handles one message, from its body to its ack.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError`] when the bus or the store fails: the message is not acknowledged.
+    pub async fn handle(&self, delivery: &Delivery) -> Result<(), PipelineError> {
+        let headers = delivery.properties.headers().as_ref();
+        let attempt = bus::attempt_of(headers);
+        let connector = self.instance.name.as_str();
+
+        let envelope = match Envelope::parse(&delivery.data, self.bus.max_message_bytes) {
+            Ok(envelope) => envelope,
+            Err(rejection) => {
+                let Rejection { error, salvage } = *rejection;
+                return self
+                    .reject_invalid(delivery, &error, salvage, attempt)
+                    .await;
+            }
+        };
+        let span = info_span!(
+            "demarche",
+            demarche.id = %envelope.id,
+            commune = %envelope.commune,
+            form = %envelope.form,
+            connector,
+            attempt,
+        );
+        async move {
+            match self.router.decide(connector, &envelope.commune, &envelope.form) {
+                Decision::Deliver(_) => {}
+                Decision::NotMine => {
+                    debug!("taken by another connector's route");
+                    return ack(delivery).await;
+                }
+                Decision::Unrouted => {
+                    info!("no route takes this form: sent to the unrouted démarches");
+                    self.publisher
+                        .publish(
+                            &self.bus.unrouted_exchange(),
+                            delivery.routing_key.as_str(),
+                            &delivery.data,
+                            delivery.properties.clone(),
+                            true,
+                        )
+                        .await?;
+                    return ack(delivery).await;
+                }
+            }
+
+            if let Some(recorded) = self.store.outcome(&envelope.id, connector).await? {
+                if recorded.status.is_final() {
+                    // Delivered before a crash or a lost ack: say it again, deliver nothing.
+                    debug!(status = %recorded.status, "outcome already recorded: not delivered again");
+                    let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, recorded.status, recorded.attempts);
+                    event.reference = recorded.reference;
+                    event.error = recorded.last_error;
+                    event.publish(&self.publisher, &self.bus.status_exchange).await?;
+                    return ack(delivery).await;
+                }
+            }
+
+            let started = Instant::now();
+            let result = match mapping::identity(&envelope) {
+                Err(error) => Attempt::Failed(ConnectorError::permanent(format!("mapping failed: {error}"))),
+                Ok(mapped) => {
+                    let ctx = Context::new(&envelope.id, &envelope.commune, &envelope.form, connector)
+                        .with_attempt(attempt)
+                        .with_attachments(mapped.attachments)
+                        .with_span(tracing::Span::current());
+                    match self.instance.connector.deliver(&mapped.document, &ctx).await {
+                        Ok(receipt) => Attempt::Delivered(receipt.reference),
+                        Err(error) => Attempt::Failed(error),
+                    }
+                }
+            };
+            let duration_ms = started.elapsed().as_millis() as u64;
+
+            let mut outcome = Outcome {
+                envelope_id: envelope.id.clone(),
+                connector: connector.to_owned(),
+                commune: envelope.commune.clone(),
+                form: envelope.form.clone(),
+                status: Status::Delivered,
+                attempts: attempt,
+                reference: None,
+                last_error: None,
+            };
+            match result {
+                Attempt::Delivered(reference) => {
+                    info!(duration_ms, reference = reference.as_deref().unwrap_or(""), "delivered");
+                    outcome.reference = reference;
+                }
+                Attempt::Failed(error) => {
+                    let reason = error.report();
+                    let mut history = bus::errors_of(headers);
+                    history.push(format!("attempt {attempt}: {reason}"));
+                    outcome.last_error = Some(reason.clone());
+                    outcome.status = if error.is_permanent() {
+                        Status::Rejected
+                    } else if attempt >= self.instance.retry.max_attempts {
+                        Status::Dead
+                    } else {
+                        Status::Retrying
+                    };
+                    // The copy is confirmed before the outcome is recorded and the original
+                    // acked: a crash in between duplicates the message, never loses it.
+                    match outcome.status {
+                        Status::Retrying => {
+                            let tier = self.tier_for(attempt, error.retry_after_delay());
+                            warn!(duration_ms, error = %reason, retry_in_ms = self.tiers[tier].as_millis() as u64, "transient failure: will retry");
+                            self.send_to_retry(delivery, tier, attempt + 1, history).await?;
+                        }
+                        status => {
+                            warn!(duration_ms, error = %reason, %status, "failed: sent to the dead letters");
+                            self.send_to_dead_letters(delivery, status, &reason, history).await?;
+                        }
+                    }
+                }
+            }
+            self.store.record(&outcome).await?;
+            let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, outcome.status, attempt);
+            event.reference = outcome.reference;
+            event.error = outcome.last_error;
+            event.publish(&self.publisher, &self.bus.status_exchange).await?;
+            ack(delivery).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A message that is not a valid envelope is kept in the dead letters with the reason,
+    /// and announced when its id can be read.
+    async fn reject_invalid(
+        &self,
+        delivery: &Delivery,
+        error: &EnvelopeError,
+        salvage: Salvage,
+        attempt: u32,
+    ) -> Result<(), PipelineError> {
+        let reason = format!("invalid envelope: {error}");
+        warn!(
+            connector = %self.instance.name,
+            demarche.id = salvage.id.as_deref().unwrap_or("unreadable"),
+            routing_key = %delivery.routing_key,
+            error = %reason,
+            "rejected: sent to the dead letters"
+        );
+        let mut history = bus::errors_of(delivery.properties.headers().as_ref());
+        history.push(format!("attempt {attempt}: {reason}"));
+        self.send_to_dead_letters(delivery, Status::Rejected, &reason, history)
+            .await?;
+        if let Some(id) = salvage.id {
+            // The routing key says where the portal meant it to go when the body does not.
+            let mut words = delivery.routing_key.as_str().splitn(2, '.');
+            let commune = salvage
+                .commune
+                .unwrap_or_else(|| words.next().unwrap_or_default().to_owned());
+            let form = salvage
+                .form
+                .unwrap_or_else(|| words.next().unwrap_or_default().to_owned());
+            let mut event = StatusEvent::new(
+                &id,
+                &commune,
+                &form,
+                &self.instance.name,
+                Status::Rejected,
+                attempt,
+            );
+            event.error = Some(reason);
+            event
+                .publish(&self.publisher, &self.bus.status_exchange)
+                .await?;
+        }
+        ack(delivery).await
+    }
+
+    fn tier_for(&self, attempt: u32, asked: Option<Duration>) -> usize {
+        let tier = self.instance.retry.tier_after(attempt, self.tiers.len());
+        match asked {
+            // The target asked for a delay: wait at least that long if a tier allows it.
+            Some(after) if self.tiers[tier] < after => self
+                .tiers
+                .iter()
+                .position(|delay| *delay >= after)
+                .unwrap_or(self.tiers.len() - 1),
+            _ => tier,
+        }
+    }
+
+    async fn send_to_retry(
+        &self,
+        delivery: &Delivery,
+        tier: usize,
+        next_attempt: u32,
+        history: Vec<String>,
+    ) -> Result<(), BusError> {
+        let original = delivery.properties.headers().as_ref();
+        let mut updates = vec![
+            (bus::HEADER_ATTEMPT, AMQPValue::LongUInt(next_attempt)),
+            (bus::HEADER_ERRORS, bus::errors_value(history)),
+        ];
+        if !original.is_some_and(|h| h.contains_key(bus::HEADER_ROUTING_KEY)) {
+            updates.push((
+                bus::HEADER_ROUTING_KEY,
+                bus::long_string(delivery.routing_key.as_str()),
+            ));
+        }
+        let properties =
+            forwarded_properties(&delivery.properties, bus::headers_with(original, updates));
+        let queue = self.bus.retry_queue(&self.instance.name, tier);
+        self.publisher
+            .publish("", &queue, &delivery.data, properties, true)
+            .await
+    }
+
+    async fn send_to_dead_letters(
+        &self,
+        delivery: &Delivery,
+        status: Status,
+        reason: &str,
+        history: Vec<String>,
+    ) -> Result<(), BusError> {
+        let original = delivery.properties.headers().as_ref();
+        let mut updates = vec![
+            (bus::HEADER_REASON, bus::long_string(reason)),
+            (bus::HEADER_STATUS, bus::long_string(status.as_str())),
+            (bus::HEADER_CONNECTOR, bus::long_string(&self.instance.name)),
+            (
+                bus::HEADER_DEAD_AT,
+                bus::long_string(&crate::store::now_text()),
+            ),
+            (bus::HEADER_ERRORS, bus::errors_value(history)),
+        ];
+        if !original.is_some_and(|h| h.contains_key(bus::HEADER_ROUTING_KEY)) {
+            updates.push((
+                bus::HEADER_ROUTING_KEY,
+                bus::long_string(delivery.routing_key.as_str()),
+            ));
+        }
+        let properties =
+            forwarded_properties(&delivery.properties, bus::headers_with(original, updates));
+        let queue = self.bus.dead_queue(&self.instance.name);
+        self.publisher
+            .publish("", &queue, &delivery.data, properties, true)
+            .await
+    }
+}
+
+/// The original properties (message id, content type, timestamp…), persistent, with new headers.
+fn forwarded_properties(original: &BasicProperties, headers: FieldTable) -> BasicProperties {
+    original.clone().with_delivery_mode(2).with_headers(headers)
+}
+
+async fn ack(delivery: &Delivery) -> Result<(), PipelineError> {
+    delivery
+        .acker
+        .ack(BasicAckOptions::default())
+        .await
+        .map(|_| ())
+        .map_err(PipelineError::Ack)
+}
+
+/// Consumes one connector's queue until `stop` turns true or the channel fails.
+///
+/// Up to `concurrency` messages are handled at once; on stop, consuming is cancelled and
+/// the messages in flight get `grace` to finish (what does not finish is redelivered).
+///
+/// # Errors
+///
+/// A message when the channel or a pipeline fails (the session restarts), or on
+/// declaration errors at start.
+pub async fn consume(
+    pipeline: Arc<Pipeline>,
+    channel: Channel,
+    prefetch: u16,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), String> {
+    let name = pipeline.instance.name.clone();
+    let queue = pipeline.bus.connector_queue(&name);
+    let concurrency = pipeline.instance.concurrency;
+    let prefetch = prefetch.max(u16::try_from(concurrency).unwrap_or(u16::MAX));
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|e| format!("connector `{name}`: cannot set the prefetch: {e}"))?;
+    let tag = format!("aiguillage-{name}-{}", std::process::id());
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            bus::short(&tag),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| format!("connector `{name}`: cannot consume `{queue}`: {e}"))?;
+    info!(connector = %name, %queue, concurrency, prefetch, "consuming");
+
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let mut in_flight: JoinSet<Result<(), PipelineError>> = JoinSet::new();
+    let failure: Option<String> = loop {
+        // A failed handler means the bus or the store is gone: restart the session.
+        let permit = tokio::select! {
+            biased;
+            _ = stop.changed() => break None,
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                match handler_failure(joined) {
+                    Some(error) => break Some(format!("connector `{name}`: {error}")),
+                    None => continue,
+                }
+            }
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break Some("semaphore closed".into()),
+            },
+        };
+        let delivery = tokio::select! {
+            biased;
+            _ = stop.changed() => break None,
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => break Some(format!("connector `{name}`: consumer failed: {error}")),
+                None => break Some(format!("connector `{name}`: the broker cancelled the consumer")),
+            },
+        };
+        let pipeline = pipeline.clone();
+        in_flight.spawn(async move {
+            let result = pipeline.handle(&delivery).await;
+            drop(permit);
+            result
+        });
+    };
+
+    if let Some(error) = failure {
+        in_flight.abort_all();
+        return Err(error);
+    }
+    // Graceful stop: take nothing more, let what is in flight finish and be acked.
+    let _ = channel
+        .basic_cancel(bus::short(&tag), BasicCancelOptions::default())
+        .await;
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(joined) = in_flight.join_next().await {
+            if let Some(error) = handler_failure(joined) {
+                warn!(connector = %name, %error, "a delivery failed during shutdown: it will be redelivered");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        warn!(connector = %name, left = in_flight.len(), "grace period over: unfinished deliveries will be redelivered");
+        in_flight.abort_all();
+    }
+    Ok(())
+}
+
+fn handler_failure(
+    joined: Result<Result<(), PipelineError>, tokio::task::JoinError>,
+) -> Option<String> {
+    match joined {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(error) if error.is_cancelled() => None,
+        Err(error) => Some(format!("a delivery task panicked: {error}")),
+    }
+}

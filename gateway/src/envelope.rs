@@ -1,0 +1,403 @@
+//! The envelope: what the portal publishes for each démarche (bus contract).
+
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::routing::{is_form_slug, is_insee_code};
+
+/// Longest accepted envelope id.
+pub const MAX_ID_LEN: usize = 255;
+
+/// A démarche as published on the bus, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Globally unique id, the idempotency key (`{portal}:{form}:{number}`).
+    pub id: String,
+    /// INSEE code of the commune.
+    pub commune: String,
+    /// Form slug.
+    pub form: String,
+    /// When the citizen submitted it.
+    pub submitted_at: OffsetDateTime,
+    /// The form data as w.c.s. exports it.
+    pub formdata: Map<String, Value>,
+}
+
+/// Why a message is not a valid envelope. Each reason is specific enough for an operator
+/// to find the culprit without reading the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Larger than `bus.max_message_bytes`.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes (bus.max_message_bytes)")]
+    TooLarge {
+        /// Body size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not UTF-8.
+    #[error("body is not valid UTF-8 (invalid byte at offset {offset})")]
+    NotUtf8 {
+        /// Offset of the first invalid byte.
+        offset: usize,
+    },
+    /// Not JSON (or nested beyond the parser's limit).
+    #[error("body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// JSON, but not an object.
+    #[error("envelope must be a JSON object, got {0}")]
+    NotAnObject(&'static str),
+    /// A field is missing.
+    #[error("envelope field `{0}` is missing")]
+    Missing(&'static str),
+    /// A field has the wrong JSON type.
+    #[error("envelope field `{field}` must be {expected}, got {got}")]
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+        /// What it is.
+        got: &'static str,
+    },
+    /// A field has a value out of its domain.
+    #[error("envelope field `{field}` is invalid: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What can be read from a message even when it is not a valid envelope: enough to emit
+/// a `rejected` status event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Salvage {
+    /// The `id` field, when it is a usable string.
+    pub id: Option<String>,
+    /// The `commune` field, when it is a string.
+    pub commune: Option<String>,
+    /// The `form` field, when it is a string.
+    pub form: Option<String>,
+}
+
+/// A message refused as an envelope: why, and what could be read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why it is not a valid envelope.
+    pub error: EnvelopeError,
+    /// What could be read anyway.
+    pub salvage: Salvage,
+}
+
+impl Envelope {
+    /// Parses and checks a message body.
+    ///
+    /// # Errors
+    ///
+    /// A [`Rejection`] saying exactly what is wrong, with what could be salvaged.
+    pub fn parse(body: &[u8], max_bytes: usize) -> Result<Self, Box<Rejection>> {
+        Self::parse_inner(body, max_bytes)
+            .map_err(|(error, salvage)| Box::new(Rejection { error, salvage }))
+    }
+
+    #[allow(clippy::result_large_err)] // boxed once, in `parse`
+    fn parse_inner(body: &[u8], max_bytes: usize) -> Result<Self, (EnvelopeError, Salvage)> {
+        if body.len() > max_bytes {
+            return Err((
+                EnvelopeError::TooLarge {
+                    size: body.len(),
+                    limit: max_bytes,
+                },
+                Salvage::default(),
+            ));
+        }
+        if let Err(error) = std::str::from_utf8(body) {
+            return Err((
+                EnvelopeError::NotUtf8 {
+                    offset: error.valid_up_to(),
+                },
+                Salvage::default(),
+            ));
+        }
+        // serde_json stops at 128 levels of nesting: hostile depth is an error, not a
+        // stack overflow.
+        let value: Value = serde_json::from_slice(body).map_err(|error| {
+            (
+                EnvelopeError::InvalidJson(error.to_string()),
+                Salvage::default(),
+            )
+        })?;
+        let Value::Object(mut object) = value else {
+            return Err((
+                EnvelopeError::NotAnObject(type_name(&value)),
+                Salvage::default(),
+            ));
+        };
+        let salvage = Salvage {
+            id: object
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty() && id.len() <= MAX_ID_LEN)
+                .map(str::to_owned),
+            commune: object
+                .get("commune")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            form: object
+                .get("form")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+        #[allow(clippy::result_large_err)]
+        let fail = |error| Err((error, salvage.clone()));
+
+        let id = match take_string(&mut object, "id") {
+            Ok(id) => id,
+            Err(error) => return fail(error),
+        };
+        if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+            return fail(EnvelopeError::Invalid {
+                field: "id",
+                reason: format!("must be 1 to {MAX_ID_LEN} characters without control characters"),
+            });
+        }
+        let commune = match take_string(&mut object, "commune") {
+            Ok(commune) => commune,
+            Err(error) => return fail(error),
+        };
+        if !is_insee_code(&commune) {
+            return fail(EnvelopeError::Invalid {
+                field: "commune",
+                reason: format!("`{}` is not a 5-character INSEE code", shorten(&commune)),
+            });
+        }
+        let form = match take_string(&mut object, "form") {
+            Ok(form) => form,
+            Err(error) => return fail(error),
+        };
+        if !is_form_slug(&form) {
+            return fail(EnvelopeError::Invalid {
+                field: "form",
+                reason: format!(
+                    "`{}` is not a form slug (lowercase letters, digits, `-`, `_`)",
+                    shorten(&form)
+                ),
+            });
+        }
+        let submitted_at = match take_string(&mut object, "submitted_at") {
+            Ok(raw) => match OffsetDateTime::parse(&raw, &Rfc3339) {
+                Ok(at) => at,
+                Err(error) => {
+                    return fail(EnvelopeError::Invalid {
+                        field: "submitted_at",
+                        reason: format!(
+                            "`{}` is not an RFC 3339 date-time ({error})",
+                            shorten(&raw)
+                        ),
+                    })
+                }
+            },
+            Err(error) => return fail(error),
+        };
+        let formdata = match object.remove("formdata") {
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return fail(EnvelopeError::WrongType {
+                    field: "formdata",
+                    expected: "an object",
+                    got: type_name(&other),
+                })
+            }
+            None => return fail(EnvelopeError::Missing("formdata")),
+        };
+        Ok(Self {
+            id,
+            commune,
+            form,
+            submitted_at,
+            formdata,
+        })
+    }
+
+    /// The envelope as JSON, as the contract writes it.
+    pub fn to_value(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "commune": self.commune,
+            "form": self.form,
+            "submitted_at": self.submitted_at.format(&Rfc3339).unwrap_or_default(),
+            "formdata": self.formdata,
+        })
+    }
+}
+
+fn take_string(
+    object: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<String, EnvelopeError> {
+    match object.remove(field) {
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(EnvelopeError::WrongType {
+            field,
+            expected: "a string",
+            got: type_name(&other),
+        }),
+        None => Err(EnvelopeError::Missing(field)),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Values from outside are quoted in reasons, but bounded.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 64;
+    if text.chars().count() <= MAX {
+        text.escape_debug().to_string()
+    } else {
+        let head: String = text.chars().take(MAX).collect();
+        format!("{}…", head.escape_debug())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Value {
+        serde_json::json!({
+            "id": "clisson-sevre-maine:demande-acte-naissance:42",
+            "commune": "44043",
+            "form": "demande-acte-naissance",
+            "submitted_at": "2026-11-28T10:12:00+01:00",
+            "formdata": {"id": 42, "fields": {"nom": "Durand"}}
+        })
+    }
+
+    fn parse(value: &Value) -> Result<Envelope, (EnvelopeError, Salvage)> {
+        Envelope::parse(value.to_string().as_bytes(), 1 << 20).map_err(|r| (r.error, r.salvage))
+    }
+
+    fn parse_bytes(body: &[u8], max: usize) -> Result<Envelope, (EnvelopeError, Salvage)> {
+        Envelope::parse(body, max).map_err(|r| (r.error, r.salvage))
+    }
+
+    #[test]
+    fn a_valid_envelope_parses() {
+        let envelope = parse(&valid()).unwrap();
+        assert_eq!(envelope.commune, "44043");
+        assert_eq!(envelope.formdata["id"], 42);
+        assert_eq!(
+            envelope.to_value()["submitted_at"],
+            "2026-11-28T10:12:00+01:00"
+        );
+    }
+
+    #[test]
+    fn each_defect_has_its_reason() {
+        let cases: Vec<(Value, &str)> = vec![
+            (
+                serde_json::json!([1]),
+                "must be a JSON object, got an array",
+            ),
+            (
+                {
+                    let mut v = valid();
+                    v.as_object_mut().unwrap().remove("id");
+                    v
+                },
+                "`id` is missing",
+            ),
+            (
+                {
+                    let mut v = valid();
+                    v["id"] = 7.into();
+                    v
+                },
+                "`id` must be a string, got a number",
+            ),
+            (
+                {
+                    let mut v = valid();
+                    v["commune"] = "Clisson".into();
+                    v
+                },
+                "`Clisson` is not a 5-character INSEE code",
+            ),
+            (
+                {
+                    let mut v = valid();
+                    v["form"] = "../x".into();
+                    v
+                },
+                "is not a form slug",
+            ),
+            (
+                {
+                    let mut v = valid();
+                    v["submitted_at"] = "28/11/2026".into();
+                    v
+                },
+                "not an RFC 3339 date-time",
+            ),
+            (
+                {
+                    let mut v = valid();
+                    v["formdata"] = "x".into();
+                    v
+                },
+                "`formdata` must be an object, got a string",
+            ),
+        ];
+        for (value, expected) in cases {
+            let (error, _) = parse(&value).unwrap_err();
+            assert!(
+                error.to_string().contains(expected),
+                "{error} !~ {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_id_is_salvaged_from_an_invalid_envelope() {
+        let mut value = valid();
+        value["commune"] = "nowhere".into();
+        let (_, salvage) = parse(&value).unwrap_err();
+        assert_eq!(
+            salvage.id.as_deref(),
+            Some("clisson-sevre-maine:demande-acte-naissance:42")
+        );
+        assert_eq!(salvage.form.as_deref(), Some("demande-acte-naissance"));
+    }
+
+    #[test]
+    fn hostile_bodies_are_refused_without_panic() {
+        let (error, _) = parse_bytes(b"\xff\xfe{}", 100).unwrap_err();
+        assert_eq!(error, EnvelopeError::NotUtf8 { offset: 0 });
+        let (error, _) = parse_bytes(b"{\"id\": ", 100).unwrap_err();
+        assert!(matches!(error, EnvelopeError::InvalidJson(_)));
+        let deep = "[".repeat(100_000);
+        let (error, _) = parse_bytes(deep.as_bytes(), 1 << 20).unwrap_err();
+        assert!(error.to_string().contains("recursion limit"), "{error}");
+        let (error, _) = parse_bytes(&[b' '; 101], 100).unwrap_err();
+        assert_eq!(
+            error,
+            EnvelopeError::TooLarge {
+                size: 101,
+                limit: 100
+            }
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! Routes: which connector delivers which démarche.
+//!
+//! A route takes the démarches of one commune (or all, `*`) whose form slug matches one of
+//! its glob patterns, and names the connector that delivers them. Routes become bindings of
+//! the connector's queue on the `demarches` topic exchange (routing key
+//! `{commune}.{form}`), so RabbitMQ does most of the routing; a glob that is not a whole
+//! topic word (`inscription-*`) binds as `*` and the gateway finishes the match.
+
+use std::collections::BTreeSet;
+
+/// The commune side of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommunePattern {
+    /// Every commune (`*`).
+    Any,
+    /// One commune, by INSEE code.
+    Code(String),
+}
+
+impl CommunePattern {
+    /// Parses `*` or a 5-character INSEE code.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the expected shape.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw == "*" {
+            Ok(Self::Any)
+        } else if is_insee_code(raw) {
+            Ok(Self::Code(raw.to_owned()))
+        } else {
+            Err(format!(
+                "`{raw}` is not an INSEE commune code: write its 5 characters (e.g. \"44043\" for Clisson, \"2A004\" in Corsica) or \"*\" for every commune"
+            ))
+        }
+    }
+
+    fn matches(&self, commune: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Code(code) => code == commune,
+        }
+    }
+
+    fn topic_word(&self) -> &str {
+        match self {
+            Self::Any => "*",
+            Self::Code(code) => code,
+        }
+    }
+}
+
+/// True for a commune INSEE code: 5 characters, digits, or `2A`/`2B` then 3 digits (Corsica).
+pub fn is_insee_code(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    if bytes.len() != 5 {
+        return false;
+    }
+    let corsica = bytes[0] == b'2' && matches!(bytes[1], b'A' | b'B');
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_digit() || (i == 1 && corsica))
+}
+
+/// True for a form slug as w.c.s. makes them: lowercase letters, digits, `-` and `_`.
+pub fn is_form_slug(form: &str) -> bool {
+    !form.is_empty()
+        && form.len() <= 200
+        && form
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// The form side of a route: a glob over form slugs.
+#[derive(Debug, Clone)]
+pub struct FormPattern {
+    raw: String,
+    glob: glob::Pattern,
+}
+
+impl PartialEq for FormPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl FormPattern {
+    /// Parses a glob (`*`, `?`, `[…]`) over form slugs.
+    ///
+    /// # Errors
+    ///
+    /// A message when the pattern is not a valid glob or can never match a slug.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let allowed = |c: char| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || matches!(c, '-' | '_' | '*' | '?' | '[' | ']' | '!')
+        };
+        if raw.is_empty() || !raw.chars().all(allowed) {
+            return Err(format!(
+                "`{raw}` cannot match a form slug: slugs are lowercase letters, digits, `-` and `_`; use `*` for any part (e.g. \"demande-acte-*\")"
+            ));
+        }
+        let glob = glob::Pattern::new(raw)
+            .map_err(|error| format!("`{raw}` is not a valid glob pattern: {error}"))?;
+        Ok(Self {
+            raw: raw.to_owned(),
+            glob,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    fn matches(&self, form: &str) -> bool {
+        self.glob.matches(form)
+    }
+
+    fn is_literal(&self) -> bool {
+        !self.raw.contains(['*', '?', '['])
+    }
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The commune(s) it takes.
+    pub commune: CommunePattern,
+    /// The forms it takes.
+    pub forms: Vec<FormPattern>,
+    /// The connector that delivers them.
+    pub connector: String,
+}
+
+impl Route {
+    /// True when this route takes démarche `form` of `commune`.
+    pub fn matches(&self, commune: &str, form: &str) -> bool {
+        self.commune.matches(commune) && self.forms.iter().any(|f| f.matches(form))
+    }
+}
+
+/// All routes, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+/// What the router says about a démarche that reached a connector's queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision<'a> {
+    /// This connector delivers it, under this route.
+    Deliver(&'a Route),
+    /// Another connector's route takes it (the copy here came through a broad binding).
+    NotMine,
+    /// No route of the gateway takes it: it belongs with the unrouted démarches.
+    Unrouted,
+}
+
+impl Router {
+    /// A router over `routes`.
+    pub fn new(routes: Vec<Route>) -> Self {
+        Self { routes }
+    }
+
+    /// Decides what connector `connector` does with démarche `form` of `commune`.
+    pub fn decide(&self, connector: &str, commune: &str, form: &str) -> Decision<'_> {
+        if let Some(route) = self
+            .routes
+            .iter()
+            .find(|r| r.connector == connector && r.matches(commune, form))
+        {
+            return Decision::Deliver(route);
+        }
+        if self.routes.iter().any(|r| r.matches(commune, form)) {
+            return Decision::NotMine;
+        }
+        // Several connectors may hold a copy through broad bindings: exactly one of them,
+        // the first in file order, keeps it for the operator; the others drop theirs.
+        if self.forwarder(commune, form) == Some(connector) {
+            Decision::Unrouted
+        } else {
+            Decision::NotMine
+        }
+    }
+
+    /// The connector that sends a démarche no route takes to the unrouted queue: the first,
+    /// in file order, whose bindings let the broker give it a copy.
+    fn forwarder(&self, commune: &str, form: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .find(|route| {
+                route.commune.matches(commune)
+                    && route
+                        .forms
+                        .iter()
+                        .any(|f| !f.is_literal() || f.as_str() == form)
+            })
+            .map(|route| route.connector.as_str())
+    }
+
+    /// The topic binding keys of a connector's queue.
+    pub fn binding_keys(&self, connector: &str) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        for route in self.routes.iter().filter(|r| r.connector == connector) {
+            for form in &route.forms {
+                let form_word = if form.is_literal() {
+                    form.as_str()
+                } else {
+                    "*"
+                };
+                keys.insert(format!("{}.{form_word}", route.commune.topic_word()));
+            }
+        }
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(commune: &str, forms: &[&str], connector: &str) -> Route {
+        Route {
+            commune: CommunePattern::parse(commune).unwrap(),
+            forms: forms
+                .iter()
+                .map(|f| FormPattern::parse(f).unwrap())
+                .collect(),
+            connector: connector.into(),
+        }
+    }
+
+    #[test]
+    fn insee_codes() {
+        assert!(is_insee_code("44043"));
+        assert!(is_insee_code("2A004"));
+        assert!(!is_insee_code("4404"));
+        assert!(!is_insee_code("44O43"));
+        assert!(!is_insee_code("2C004"));
+        assert!(!is_insee_code("A2004"));
+    }
+
+    #[test]
+    fn literal_forms_bind_exactly_and_globs_bind_broadly() {
+        let router = Router::new(vec![
+            route("44043", &["demande-acte-naissance", "inscription-*"], "a"),
+            route("*", &["*"], "b"),
+        ]);
+        let keys: Vec<_> = router.binding_keys("a").into_iter().collect();
+        assert_eq!(keys, vec!["44043.*", "44043.demande-acte-naissance"]);
+        let keys: Vec<_> = router.binding_keys("b").into_iter().collect();
+        assert_eq!(keys, vec!["*.*"]);
+    }
+
+    #[test]
+    fn decisions() {
+        let router = Router::new(vec![
+            route("44043", &["inscription-*"], "famille"),
+            route("44043", &["piscine"], "sport"),
+        ]);
+        assert!(matches!(
+            router.decide("famille", "44043", "inscription-cantine"),
+            Decision::Deliver(_)
+        ));
+        assert_eq!(
+            router.decide("famille", "44043", "piscine"),
+            Decision::NotMine
+        );
+        assert_eq!(
+            router.decide("famille", "44043", "autre"),
+            Decision::Unrouted
+        );
+        // The broker gives `famille` no copy of another commune's démarches (its binding
+        // is `44043.*`), so it never keeps one for the unrouted queue.
+        assert_eq!(
+            router.decide("famille", "44190", "inscription-cantine"),
+            Decision::NotMine
+        );
+    }
+
+    #[test]
+    fn exactly_one_connector_keeps_an_unrouted_copy() {
+        let router = Router::new(vec![
+            route("44043", &["piscine"], "sport"),
+            route("44043", &["inscription-*"], "famille"),
+            route("44043", &["demande-acte-*"], "etat-civil"),
+        ]);
+        // `sport` binds only `44043.piscine`: it never holds a copy of another form.
+        assert_eq!(router.decide("sport", "44043", "permis"), Decision::NotMine);
+        assert_eq!(
+            router.decide("famille", "44043", "permis"),
+            Decision::Unrouted
+        );
+        assert_eq!(
+            router.decide("etat-civil", "44043", "permis"),
+            Decision::NotMine
+        );
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_with_a_hint() {
+        assert!(FormPattern::parse("Demande")
+            .unwrap_err()
+            .contains("lowercase"));
+        assert!(FormPattern::parse("a.b").is_err());
+        assert!(FormPattern::parse("[a").is_err());
+        assert!(CommunePattern::parse("Clisson")
+            .unwrap_err()
+            .contains("INSEE"));
+    }
+}

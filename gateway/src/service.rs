@@ -1,0 +1,196 @@
+//! The service: opens the store, then keeps a bus session running (connect, declare,
+//! consume) until told to stop, reconnecting with backoff whenever the bus fails.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{error, info, warn};
+
+use crate::bus::{self, Publisher};
+use crate::config::Config;
+use crate::delivery::{self, Pipeline};
+use crate::routing::Router;
+use crate::store::{Store, StoreError};
+
+/// The gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store cannot be opened or migrated.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A running gateway.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    ready: watch::Receiver<bool>,
+    task: JoinHandle<()>,
+    store: Store,
+}
+
+impl Running {
+    /// True while connected to the bus with every connector consuming.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until ready, at most `timeout`; tells whether it is.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> bool {
+        let wait = self.ready.wait_for(|ready| *ready);
+        matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
+    }
+
+    /// The outcome store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops taking messages, lets in-flight deliveries finish (within the grace period),
+    /// closes the connection and the store.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        if let Err(error) = self.task.await {
+            error!(%error, "the gateway task failed while stopping");
+        }
+    }
+}
+
+/// Opens the store and starts consuming.
+///
+/// # Errors
+///
+/// [`StartError`] when the store cannot be opened; bus failures are retried instead.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let store = Store::open(
+        config.store.url.expose_secret(),
+        config.store.max_connections,
+    )
+    .await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let task = tokio::spawn(supervise(
+        Arc::new(config),
+        store.clone(),
+        stop_rx,
+        ready_tx,
+    ));
+    Ok(Running {
+        stop: stop_tx,
+        ready: ready_rx,
+        task,
+        store,
+    })
+}
+
+async fn supervise(
+    config: Arc<Config>,
+    store: Store,
+    mut stop: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+) {
+    let router = Arc::new(Router::new(config.routes.clone()));
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        match session(&config, &router, &store, &mut stop, &ready).await {
+            Ok(()) => break,
+            Err(reason) => {
+                ready.send_replace(false);
+                // A session that ran a while was a success: start the backoff over.
+                if started.elapsed() > Duration::from_secs(30) {
+                    failures = 0;
+                }
+                let delay = bus::reconnect_delay(failures);
+                failures = failures.saturating_add(1);
+                warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "bus session ended: reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }
+    }
+    ready.send_replace(false);
+    store.close().await;
+    info!("gateway stopped");
+}
+
+/// One connection's life: declare, consume with every connector, until stop or failure.
+async fn session(
+    config: &Arc<Config>,
+    router: &Arc<Router>,
+    store: &Store,
+    stop: &mut watch::Receiver<bool>,
+    ready: &watch::Sender<bool>,
+) -> Result<(), String> {
+    let bus_config = Arc::new(config.bus.clone());
+    let connection = bus::connect(&config.bus, "aiguillage-gateway")
+        .await
+        .map_err(|e| e.to_string())?;
+    let setup = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("cannot open a channel: {e}"))?;
+    bus::declare_topology(&setup, &config.bus, &config.connectors, router)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = setup.close(200, "topology declared".into()).await;
+
+    let (stop_workers, workers_stop) = watch::channel(false);
+    let mut workers = JoinSet::new();
+    for instance in &config.connectors {
+        let publisher = Publisher::open(&connection)
+            .await
+            .map_err(|e| e.to_string())?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| format!("cannot open a channel for `{}`: {e}", instance.name))?;
+        let pipeline = Arc::new(Pipeline::new(
+            instance.clone(),
+            bus_config.clone(),
+            router.clone(),
+            store.clone(),
+            publisher,
+        ));
+        workers.spawn(delivery::consume(
+            pipeline,
+            channel,
+            config.bus.prefetch,
+            workers_stop.clone(),
+            config.shutdown.grace,
+        ));
+    }
+    ready.send_replace(true);
+    info!(bus = %config.bus.redacted_url(), connectors = config.connectors.len(), "gateway ready");
+
+    let result = tokio::select! {
+        _ = stop.changed() => {
+            info!("stopping: finishing the deliveries in flight");
+            ready.send_replace(false);
+            stop_workers.send_replace(true);
+            while let Some(joined) = workers.join_next().await {
+                if let Ok(Err(error)) = joined {
+                    warn!(%error, "a connector stopped with an error");
+                }
+            }
+            Ok(())
+        }
+        Some(joined) = workers.join_next() => {
+            Err(match joined {
+                Ok(Err(error)) => error,
+                Ok(Ok(())) => "a connector stopped consuming".into(),
+                Err(error) => format!("a connector task failed: {error}"),
+            })
+        }
+    };
+    workers.abort_all();
+    let _ = connection.close(200, "aiguillage stopping".into()).await;
+    result
+}

@@ -1,0 +1,244 @@
+//! The store: the durable record of each delivery's outcome.
+//!
+//! An outcome is recorded before the message is acknowledged, and a redelivered message
+//! whose outcome is recorded is not delivered again: that is what turns the bus's
+//! at-least-once into effectively-once. SQLite (embedded, one instance) and PostgreSQL
+//! (several instances) run the same SQL.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Where a démarche stands with one connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// The business software accepted it.
+    Delivered,
+    /// A transient failure; it will be tried again.
+    Retrying,
+    /// A permanent failure; it is in the dead letters.
+    Rejected,
+    /// Retries exhausted; it is in the dead letters.
+    Dead,
+}
+
+impl Status {
+    /// The contract's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retrying => "retrying",
+            Self::Rejected => "rejected",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// True when nothing more will happen without an operator (delivered or dead-lettered).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Retrying)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "delivered" => Self::Delivered,
+            "retrying" => Self::Retrying,
+            "rejected" => Self::Rejected,
+            "dead" => Self::Dead,
+            other => return Err(StoreError::Corrupt(format!("unknown status `{other}`"))),
+        })
+    }
+}
+
+/// The recorded outcome of one (envelope, connector).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Envelope id.
+    pub envelope_id: String,
+    /// Connector name.
+    pub connector: String,
+    /// Commune INSEE code.
+    pub commune: String,
+    /// Form slug.
+    pub form: String,
+    /// Where it stands.
+    pub status: Status,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The target's reference, once delivered.
+    pub reference: Option<String>,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+}
+
+/// The store cannot be used; nothing is acknowledged until it can.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or is unreachable.
+    #[error("store unavailable: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("store migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A row holds something this version does not understand.
+    #[error("store holds an unexpected value: {0}")]
+    Corrupt(String),
+}
+
+/// The outcome store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `url` (creating an SQLite file if needed) and migrates it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database is unreachable or cannot be migrated.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+            // Created on first start, as the configuration reference promises.
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The recorded outcome of `envelope_id` with `connector`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read.
+    pub async fn outcome(
+        &self,
+        envelope_id: &str,
+        connector: &str,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let row = sqlx::query(
+            "SELECT envelope_id, connector, commune, form, status, attempts, reference, last_error \
+             FROM deliveries WHERE envelope_id = $1 AND connector = $2",
+        )
+        .bind(envelope_id)
+        .bind(connector)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| outcome_from_row(&row)).transpose()
+    }
+
+    /// Records an outcome (inserting or replacing the previous one).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be written: the caller must not ack.
+    pub async fn record(&self, outcome: &Outcome) -> Result<(), StoreError> {
+        let now = now_text();
+        sqlx::query(
+            "INSERT INTO deliveries \
+               (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (envelope_id, connector) DO UPDATE SET \
+               status = excluded.status, attempts = excluded.attempts, reference = excluded.reference, \
+               last_error = excluded.last_error, updated_at = excluded.updated_at",
+        )
+        .bind(&outcome.envelope_id)
+        .bind(&outcome.connector)
+        .bind(&outcome.commune)
+        .bind(&outcome.form)
+        .bind(outcome.status.as_str())
+        .bind(i64::from(outcome.attempts))
+        .bind(outcome.reference.as_deref())
+        .bind(outcome.last_error.as_deref())
+        .bind(&now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts the recorded outcomes of a connector by status.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read.
+    pub async fn count(&self, connector: &str, status: Status) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE connector = $1 AND status = $2",
+        )
+        .bind(connector)
+        .bind(status.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn outcome_from_row(row: &AnyRow) -> Result<Outcome, StoreError> {
+    let status: String = row.try_get("status")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    Ok(Outcome {
+        envelope_id: row.try_get("envelope_id")?,
+        connector: row.try_get("connector")?,
+        commune: row.try_get("commune")?,
+        form: row.try_get("form")?,
+        status: status.parse()?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        reference: row.try_get("reference")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+/// Now, as stored: RFC 3339 UTC with milliseconds.
+pub fn now_text() -> String {
+    let now = OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_default()
+}
