@@ -1,0 +1,212 @@
+//! `aiguillage check`: every kind of configuration error is refused with a message that
+//! names the file, the key and the fix.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+struct Checked {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    file: PathBuf,
+}
+
+fn check(toml: &str, env: &[(&str, &str)]) -> Checked {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aiguillage"));
+    command.arg("check").arg("--config").arg(&file);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AIGUILLAGE") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().unwrap();
+    // Keep the directory alive until the command has run.
+    drop(dir);
+    Checked {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        file,
+    }
+}
+
+const VALID: &str = r#"
+[bus]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
+[store]
+url = "sqlite://aiguillage.db"
+
+[[connectors]]
+name = "clisson-famille"
+kind = "rest"
+url = "http://127.0.0.1:8081/factures"
+
+[[routes]]
+commune = "44043"
+forms = ["inscription-*"]
+connector = "clisson-famille"
+"#;
+
+fn assert_refused(checked: &Checked, key: &str, fix: &str) {
+    assert_eq!(checked.code, 1, "exit code; stderr: {}", checked.stderr);
+    let line = checked
+        .stderr
+        .lines()
+        .find(|line| line.contains(&format!("`{key}`")))
+        .unwrap_or_else(|| panic!("no line names `{key}`:\n{}", checked.stderr));
+    assert!(
+        line.contains(&checked.file.display().to_string()),
+        "the line names the file: {line}"
+    );
+    assert!(line.contains(fix), "the line says `{fix}`: {line}");
+}
+
+#[test]
+fn a_valid_configuration_passes() {
+    let checked = check(VALID, &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    assert!(
+        checked.stdout.contains("valid (1 connector, 1 route)"),
+        "{}",
+        checked.stdout
+    );
+}
+
+#[test]
+fn an_unknown_connector_kind_lists_the_known_ones() {
+    let checked = check(&VALID.replace("kind = \"rest\"", "kind = \"soap\""), &[]);
+    assert_refused(
+        &checked,
+        "connectors[0].kind",
+        "unknown connector kind `soap` (known: file-drop, rest)",
+    );
+}
+
+#[test]
+fn a_route_to_an_unknown_connector_names_the_defined_ones() {
+    let checked = check(
+        &VALID.replace(
+            "connector = \"clisson-famille\"",
+            "connector = \"clisson-familles\"",
+        ),
+        &[],
+    );
+    assert_refused(
+        &checked,
+        "routes[0].connector",
+        "no connector named `clisson-familles` (defined: clisson-famille)",
+    );
+}
+
+#[test]
+fn a_bad_target_url_is_refused() {
+    let checked = check(
+        &VALID.replace("http://127.0.0.1:8081/factures", "htp//127.0.0.1/factures"),
+        &[],
+    );
+    assert_refused(&checked, "connectors[0].url", "http");
+}
+
+#[test]
+fn a_bad_bus_url_shows_the_expected_shape() {
+    let checked = check(
+        &VALID.replace(
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "http://127.0.0.1:5672",
+        ),
+        &[],
+    );
+    assert_refused(&checked, "bus.url", "amqp://user:password@host:5672/%2f");
+}
+
+#[test]
+fn a_missing_secret_says_how_to_give_it() {
+    let toml = VALID.replace(
+        "url = \"http://127.0.0.1:8081/factures\"",
+        "url = \"http://127.0.0.1:8081/factures\"\nauth = { type = \"bearer\" }",
+    );
+    let checked = check(&toml, &[]);
+    assert_refused(&checked, "connectors[0].auth.token", "token_file");
+}
+
+#[test]
+fn an_unreadable_secret_file_names_the_path() {
+    let toml = VALID.replace(
+        "url = \"amqp://guest:guest@127.0.0.1:5672/%2f\"",
+        "url = \"amqp://guest@127.0.0.1:5672/%2f\"\npassword_file = \"/nonexistent/rabbitmq-password\"",
+    );
+    let checked = check(&toml, &[]);
+    assert_refused(
+        &checked,
+        "bus.password_file",
+        "/nonexistent/rabbitmq-password",
+    );
+}
+
+#[test]
+fn a_misspelt_key_is_refused() {
+    let checked = check(
+        &VALID
+            .replace("prefetch", "x")
+            .replace("[bus]", "[bus]\nprefech = 10"),
+        &[],
+    );
+    assert_eq!(checked.code, 1);
+    assert!(
+        checked.stderr.contains("unknown field `prefech`"),
+        "{}",
+        checked.stderr
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let toml = VALID
+        .replace("kind = \"rest\"", "kind = \"soap\"")
+        .replace("\"44043\"", "\"Clisson\"");
+    let checked = check(&toml, &[]);
+    assert!(
+        checked.stderr.contains("has 2 problems"),
+        "{}",
+        checked.stderr
+    );
+    assert_refused(&checked, "routes[0].commune", "INSEE");
+}
+
+#[test]
+fn the_environment_overrides_keys_and_is_checked_too() {
+    let checked = check(VALID, &[("AIGUILLAGE__BUS__PREFETCH", "0")]);
+    assert_refused(&checked, "bus.prefetch", "at least 1");
+    let checked = check(
+        VALID,
+        &[("AIGUILLAGE__CONNECTORS__CLISSON_FAMILLE__URL", "ftp://x")],
+    );
+    assert_refused(&checked, "connectors[0].url", "http");
+    let checked = check(VALID, &[("AIGUILLAGE__CONNECTORS__0__CONCURRENCY", "8")]);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let checked = check(VALID, &[("AIGUILLAGE__CONNECTORS__NOPE__URL", "http://x")]);
+    assert_refused(
+        &checked,
+        "AIGUILLAGE__CONNECTORS__NOPE__URL",
+        "no [[connectors]] entry `NOPE`",
+    );
+}
+
+#[test]
+fn a_missing_file_says_how_to_give_one() {
+    let output = Command::new(env!("CARGO_BIN_EXE_aiguillage"))
+        .args(["check", "--config", "/nonexistent/gateway.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/nonexistent/gateway.toml") && stderr.contains("--config"),
+        "{stderr}"
+    );
+}
