@@ -422,6 +422,20 @@ pub fn long_string(text: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(text.as_bytes().to_vec()))
 }
 
+/// The routing key the portal published a message with (retries and replays travel
+/// under another key and carry the original in a header).
+pub fn original_routing_key(delivery: &lapin::message::Delivery) -> String {
+    match delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(HEADER_ROUTING_KEY))
+    {
+        Some(AMQPValue::LongString(key)) => String::from_utf8_lossy(key.as_bytes()).into_owned(),
+        _ => delivery.routing_key.to_string(),
+    }
+}
+
 /// The attempt number a message carries (1 when it carries none).
 pub fn attempt_of(headers: Option<&FieldTable>) -> u32 {
     let value = headers.and_then(|h| h.inner().get(HEADER_ATTEMPT));

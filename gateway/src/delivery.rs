@@ -49,6 +49,7 @@ pub struct Pipeline {
     store: Store,
     publisher: Publisher,
     tiers: Vec<Duration>,
+    stop: watch::Receiver<bool>,
 }
 
 /// What happened to a delivery attempt.
@@ -65,6 +66,7 @@ impl Pipeline {
         router: Arc<Router>,
         store: Store,
         publisher: Publisher,
+        stop: watch::Receiver<bool>,
     ) -> Self {
         let tiers = instance.retry.tiers();
         Self {
@@ -74,6 +76,40 @@ impl Pipeline {
             store,
             publisher,
             tiers,
+            stop,
+        }
+    }
+
+    /// Runs a store operation until it succeeds: while the store is down the message is
+    /// held (not acked, not failed), so that an outage of the store costs time, not
+    /// messages. Gives up only when the gateway stops (the broker then redelivers).
+    async fn persist<T, F, Fut>(&self, what: &str, mut operation: F) -> Result<T, PipelineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = Duration::from_millis(100);
+        let mut failing = false;
+        loop {
+            match operation().await {
+                Ok(value) => {
+                    if failing {
+                        info!(what, "store answers again");
+                    }
+                    return Ok(value);
+                }
+                Err(error) => {
+                    if *self.stop.borrow() {
+                        return Err(error.into());
+                    }
+                    if !failing {
+                        warn!(what, %error, "store unavailable: holding the message until it answers");
+                        failing = true;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
         }
     }
 
@@ -116,7 +152,7 @@ impl Pipeline {
                     self.publisher
                         .publish(
                             &self.bus.unrouted_exchange(),
-                            delivery.routing_key.as_str(),
+                            &bus::original_routing_key(delivery),
                             &delivery.data,
                             delivery.properties.clone(),
                             true,
@@ -126,7 +162,10 @@ impl Pipeline {
                 }
             }
 
-            if let Some(recorded) = self.store.outcome(&envelope.id, connector).await? {
+            let recorded = self
+                .persist("read the outcome", || self.store.outcome(&envelope.id, connector))
+                .await?;
+            if let Some(recorded) = recorded {
                 if recorded.status.is_final() {
                     // Delivered before a crash or a lost ack: say it again, deliver nothing.
                     debug!(status = %recorded.status, "outcome already recorded: not delivered again");
@@ -196,7 +235,8 @@ impl Pipeline {
                     }
                 }
             }
-            self.store.record(&outcome).await?;
+            self.persist("record the outcome", || self.store.record(&outcome))
+                .await?;
             let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, outcome.status, attempt);
             event.reference = outcome.reference;
             event.error = outcome.last_error;
@@ -216,6 +256,18 @@ impl Pipeline {
         salvage: Salvage,
         attempt: u32,
     ) -> Result<(), PipelineError> {
+        // Several connectors may hold a copy (broad bindings): the routing key decides,
+        // like the body would have, which of them keeps it.
+        let key = bus::original_routing_key(delivery);
+        if let Some((commune, form)) = key.split_once('.') {
+            if matches!(
+                self.router.decide(&self.instance.name, commune, form),
+                Decision::NotMine
+            ) {
+                debug!(routing_key = %key, "invalid envelope: another connector's copy keeps it");
+                return ack(delivery).await;
+            }
+        }
         let reason = format!("invalid envelope: {error}");
         warn!(
             connector = %self.instance.name,
@@ -230,7 +282,7 @@ impl Pipeline {
             .await?;
         if let Some(id) = salvage.id {
             // The routing key says where the portal meant it to go when the body does not.
-            let mut words = delivery.routing_key.as_str().splitn(2, '.');
+            let mut words = key.splitn(2, '.');
             let commune = salvage
                 .commune
                 .unwrap_or_else(|| words.next().unwrap_or_default().to_owned());

@@ -158,6 +158,7 @@ async fn session(
             router.clone(),
             store.clone(),
             publisher,
+            workers_stop.clone(),
         ));
         workers.spawn(delivery::consume(
             pipeline,

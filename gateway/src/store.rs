@@ -167,13 +167,15 @@ impl Store {
         row.map(|row| outcome_from_row(&row)).transpose()
     }
 
-    /// Records an outcome (inserting or replacing the previous one).
+    /// Records an outcome (inserting or replacing the previous one), and, for a failed
+    /// attempt, its reason in the error history, in one transaction.
     ///
     /// # Errors
     ///
     /// [`StoreError`] when the database cannot be written: the caller must not ack.
     pub async fn record(&self, outcome: &Outcome) -> Result<(), StoreError> {
         let now = now_text();
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO deliveries \
                (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at) \
@@ -191,9 +193,56 @@ impl Store {
         .bind(outcome.reference.as_deref())
         .bind(outcome.last_error.as_deref())
         .bind(&now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if outcome.status != Status::Delivered {
+            if let Some(error) = &outcome.last_error {
+                sqlx::query(
+                    "INSERT INTO delivery_errors (envelope_id, connector, attempt, error, at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&outcome.envelope_id)
+                .bind(&outcome.connector)
+                .bind(i64::from(outcome.attempts))
+                .bind(error)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// The failed attempts of `envelope_id` with `connector`, oldest first:
+    /// `(attempt, reason, when)`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read.
+    pub async fn errors(
+        &self,
+        envelope_id: &str,
+        connector: &str,
+    ) -> Result<Vec<(u32, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT attempt, error, at FROM delivery_errors \
+             WHERE envelope_id = $1 AND connector = $2 ORDER BY at, attempt",
+        )
+        .bind(envelope_id)
+        .bind(connector)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let attempt: i64 = row.try_get("attempt")?;
+                Ok((
+                    u32::try_from(attempt).unwrap_or(0),
+                    row.try_get("error")?,
+                    row.try_get("at")?,
+                ))
+            })
+            .collect()
     }
 
     /// Counts the recorded outcomes of a connector by status.

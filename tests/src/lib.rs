@@ -67,6 +67,7 @@ pub struct Scenario {
     connectors: Vec<String>,
     routes: Vec<String>,
     extra: String,
+    bus_extra: String,
 }
 
 impl Scenario {
@@ -99,6 +100,7 @@ impl Scenario {
             connectors: Vec::new(),
             routes: Vec::new(),
             extra: String::new(),
+            bus_extra: String::new(),
         }
     }
 
@@ -126,6 +128,13 @@ impl Scenario {
         self
     }
 
+    /// Adds a key to the `[bus]` table (e.g. `max_message_bytes = 4096`).
+    pub fn bus_key(&mut self, line: &str) -> &mut Self {
+        self.bus_extra.push_str(line);
+        self.bus_extra.push('\n');
+        self
+    }
+
     /// A directory inside the scenario's directory (created).
     pub fn subdir(&self, name: &str) -> PathBuf {
         let path = self.dir.path().join(name);
@@ -137,8 +146,9 @@ impl Scenario {
     pub fn write_config(&self) -> PathBuf {
         let path = self.dir.path().join("aiguillage.toml");
         let text = format!(
-            "[bus]\nurl = \"{}\"\nexchange = \"{p}.demarches\"\nstatus_exchange = \"{p}.status\"\nqueue_prefix = \"{p}\"\n\n[store]\nurl = \"{}\"\n\n{}\n{}\n{}",
+            "[bus]\nurl = \"{}\"\nexchange = \"{p}.demarches\"\nstatus_exchange = \"{p}.status\"\nqueue_prefix = \"{p}\"\n{}\n[store]\nurl = \"{}\"\n\n{}\n{}\n{}",
             amqp_url(),
+            self.bus_extra,
             self.store_url,
             self.extra,
             self.connectors.join("\n"),
@@ -406,6 +416,33 @@ impl StatusEvents {
             .map(|(_, e)| e)
             .filter(|e| e["status"] == status)
             .collect()
+    }
+}
+
+/// A header of a message as text (empty when absent or not a string).
+pub fn header_text(headers: &FieldTable, key: &str) -> String {
+    match headers.inner().get(key) {
+        Some(lapin::types::AMQPValue::LongString(s)) => {
+            String::from_utf8_lossy(s.as_bytes()).into_owned()
+        }
+        _ => String::new(),
+    }
+}
+
+/// A header of a message as a list of texts.
+pub fn header_list(headers: &FieldTable, key: &str) -> Vec<String> {
+    match headers.inner().get(key) {
+        Some(lapin::types::AMQPValue::FieldArray(items)) => items
+            .as_slice()
+            .iter()
+            .filter_map(|v| match v {
+                lapin::types::AMQPValue::LongString(s) => {
+                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
