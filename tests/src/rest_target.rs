@@ -4,7 +4,8 @@
 //!
 //! - `/accept/…`: 201 with `{"numero": "REF-<n>"}`;
 //! - `/reject/…`: 422 with a validation message (a permanent refusal);
-//! - `/fail-first/<n>/…`: 503 for the first `n` requests of each key, then 201.
+//! - `/fail-first/<n>/…`: 503 for the first `n` requests of each key, then 201;
+//! - `/switch/…`: 503 while [`RestTarget::set_failing`] says so, 201 otherwise.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ struct Inner {
     requests: HashMap<String, u32>,
     total_requests: u64,
     missing_key: u64,
+    failing: bool,
 }
 
 /// The running simulator.
@@ -77,6 +79,11 @@ impl RestTarget {
     /// The number of effects so far.
     pub fn effect_count(&self) -> usize {
         self.inner.lock().expect("lock").effects.len()
+    }
+
+    /// Makes `/switch/…` answer 503 (`true`) or accept (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.inner.lock().expect("lock").failing = failing;
     }
 
     /// Requests received in all (replays included).
@@ -153,6 +160,11 @@ async fn handle(
                     StatusCode::SERVICE_UNAVAILABLE,
                     Json(json!({"error": "maintenance"})),
                 );
+            }
+        }
+        Some("switch") => {
+            if state.failing {
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "maintenance"})));
             }
         }
         Some("accept") => {}
