@@ -248,6 +248,32 @@ impl RetryPolicy {
     }
 }
 
+/// `breaker` of a connector: when a target keeps failing, stop sending it démarches (they
+/// wait in the queue) and probe its health check until it answers again.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerPolicy {
+    /// Consecutive transient failures that open the breaker; 0 never opens it.
+    pub failures: u32,
+    /// First delay between two health probes while open; each later one doubles.
+    #[serde(with = "humantime_serde")]
+    pub probe_initial: Duration,
+    /// The longest delay between two health probes.
+    #[serde(with = "humantime_serde")]
+    pub probe_max: Duration,
+}
+
+impl Default for BreakerPolicy {
+    /// Opens after 5 consecutive transient failures; probes after 1 s, doubling up to 1 min.
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            probe_initial: Duration::from_secs(1),
+            probe_max: Duration::from_secs(60),
+        }
+    }
+}
+
 /// A built connector instance with the settings the gateway keeps for it.
 #[derive(Clone)]
 pub struct ConnectorInstance {
@@ -259,6 +285,8 @@ pub struct ConnectorInstance {
     pub concurrency: usize,
     /// Retry policy for transient failures.
     pub retry: RetryPolicy,
+    /// When to pause deliveries to a failing target.
+    pub breaker: BreakerPolicy,
     /// The connector.
     pub connector: Arc<dyn Connector>,
 }
@@ -357,13 +385,15 @@ struct Common {
     concurrency: usize,
     #[serde(default)]
     retry: RetryPolicy,
+    #[serde(default)]
+    breaker: BreakerPolicy,
 }
 
 fn default_concurrency() -> usize {
     4
 }
 
-const COMMON_KEYS: [&str; 4] = ["name", "kind", "concurrency", "retry"];
+const COMMON_KEYS: [&str; 5] = ["name", "kind", "concurrency", "retry", "breaker"];
 
 impl Config {
     /// Reads, overrides from the process environment, checks and builds a configuration.
@@ -855,6 +885,15 @@ fn check_connector(
             message: "`initial` must be positive and `max_delay` at least `initial`".into(),
         });
     }
+    if common.breaker.probe_initial.is_zero()
+        || common.breaker.probe_max < common.breaker.probe_initial
+    {
+        problems.push(Problem {
+            key: key("breaker"),
+            message: "`probe_initial` must be positive and `probe_max` at least `probe_initial`"
+                .into(),
+        });
+    }
     let Some(kind) = registry.kind(&common.kind) else {
         problems.push(Problem {
             key: key("kind"),
@@ -873,6 +912,7 @@ fn check_connector(
             kind: common.kind,
             concurrency: common.concurrency.clamp(1, 1024),
             retry: common.retry,
+            breaker: common.breaker,
             connector,
         }),
         Err(error) => {

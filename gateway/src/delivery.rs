@@ -19,6 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use crate::breaker::{Breaker, BreakerState};
 use crate::bus::{self, BusError, Publisher, StatusEvent};
 use crate::config::{BusConfig, ConnectorInstance};
 use crate::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
@@ -50,6 +51,7 @@ pub struct Pipeline {
     publisher: Publisher,
     tiers: Vec<Duration>,
     stop: watch::Receiver<bool>,
+    breaker: Arc<Breaker>,
 }
 
 /// What happened to a delivery attempt.
@@ -67,6 +69,7 @@ impl Pipeline {
         store: Store,
         publisher: Publisher,
         stop: watch::Receiver<bool>,
+        breaker: Arc<Breaker>,
     ) -> Self {
         let tiers = instance.retry.tiers();
         Self {
@@ -77,6 +80,7 @@ impl Pipeline {
             publisher,
             tiers,
             stop,
+            breaker,
         }
     }
 
@@ -185,7 +189,9 @@ impl Pipeline {
                         .with_attempt(attempt)
                         .with_attachments(mapped.attachments)
                         .with_span(tracing::Span::current());
-                    match self.instance.connector.deliver(&mapped.document, &ctx).await {
+                    let result = self.instance.connector.deliver(&mapped.document, &ctx).await;
+                    self.observe(&result);
+                    match result {
                         Ok(receipt) => Attempt::Delivered(receipt.reference),
                         Err(error) => Attempt::Failed(error),
                     }
@@ -305,6 +311,23 @@ impl Pipeline {
         ack(delivery).await
     }
 
+    /// Feeds the breaker: a refusal proves the target is up as much as a success does.
+    fn observe<T>(&self, result: &Result<T, ConnectorError>) {
+        let connector = self.instance.name.as_str();
+        match result {
+            Err(error) if !error.is_permanent() => {
+                if self.breaker.record_failure() {
+                    warn!(connector, "circuit breaker open: deliveries paused until the target answers its health check");
+                }
+            }
+            _ => {
+                if self.breaker.record_success() {
+                    info!(connector, "circuit breaker closed: deliveries resume");
+                }
+            }
+        }
+    }
+
     fn tier_for(&self, attempt: u32, asked: Option<Duration>) -> usize {
         let tier = self.instance.retry.tier_after(attempt, self.tiers.len());
         match asked {
@@ -336,8 +359,13 @@ impl Pipeline {
                 bus::long_string(delivery.routing_key.as_str()),
             ));
         }
+        // Jitter: each message waits 80 to 100 % of its tier's delay, so that démarches
+        // that failed together do not all come back together. (A per-message TTL only
+        // shortens the queue's; at the head of a FIFO the spread costs at most 20 %.)
+        let jittered = self.tiers[tier].mul_f64(rand::random_range(0.8..=1.0));
         let properties =
-            forwarded_properties(&delivery.properties, bus::headers_with(original, updates));
+            forwarded_properties(&delivery.properties, bus::headers_with(original, updates))
+                .with_expiration(bus::short(&jittered.as_millis().to_string()));
         let queue = self.bus.retry_queue(&self.instance.name, tier);
         self.publisher
             .publish("", &queue, &delivery.data, properties, true)
@@ -377,9 +405,34 @@ impl Pipeline {
     }
 }
 
-/// The original properties (message id, content type, timestamp…), persistent, with new headers.
+/// The original properties (message id, content type, timestamp…), persistent, with new
+/// headers; never an expiration (a dead letter must not expire, a retry sets its own).
 fn forwarded_properties(original: &BasicProperties, headers: FieldTable) -> BasicProperties {
-    original.clone().with_delivery_mode(2).with_headers(headers)
+    let mut properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if let Some(value) = original.content_type() {
+        properties = properties.with_content_type(value.clone());
+    }
+    if let Some(value) = original.content_encoding() {
+        properties = properties.with_content_encoding(value.clone());
+    }
+    if let Some(value) = original.message_id() {
+        properties = properties.with_message_id(value.clone());
+    }
+    if let Some(value) = original.correlation_id() {
+        properties = properties.with_correlation_id(value.clone());
+    }
+    if let Some(value) = original.timestamp() {
+        properties = properties.with_timestamp(*value);
+    }
+    if let Some(value) = original.app_id() {
+        properties = properties.with_app_id(value.clone());
+    }
+    if let Some(value) = original.kind() {
+        properties = properties.with_type(value.clone());
+    }
+    properties
 }
 
 async fn ack(delivery: &Delivery) -> Result<(), PipelineError> {
@@ -390,6 +443,9 @@ async fn ack(delivery: &Delivery) -> Result<(), PipelineError> {
         .map(|_| ())
         .map_err(PipelineError::Ack)
 }
+
+/// How long a health probe may take.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Consumes one connector's queue until `stop` turns true or the channel fails.
 ///
@@ -429,8 +485,61 @@ pub async fn consume(
 
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut in_flight: JoinSet<Result<(), PipelineError>> = JoinSet::new();
-    let failure: Option<String> = loop {
-        // A failed handler means the bus or the store is gone: restart the session.
+    // A delivery taken from the consumer while the breaker opened: held, not lost.
+    let mut held: Option<Delivery> = None;
+    let breaker = pipeline.breaker.clone();
+    let failure: Option<String> = 'consume: loop {
+        // The breaker gates what is taken: open, probe until the target answers; half-open,
+        // one delivery at a time until its result closes or reopens it.
+        match breaker.state() {
+            BreakerState::Open => {
+                let mut probe = 0u32;
+                loop {
+                    // A failed handler means the bus or the store is gone: restart the session.
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => break 'consume None,
+                        Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                            if let Some(error) = handler_failure(joined) {
+                                break 'consume Some(format!("connector `{name}`: {error}"));
+                            }
+                            continue;
+                        }
+                        _ = tokio::time::sleep(breaker.probe_delay(probe)) => {}
+                    }
+                    let health =
+                        tokio::time::timeout(HEALTH_TIMEOUT, pipeline.instance.connector.health())
+                            .await;
+                    match health {
+                        Ok(Ok(())) => break,
+                        Ok(Err(error)) => {
+                            info!(connector = %name, probe, error = %error.report(), "health probe failed: deliveries stay paused")
+                        }
+                        Err(_) => {
+                            info!(connector = %name, probe, "health probe timed out: deliveries stay paused")
+                        }
+                    }
+                    probe = probe.saturating_add(1);
+                }
+                info!(connector = %name, "target answers its health check: trying one delivery");
+                breaker.half_open();
+                continue;
+            }
+            BreakerState::HalfOpen if !in_flight.is_empty() => {
+                tokio::select! {
+                    biased;
+                    _ = stop.changed() => break None,
+                    Some(joined) = in_flight.join_next() => {
+                        if let Some(error) = handler_failure(joined) {
+                            break Some(format!("connector `{name}`: {error}"));
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+
         let permit = tokio::select! {
             biased;
             _ = stop.changed() => break None,
@@ -445,15 +554,22 @@ pub async fn consume(
                 Err(_) => break Some("semaphore closed".into()),
             },
         };
-        let delivery = tokio::select! {
-            biased;
-            _ = stop.changed() => break None,
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => break Some(format!("connector `{name}`: consumer failed: {error}")),
-                None => break Some(format!("connector `{name}`: the broker cancelled the consumer")),
+        let delivery = match held.take() {
+            Some(delivery) => delivery,
+            None => tokio::select! {
+                biased;
+                _ = stop.changed() => break None,
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => delivery,
+                    Some(Err(error)) => break Some(format!("connector `{name}`: consumer failed: {error}")),
+                    None => break Some(format!("connector `{name}`: the broker cancelled the consumer")),
+                },
             },
         };
+        if breaker.state() == BreakerState::Open {
+            held = Some(delivery);
+            continue;
+        }
         let pipeline = pipeline.clone();
         in_flight.spawn(async move {
             let result = pipeline.handle(&delivery).await;

@@ -10,6 +10,7 @@
 //! [`registry`] (connector kinds), [`cli`] and [`demo`].
 #![forbid(unsafe_code)]
 
+pub mod breaker;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The service: opens the store, then keeps a bus session running (connect, declare,
 //! consume) until told to stop, reconnecting with backoff whenever the bus fails.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
+use crate::breaker::{Breaker, BreakerState};
 use crate::bus::{self, Publisher};
 use crate::config::Config;
 use crate::delivery::{self, Pipeline};
@@ -25,6 +27,7 @@ pub enum StartError {
 
 /// A running gateway.
 pub struct Running {
+    breakers: Breakers,
     stop: watch::Sender<bool>,
     ready: watch::Receiver<bool>,
     task: JoinHandle<()>,
@@ -41,6 +44,13 @@ impl Running {
     pub async fn wait_ready(&mut self, timeout: Duration) -> bool {
         let wait = self.ready.wait_for(|ready| *ready);
         matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
+    }
+
+    /// The state of a connector's circuit breaker and how many times it opened.
+    pub fn breaker(&self, connector: &str) -> Option<(BreakerState, u64)> {
+        self.breakers
+            .get(connector)
+            .map(|b| (b.state(), b.times_opened()))
     }
 
     /// The outcome store.
@@ -71,13 +81,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     .await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = watch::channel(false);
+    // Breakers outlive bus sessions: a reconnection does not forget a failing target.
+    let breakers: Breakers = Arc::new(
+        config
+            .connectors
+            .iter()
+            .map(|c| (c.name.clone(), Arc::new(Breaker::new(c.breaker.clone()))))
+            .collect(),
+    );
     let task = tokio::spawn(supervise(
         Arc::new(config),
         store.clone(),
+        breakers.clone(),
         stop_rx,
         ready_tx,
     ));
     Ok(Running {
+        breakers,
         stop: stop_tx,
         ready: ready_rx,
         task,
@@ -85,9 +105,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
+/// The breakers of the connectors, by name.
+type Breakers = Arc<HashMap<String, Arc<Breaker>>>;
+
 async fn supervise(
     config: Arc<Config>,
     store: Store,
+    breakers: Breakers,
     mut stop: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
 ) {
@@ -98,7 +122,7 @@ async fn supervise(
             break;
         }
         let started = Instant::now();
-        match session(&config, &router, &store, &mut stop, &ready).await {
+        match session(&config, &router, &store, &breakers, &mut stop, &ready).await {
             Ok(()) => break,
             Err(reason) => {
                 ready.send_replace(false);
@@ -126,13 +150,22 @@ async fn session(
     config: &Arc<Config>,
     router: &Arc<Router>,
     store: &Store,
+    breakers: &Breakers,
     stop: &mut watch::Receiver<bool>,
     ready: &watch::Sender<bool>,
 ) -> Result<(), String> {
     let bus_config = Arc::new(config.bus.clone());
-    let connection = bus::connect(&config.bus, "aiguillage-gateway")
-        .await
-        .map_err(|e| e.to_string())?;
+    let connection = bus::connect(
+        &config.bus,
+        // Names the connection for the operator (rabbitmqctl list_connections).
+        &format!(
+            "aiguillage-gateway {} pid {}",
+            config.bus.queue_prefix,
+            std::process::id()
+        ),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let setup = connection
         .create_channel()
         .await
@@ -159,6 +192,10 @@ async fn session(
             store.clone(),
             publisher,
             workers_stop.clone(),
+            breakers
+                .get(&instance.name)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Breaker::new(instance.breaker.clone()))),
         ));
         workers.spawn(delivery::consume(
             pipeline,

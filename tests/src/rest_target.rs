@@ -47,23 +47,60 @@ struct Inner {
 pub struct RestTarget {
     addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
+    server: Arc<Mutex<Option<Server>>>,
+}
+
+struct Server {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl RestTarget {
     /// Starts the simulator on a free local port.
     pub async fn start() -> Self {
-        let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new()
-            .route("/{*path}", any(handle))
-            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a local port");
         let addr = listener.local_addr().expect("local address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+        let target = Self {
+            addr,
+            inner: Arc::new(Mutex::new(Inner::default())),
+            server: Arc::new(Mutex::new(None)),
+        };
+        target.serve(listener);
+        target
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .route("/{*path}", any(handle))
+            .with_state(self.inner.clone());
+        let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = signal.await;
+                })
+                .await;
         });
-        Self { addr, inner }
+        *self.server.lock().expect("lock") = Some(Server { shutdown, task });
+    }
+
+    /// Takes the target down: its port refuses connections until [`RestTarget::restart`].
+    pub async fn stop(&self) {
+        let server = self.server.lock().expect("lock").take();
+        if let Some(server) = server {
+            let _ = server.shutdown.send(());
+            let _ = server.task.await;
+        }
+    }
+
+    /// Brings the target back on the same port.
+    pub async fn restart(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("bind the same port again");
+        self.serve(listener);
     }
 
     /// The URL of `path` on the simulator.
@@ -164,7 +201,10 @@ async fn handle(
         }
         Some("switch") => {
             if state.failing {
-                return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "maintenance"})));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "maintenance"})),
+                );
             }
         }
         Some("accept") => {}

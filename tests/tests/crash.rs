@@ -135,3 +135,151 @@ async fn sigkill_in_the_middle_of_2000_demarches_loses_nothing_and_duplicates_no
     assert_eq!(scenario.queue_depth(&queue).await, 0, "nothing left behind");
     scenario.cleanup().await;
 }
+
+/// SIGKILL at random points during 5,000 démarches, three times in a row, restarting each
+/// time: the target ends with 5,000 distinct démarches and no duplicate effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sigkills_during_5000_demarches_lose_nothing() {
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "famille",
+            "rest",
+            &format!(
+                "url = \"{}\"\nconcurrency = {CONCURRENCY}",
+                target.url("accept/famille")
+            ),
+        )
+        .route("44043", &["*"], "famille");
+    let queue = scenario.bus().connector_queue("famille");
+
+    let mut gateway = spawn_gateway(&scenario, 1);
+    wait_for_queue(&scenario, &queue).await;
+    let envelopes: Vec<_> = (0..5000)
+        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
+        .collect();
+    let expected: BTreeSet<String> = envelopes
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Published while the gateway runs and gets killed, as the portal would.
+    let publisher = {
+        let scenario_bodies: Vec<(String, Vec<u8>)> = envelopes
+            .iter()
+            .map(|e| (e["id"].to_string(), e.to_string().into_bytes()))
+            .collect();
+        let connection = scenario.connection().await;
+        let bus = scenario.bus();
+        tokio::spawn(async move {
+            for chunk in scenario_bodies.chunks(250) {
+                aiguillage_gateway::publish::publish_on(&connection, &bus, chunk)
+                    .await
+                    .expect("publish");
+            }
+        })
+    };
+
+    for round in 1..=3u32 {
+        // A random point after the restart: between 200 and 1,200 more deliveries.
+        let point = target.effect_count() + rand::random_range(200..1200);
+        assert!(
+            target
+                .wait_for_effects(point, Duration::from_secs(90))
+                .await,
+            "round {round}: stuck at {} deliveries",
+            target.effect_count()
+        );
+        gateway.kill().await.expect("SIGKILL the gateway");
+        eprintln!(
+            "round {round}: killed after {} deliveries",
+            target.effect_count()
+        );
+        gateway = spawn_gateway(&scenario, round + 1);
+    }
+    publisher.await.expect("all published");
+    assert!(
+        target
+            .wait_for_effects(5000, Duration::from_secs(120))
+            .await,
+        "only {} of 5000 delivered",
+        target.effect_count()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let keys: BTreeSet<String> = target.effects().into_iter().map(|e| e.key).collect();
+    assert_eq!(keys, expected, "exactly the published ids");
+    assert_eq!(target.effect_count(), 5000, "each démarche applied once");
+    let replays = target.total_requests() - 5000;
+    eprintln!("{replays} request(s) repeated over three kills");
+    assert!(
+        replays <= 3 * CONCURRENCY as u64,
+        "{replays} repeated requests: more than what was in flight at the kills"
+    );
+    gateway.kill().await.unwrap();
+    scenario.cleanup().await;
+}
+
+/// SIGTERM during load: the gateway stops taking messages, finishes those in flight and
+/// exits 0 within its grace period; the next instance delivers the rest, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_exits_cleanly_and_loses_nothing() {
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "famille",
+            "rest",
+            &format!(
+                "url = \"{}\"\nconcurrency = {CONCURRENCY}",
+                target.url("accept/famille")
+            ),
+        )
+        .route("44043", &["*"], "famille")
+        .extra("[shutdown]\ngrace = \"5s\"");
+    let queue = scenario.bus().connector_queue("famille");
+    let mut gateway = spawn_gateway(&scenario, 1);
+    wait_for_queue(&scenario, &queue).await;
+    let envelopes: Vec<_> = (0..1500)
+        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
+        .collect();
+    scenario.publish(&envelopes).await;
+    assert!(target.wait_for_effects(300, Duration::from_secs(60)).await);
+
+    let pid = gateway.id().expect("running").to_string();
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), gateway.wait())
+        .await
+        .expect("exited within the grace period")
+        .unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let at_stop = target.effect_count();
+    eprintln!(
+        "stopped after {at_stop} deliveries in {:?}",
+        signalled.elapsed()
+    );
+    assert!(at_stop < 1500, "stopped under load");
+    // Stopped means stopped: nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(target.effect_count(), at_stop);
+
+    let mut gateway = spawn_gateway(&scenario, 2);
+    assert!(
+        target
+            .wait_for_effects(1500, Duration::from_secs(120))
+            .await,
+        "the rest is delivered by the next instance"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(target.effect_count(), 1500, "each démarche applied once");
+    assert_eq!(
+        target.total_requests(),
+        1500,
+        "a clean stop repeats nothing"
+    );
+    gateway.kill().await.unwrap();
+    scenario.cleanup().await;
+}
