@@ -598,6 +598,14 @@ pub async fn consume(
         warn!(connector = %name, left = in_flight.len(), "grace period over: unfinished deliveries will be redelivered");
         in_flight.abort_all();
     }
+    // Closed here rather than when dropped: a close racing the connection's own close
+    // makes the client log a spurious connection error.
+    let _ = channel.close(200, "stopping".into()).await;
+    let _ = pipeline
+        .publisher
+        .channel()
+        .close(200, "stopping".into())
+        .await;
     Ok(())
 }
 
