@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::mapping::Mapping;
 use crate::registry::Registry;
 use crate::routing::{CommunePattern, Route};
 
@@ -374,6 +375,10 @@ struct RawRoute {
     forms: Vec<String>,
     /// The connector that delivers what this route takes.
     connector: String,
+    /// The mapping file (relative to this configuration); without it the connector
+    /// receives the whole envelope.
+    #[serde(default)]
+    mapping: Option<PathBuf>,
 }
 
 /// The keys of a `[[connectors]]` entry that the gateway owns; the others go to the kind.
@@ -610,6 +615,7 @@ fn check(
     }
 
     let mut routes = Vec::new();
+    let mut mappings = MappingCache::default();
     for (index, raw_route) in raw.routes.into_iter().enumerate() {
         let key = |field: &str| format!("routes[{index}].{field}");
         let commune = match CommunePattern::parse(&raw_route.commune) {
@@ -651,11 +657,25 @@ fn check(
                 }),
             }
         }
+        let mapping = match &raw_route.mapping {
+            None => None,
+            Some(path) => match mappings.load(base_dir, path) {
+                Ok(mapping) => Some(mapping),
+                Err(message) => {
+                    problems.push(Problem {
+                        key: key("mapping"),
+                        message,
+                    });
+                    None
+                }
+            },
+        };
         if let Some(commune) = commune {
             routes.push(Route {
                 commune,
                 forms,
                 connector: raw_route.connector,
+                mapping,
             });
         }
     }
@@ -671,6 +691,35 @@ fn check(
         connectors,
         routes,
         shutdown: raw.shutdown,
+    }
+}
+
+/// Each mapping file is loaded once, however many routes name it.
+#[derive(Default)]
+struct MappingCache {
+    loaded: HashMap<PathBuf, Result<Arc<Mapping>, String>>,
+}
+
+impl MappingCache {
+    fn load(&mut self, base_dir: &Path, path: &Path) -> Result<Arc<Mapping>, String> {
+        let full = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        };
+        self.loaded
+            .entry(full.clone())
+            .or_insert_with(|| {
+                Mapping::load(&full, &path.display().to_string())
+                    .map(Arc::new)
+                    .map_err(|error| {
+                        format!(
+                            "{error} (try it with `aiguillage map --mapping {} SAMPLE.json`)",
+                            full.display()
+                        )
+                    })
+            })
+            .clone()
     }
 }
 

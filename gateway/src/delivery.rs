@@ -145,8 +145,8 @@ impl Pipeline {
             attempt,
         );
         async move {
-            match self.router.decide(connector, &envelope.commune, &envelope.form) {
-                Decision::Deliver(_) => {}
+            let route = match self.router.decide(connector, &envelope.commune, &envelope.form) {
+                Decision::Deliver(route) => route,
                 Decision::NotMine => {
                     debug!("taken by another connector's route");
                     return ack(delivery).await;
@@ -164,7 +164,7 @@ impl Pipeline {
                         .await?;
                     return ack(delivery).await;
                 }
-            }
+            };
 
             let recorded = self
                 .persist("read the outcome", || self.store.outcome(&envelope.id, connector))
@@ -182,8 +182,14 @@ impl Pipeline {
             }
 
             let started = Instant::now();
-            let result = match mapping::identity(&envelope) {
-                Err(error) => Attempt::Failed(ConnectorError::permanent(format!("mapping failed: {error}"))),
+            let mapped = match &route.mapping {
+                Some(mapping) => mapping.apply(&envelope),
+                None => mapping::identity(&envelope),
+            };
+            let result = match mapped {
+                // The message names the mapping file, the field and the value: the
+                // operator fixes the mapping and replays.
+                Err(error) => Attempt::Failed(ConnectorError::permanent(error.to_string())),
                 Ok(mapped) => {
                     let ctx = Context::new(&envelope.id, &envelope.commune, &envelope.form, connector)
                         .with_attempt(attempt)

@@ -7,6 +7,9 @@
 //! topic word (`inscription-*`) binds as `*` and the gateway finishes the match.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::mapping::Mapping;
 
 /// The commune side of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +128,7 @@ impl FormPattern {
 }
 
 /// One `[[routes]]` entry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Route {
     /// The commune(s) it takes.
     pub commune: CommunePattern,
@@ -133,6 +136,17 @@ pub struct Route {
     pub forms: Vec<FormPattern>,
     /// The connector that delivers them.
     pub connector: String,
+    /// The mapping that makes the connector's document (none: the whole envelope).
+    pub mapping: Option<Arc<Mapping>>,
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.commune == other.commune
+            && self.forms == other.forms
+            && self.connector == other.connector
+            && self.mapping.as_ref().map(|m| m.file()) == other.mapping.as_ref().map(|m| m.file())
+    }
 }
 
 impl Route {
@@ -230,6 +244,7 @@ mod tests {
                 .map(|f| FormPattern::parse(f).unwrap())
                 .collect(),
             connector: connector.into(),
+            mapping: None,
         }
     }
 

@@ -1,0 +1,240 @@
+//! The template environment of mappings: Django/Jinja syntax (minijinja), sandboxed (no
+//! loader, so no file access; no environment access; a fuel limit so that no template can
+//! loop for long), with the filters the domain needs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+use crate::routing::is_insee_code;
+
+/// Code tables of a mapping: table name → portal value → the software's code.
+pub type Tables = Arc<BTreeMap<String, BTreeMap<String, String>>>;
+
+/// Instructions one render may execute: generous for any real mapping, small enough that
+/// a runaway loop ends at once.
+const FUEL: u64 = 100_000;
+
+/// An environment with the mapping filters and the sandbox settings.
+pub fn environment(tables: Tables) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_fuel(Some(FUEL));
+    // `none` renders as nothing, like a missing field, not as the word "none".
+    env.set_formatter(|out, state, value| {
+        let value = if value.is_none() {
+            &Value::UNDEFINED
+        } else {
+            value
+        };
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.add_filter("strip_accents", strip_accents);
+    env.add_filter("truncate_chars", truncate_chars);
+    env.add_filter("digits", digits);
+    env.add_filter("insee", insee);
+    env.add_filter("postal_code", postal_code);
+    env.add_filter("date_format", date_format);
+    env.add_filter(
+        "code",
+        move |value: String, table: String| -> Result<String, Error> {
+            let Some(codes) = tables.get(&table) else {
+                return Err(invalid(format!("no code table `{table}` in this mapping")));
+            };
+            codes.get(value.trim()).cloned().ok_or_else(|| {
+                invalid(format!(
+                    "`{}` is not in code table `{table}` (known: {})",
+                    super::types::shorten(&value),
+                    known(codes)
+                ))
+            })
+        },
+    );
+    env
+}
+
+/// The keys of a code table, for messages.
+pub fn known(codes: &BTreeMap<String, String>) -> String {
+    let mut keys: Vec<&str> = codes.keys().map(String::as_str).collect();
+    if keys.len() > 12 {
+        keys.truncate(12);
+        keys.push("…");
+    }
+    keys.join(", ")
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// `Élodie Lefèvre-Œuf` → `Elodie Lefevre-OEuf`: ASCII for software that takes nothing else.
+fn strip_accents(value: String) -> String {
+    deunicode::deunicode(&value)
+}
+
+/// The first `n` characters (not bytes), for fixed-width targets.
+fn truncate_chars(value: String, n: usize) -> String {
+    value.chars().take(n).collect()
+}
+
+/// Only the digits: `06 12-34.56.78` → `0612345678`.
+fn digits(value: String) -> String {
+    value.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The value, checked to be an INSEE commune code.
+fn insee(value: String) -> Result<String, Error> {
+    let code = value.trim().to_owned();
+    if code.is_empty() || is_insee_code(&code) {
+        Ok(code)
+    } else {
+        Err(invalid(format!(
+            "`{code}` is not an INSEE commune code (5 characters, e.g. 44043)"
+        )))
+    }
+}
+
+/// The value, checked to be a French postal code.
+fn postal_code(value: String) -> Result<String, Error> {
+    let code: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.is_empty() || (code.len() == 5 && code.chars().all(|c| c.is_ascii_digit())) {
+        Ok(code)
+    } else {
+        Err(invalid(format!(
+            "`{}` is not a postal code (5 digits, e.g. 44190)",
+            value.trim()
+        )))
+    }
+}
+
+/// A date (`28/11/2026` or `2026-11-28`) written with `%d`, `%m`, `%Y`, `%y`:
+/// `{{ fields.date|date_format("%d%m%Y") }}`.
+fn date_format(value: String, format: String) -> Result<String, Error> {
+    if value.trim().is_empty() {
+        return Ok(String::new());
+    }
+    let iso = super::types::convert(value.trim(), &super::types::FieldType::Date, None)
+        .map_err(|error| invalid(error.to_string()))?;
+    let iso = iso.as_str().unwrap_or_default().to_owned();
+    let (year, rest) = iso.split_at(4);
+    let (month, day) = (&rest[1..3], &rest[4..6]);
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str(day),
+            Some('m') => out.push_str(month),
+            Some('Y') => out.push_str(year),
+            Some('y') => out.push_str(&year[2..]),
+            Some('%') => out.push('%'),
+            other => {
+                return Err(invalid(format!(
+                    "unknown date format directive `%{}` (use %d, %m, %Y, %y)",
+                    other.map(String::from).unwrap_or_default()
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(template: &str, ctx: Value) -> Result<String, Error> {
+        let mut tables = BTreeMap::new();
+        tables.insert(
+            "nature".to_owned(),
+            BTreeMap::from([("Copie intégrale".to_owned(), "CPI".to_owned())]),
+        );
+        environment(Arc::new(tables)).render_str(template, ctx)
+    }
+
+    #[test]
+    fn domain_filters() {
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({
+            "nom": "Lefèvre-Œuf d'Aubigné", "tel": "06 12-34.56.78", "date": "28/11/2026",
+            "nature": "Copie intégrale", "cp": "44 190", "insee": "44043"
+        })));
+        assert_eq!(
+            render("{{ nom|strip_accents|upper }}", ctx.clone()).unwrap(),
+            "LEFEVRE-OEUF D'AUBIGNE"
+        );
+        assert_eq!(
+            render("{{ nom|truncate_chars(7) }}", ctx.clone()).unwrap(),
+            "Lefèvre"
+        );
+        assert_eq!(
+            render("{{ tel|digits }}", ctx.clone()).unwrap(),
+            "0612345678"
+        );
+        assert_eq!(
+            render("{{ date|date_format('%Y%m%d') }}", ctx.clone()).unwrap(),
+            "20261128"
+        );
+        assert_eq!(
+            render("{{ nature|code('nature') }}", ctx.clone()).unwrap(),
+            "CPI"
+        );
+        assert_eq!(
+            render("{{ cp|postal_code }}", ctx.clone()).unwrap(),
+            "44190"
+        );
+        assert_eq!(render("{{ insee|insee }}", ctx.clone()).unwrap(), "44043");
+    }
+
+    #[test]
+    fn filter_errors_say_why() {
+        let ctx = Value::from(minijinja::value::Serde(
+            serde_json::json!({"x": "Copie", "cp": "4419", "c": "Clisson"}),
+        ));
+        let error = render("{{ x|code('nature') }}", ctx.clone()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("not in code table `nature` (known: Copie intégrale)"),
+            "{error}"
+        );
+        assert!(render("{{ cp|postal_code }}", ctx.clone())
+            .unwrap_err()
+            .to_string()
+            .contains("not a postal code"));
+        assert!(render("{{ c|insee }}", ctx)
+            .unwrap_err()
+            .to_string()
+            .contains("not an INSEE"));
+    }
+
+    #[test]
+    fn missing_values_render_as_nothing() {
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({"a": null})));
+        assert_eq!(
+            render("[{{ a }}][{{ b }}][{{ b.c.d }}]", ctx).unwrap(),
+            "[][][]"
+        );
+    }
+
+    #[test]
+    fn the_sandbox_holds() {
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({})));
+        // No loader: a template cannot read files.
+        assert!(render("{% include '/etc/passwd' %}", ctx.clone()).is_err());
+        assert!(render("{% import '/etc/hostname' as h %}", ctx.clone()).is_err());
+        // No function reaches the environment or the process.
+        assert!(render("{{ env('HOME') }}", ctx.clone()).is_err());
+        // A runaway loop runs out of fuel.
+        let error = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            ctx,
+        )
+        .unwrap_err();
+        assert!(error.to_string().to_lowercase().contains("fuel"), "{error}");
+    }
+}

@@ -1,0 +1,1227 @@
+//! Mappings: from a Publik démarche to the document a connector delivers, with no code.
+//!
+//! A mapping is a TOML file (see docs/mappings.md): a `[document]` whose fields are
+//! literals or templates in the Django/Jinja syntax of w.c.s. (`{{ fields.nom|upper }}`),
+//! with types, code tables, required fields and defaults; plus the attachments to hand
+//! over. It is checked when the gateway starts (every error names the file, the line, the
+//! field and the fix); applied to a démarche, a failure is permanent and names the field,
+//! the value and the file, so that an operator can fix the mapping and replay.
+//!
+//! Without a mapping, the document is the whole envelope ([`identity`]).
+
+mod filters;
+pub mod types;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use aiguillage_connector::{Attachment, Document};
+use base64::Engine as _;
+use minijinja::Environment;
+use serde_json::{Map, Value};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::envelope::Envelope;
+use filters::Tables;
+use types::{FieldType, TypeError};
+
+/// The variables a template can use.
+pub const ROOTS: [&str; 5] = ["envelope", "fields", "form", "user", "workflow"];
+
+/// A mapped démarche, ready for its connector.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    /// The document to deliver.
+    pub document: Document,
+    /// The démarche's files.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A démarche this mapping cannot turn into a document: a permanent failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// A field cannot be produced from this démarche.
+    #[error("mapping {file}: field `{field}`: {message}")]
+    Field {
+        /// The mapping file.
+        file: String,
+        /// The output field, dotted (`demandeur.nom`).
+        field: String,
+        /// What is wrong, with the value.
+        message: String,
+    },
+    /// An attachment is missing, too large, of a refused type or not decodable.
+    #[error("{}file field `{field}`: {message}", file.as_ref().map(|f| format!("mapping {f}: ")).unwrap_or_default())]
+    Attachment {
+        /// The mapping file, if a mapping is in use.
+        file: Option<String>,
+        /// The form's file field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A mapping file that cannot be used: refused when the gateway starts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct MappingFileError {
+    /// The file.
+    pub file: String,
+    /// The line (1-based; 0 when the file could not be read).
+    pub line: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// What to hand over of one file field.
+#[derive(Debug, Clone)]
+struct AttachmentSpec {
+    field: String,
+    name: Option<String>,
+    required: bool,
+    content_types: Vec<String>,
+    max_bytes: usize,
+}
+
+/// Largest attachment accepted unless the mapping says otherwise.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
+
+/// How a field's value is produced.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Fixed text.
+    Literal(String),
+    /// A plain variable path (`{{ fields.nom }}`), resolved without the template engine.
+    Path(Vec<String>),
+    /// A template, by its name in the environment.
+    Template(String),
+}
+
+#[derive(Debug, Clone)]
+struct FieldSpec {
+    name: String,
+    source: Source,
+    field_type: Option<FieldType>,
+    max_length: Option<usize>,
+    table: Option<String>,
+    required: bool,
+    default: Option<Value>,
+    when: Option<Source>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Literal(Value),
+    Field(Box<FieldSpec>),
+    Object(Vec<(String, Node)>),
+    List(Vec<Node>),
+    Each {
+        name: String,
+        path: Vec<String>,
+        alias: String,
+        item: Box<Node>,
+    },
+}
+
+/// A checked mapping, ready to apply.
+pub struct Mapping {
+    file: String,
+    description: Option<String>,
+    env: Environment<'static>,
+    tables: Tables,
+    document: Node,
+    attachments: Vec<AttachmentSpec>,
+}
+
+impl fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mapping")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mapping {
+    /// Reads and checks a mapping file; `display` is how messages name it.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingFileError`] naming the line, the field and the fix.
+    pub fn load(path: &Path, display: &str) -> Result<Self, MappingFileError> {
+        let text = std::fs::read_to_string(path).map_err(|error| MappingFileError {
+            file: display.to_owned(),
+            line: 0,
+            message: format!("cannot read the mapping: {error}"),
+        })?;
+        Self::parse(&text, display)
+    }
+
+    /// Checks a mapping given as text.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingFileError`] naming the line, the field and the fix.
+    pub fn parse(text: &str, display: &str) -> Result<Self, MappingFileError> {
+        Parser::new(text, display).parse()
+    }
+
+    /// The file, as messages name it.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The mapping's own description, if it gives one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Applies the mapping to a démarche.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError`] naming the field, the value and the mapping file.
+    pub fn apply(&self, envelope: &Envelope) -> Result<Mapped, MappingError> {
+        let scope = Scope::new(envelope);
+        let document = self
+            .render(&self.document, &scope)?
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        Ok(Mapped {
+            document,
+            attachments: self.attachments(envelope)?,
+        })
+    }
+
+    fn render(&self, node: &Node, scope: &Scope<'_>) -> Result<Option<Value>, MappingError> {
+        match node {
+            Node::Literal(value) => Ok(Some(value.clone())),
+            Node::Field(spec) => self.render_field(spec, scope),
+            Node::Object(entries) => {
+                let mut object = Map::new();
+                for (key, child) in entries {
+                    if let Some(value) = self.render(child, scope)? {
+                        object.insert(key.clone(), value);
+                    }
+                }
+                // An object with nothing in it is left out (a spouse on a birth request).
+                Ok((!object.is_empty()).then_some(Value::Object(object)))
+            }
+            Node::List(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    if let Some(value) = self.render(item, scope)? {
+                        list.push(value);
+                    }
+                }
+                Ok((!list.is_empty()).then_some(Value::Array(list)))
+            }
+            Node::Each {
+                name,
+                path,
+                alias,
+                item,
+            } => {
+                let items = match scope.resolve(path) {
+                    None | Some(Value::Null) => return Ok(None),
+                    Some(Value::Array(items)) => items,
+                    Some(other) => {
+                        return Err(self.field_error(
+                            name,
+                            format!(
+                                "`for_each = \"{}\"` is not a list here (got {})",
+                                path.join("."),
+                                json_kind(other)
+                            ),
+                        ))
+                    }
+                };
+                let mut list = Vec::with_capacity(items.len());
+                for value in items {
+                    let inner = scope.with(alias, value);
+                    if let Some(rendered) = self.render(item, &inner)? {
+                        list.push(rendered);
+                    }
+                }
+                Ok((!list.is_empty()).then_some(Value::Array(list)))
+            }
+        }
+    }
+
+    fn render_field(
+        &self,
+        spec: &FieldSpec,
+        scope: &Scope<'_>,
+    ) -> Result<Option<Value>, MappingError> {
+        if let Some(when) = &spec.when {
+            let text = self.text(&spec.name, when, scope)?;
+            if matches!(text.trim(), "" | "false" | "False" | "0" | "non" | "none") {
+                return Ok(None);
+            }
+        }
+        // A plain path to a list or an object without a type passes it as it is.
+        if let (Source::Path(path), None) = (&spec.source, &spec.field_type) {
+            if let Some(value @ (Value::Array(_) | Value::Object(_))) = scope.resolve(path) {
+                return Ok(Some(value.clone()));
+            }
+        }
+        let text = self.text(&spec.name, &spec.source, scope)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return match (&spec.default, spec.required) {
+                (Some(default), _) => Ok(Some(default.clone())),
+                (None, true) => Err(self.field_error(
+                    &spec.name,
+                    format!(
+                        "required, but {} gave nothing for this démarche",
+                        describe(&spec.source)
+                    ),
+                )),
+                (None, false) => Ok(None),
+            };
+        }
+        let coded;
+        let text = match &spec.table {
+            Some(table) => {
+                let codes = self.tables.get(table).map(|codes| (codes.get(text), codes));
+                match codes {
+                    Some((Some(code), _)) => {
+                        coded = code.clone();
+                        coded.as_str()
+                    }
+                    Some((None, codes)) => {
+                        return Err(self.field_error(
+                            &spec.name,
+                            format!(
+                                "`{}` is not in code table `{table}` (known: {}): add it to [tables.{table}]",
+                                types::shorten(text),
+                                filters::known(codes)
+                            ),
+                        ))
+                    }
+                    None => unreachable_table(table),
+                }
+            }
+            None => text,
+        };
+        let field_type = spec.field_type.as_ref().unwrap_or(&FieldType::String);
+        types::convert(text, field_type, spec.max_length)
+            .map(Some)
+            .map_err(|TypeError(message)| self.field_error(&spec.name, message))
+    }
+
+    fn text(
+        &self,
+        field: &str,
+        source: &Source,
+        scope: &Scope<'_>,
+    ) -> Result<String, MappingError> {
+        match source {
+            Source::Literal(text) => Ok(text.clone()),
+            Source::Path(path) => Ok(match scope.resolve(path) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Bool(b)) => b.to_string(),
+                Some(Value::Number(n)) => n.to_string(),
+                Some(other) => other.to_string(),
+            }),
+            Source::Template(name) => {
+                let template = self
+                    .env
+                    .get_template(name)
+                    .map_err(|error| self.field_error(field, template_message(&error)))?;
+                template
+                    .render(scope.context())
+                    .map_err(|error| self.field_error(field, template_message(&error)))
+            }
+        }
+    }
+
+    fn field_error(&self, field: &str, message: String) -> MappingError {
+        MappingError::Field {
+            file: self.file.clone(),
+            field: field.to_owned(),
+            message,
+        }
+    }
+
+    fn attachments(&self, envelope: &Envelope) -> Result<Vec<Attachment>, MappingError> {
+        if self.attachments.is_empty() {
+            return attachments(envelope, Some(&self.file));
+        }
+        let fields = envelope.formdata.get("fields").and_then(Value::as_object);
+        let mut out = Vec::with_capacity(self.attachments.len());
+        for spec in &self.attachments {
+            let error = |message: String| MappingError::Attachment {
+                file: Some(self.file.clone()),
+                field: spec.field.clone(),
+                message,
+            };
+            let Some(file) = fields.and_then(|f| f.get(&spec.field)).and_then(file_field) else {
+                if spec.required {
+                    return Err(error("required, but the démarche has no such file".into()));
+                }
+                continue;
+            };
+            let attachment = decode(&spec.field, file, spec.name.as_deref(), Some(&self.file))?;
+            if !spec.content_types.is_empty()
+                && !spec.content_types.contains(&attachment.content_type)
+            {
+                return Err(error(format!(
+                    "content type `{}` is not accepted (accepted: {})",
+                    attachment.content_type,
+                    spec.content_types.join(", ")
+                )));
+            }
+            if attachment.content.len() > spec.max_bytes {
+                return Err(error(format!(
+                    "{} bytes, more than the {} accepted",
+                    attachment.content.len(),
+                    spec.max_bytes
+                )));
+            }
+            out.push(attachment);
+        }
+        Ok(out)
+    }
+}
+
+fn unreachable_table(table: &str) -> ! {
+    // Tables named by fields are checked when the mapping is loaded.
+    panic!("code table `{table}` vanished after the mapping was checked")
+}
+
+fn describe(source: &Source) -> String {
+    match source {
+        Source::Literal(text) => format!("the literal `{text}`"),
+        Source::Path(path) => format!("`{{{{ {} }}}}`", path.join(".")),
+        Source::Template(_) => "its template".into(),
+    }
+}
+
+fn template_message(error: &minijinja::Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("template error: {detail}"),
+        None => format!("template error: {}", error.kind()),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The variables of one démarche, as templates see them.
+struct Scope<'a> {
+    envelope: &'a Envelope,
+    head: Value,
+    aliases: Vec<(&'a str, &'a Value)>,
+    context: std::cell::OnceCell<minijinja::Value>,
+}
+
+impl<'a> Scope<'a> {
+    fn new(envelope: &'a Envelope) -> Self {
+        Self {
+            envelope,
+            head: serde_json::json!({
+                "id": envelope.id,
+                "commune": envelope.commune,
+                "form": envelope.form,
+                "submitted_at": envelope.to_value()["submitted_at"],
+            }),
+            aliases: Vec::new(),
+            context: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn with(&self, alias: &'a str, value: &'a Value) -> Scope<'a>
+    where
+        Self: 'a,
+    {
+        let mut aliases = self.aliases.clone();
+        aliases.push((alias, value));
+        Scope {
+            envelope: self.envelope,
+            head: self.head.clone(),
+            aliases,
+            context: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn root(&self, name: &str) -> Option<&Value> {
+        if let Some((_, value)) = self.aliases.iter().rev().find(|(alias, _)| *alias == name) {
+            return Some(value);
+        }
+        match name {
+            "envelope" => Some(&self.head),
+            "fields" | "user" | "workflow" => self.envelope.formdata.get(name),
+            _ => None,
+        }
+    }
+
+    fn resolve(&self, path: &[String]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        let mut value = if first == "form" && !self.aliases.iter().any(|(a, _)| *a == "form") {
+            return resolve_in_map(&self.envelope.formdata, rest);
+        } else {
+            self.root(first)?
+        };
+        for key in rest {
+            value = match value {
+                Value::Object(map) => map.get(key)?,
+                Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+
+    /// The template context, built once per démarche and only if a template needs it.
+    fn context(&self) -> minijinja::Value {
+        self.context
+            .get_or_init(|| {
+                let formdata = &self.envelope.formdata;
+                let mut base: BTreeMap<String, minijinja::Value> = BTreeMap::new();
+                base.insert(
+                    "envelope".into(),
+                    minijinja::Value::from(minijinja::value::Serde(&self.head)),
+                );
+                base.insert(
+                    "form".into(),
+                    minijinja::Value::from(minijinja::value::Serde(formdata)),
+                );
+                for name in ["fields", "user", "workflow"] {
+                    base.insert(
+                        name.into(),
+                        minijinja::Value::from(minijinja::value::Serde(
+                            formdata.get(name).unwrap_or(&Value::Null),
+                        )),
+                    );
+                }
+                for (alias, value) in &self.aliases {
+                    base.insert(
+                        (*alias).to_owned(),
+                        minijinja::Value::from(minijinja::value::Serde(value)),
+                    );
+                }
+                minijinja::Value::from(base)
+            })
+            .clone()
+    }
+}
+
+fn resolve_in_map<'v>(map: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = map.get(first)?;
+    for key in rest {
+        value = match value {
+            Value::Object(map) => map.get(key)?,
+            Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// The identity mapping: the document is the envelope as published, and every file field
+/// is handed over.
+///
+/// # Errors
+///
+/// [`MappingError`] when a file field cannot be decoded.
+pub fn identity(envelope: &Envelope) -> Result<Mapped, MappingError> {
+    Ok(Mapped {
+        document: envelope.to_value(),
+        attachments: attachments(envelope, None)?,
+    })
+}
+
+/// The file fields of the démarche (`formdata.fields.<name>` objects with `filename`,
+/// `content_type` and `content`), decoded.
+///
+/// # Errors
+///
+/// [`MappingError::Attachment`] naming the field whose content is not base64.
+pub fn attachments(
+    envelope: &Envelope,
+    file: Option<&str>,
+) -> Result<Vec<Attachment>, MappingError> {
+    let Some(Value::Object(fields)) = envelope.formdata.get("fields") else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for (name, value) in fields {
+        if let Some(file_value) = file_field(value) {
+            let attachment = decode(name, file_value, None, file)?;
+            if attachment.content.len() > DEFAULT_MAX_ATTACHMENT_BYTES {
+                return Err(MappingError::Attachment {
+                    file: file.map(str::to_owned),
+                    field: name.clone(),
+                    message: format!(
+                        "{} bytes, more than the {DEFAULT_MAX_ATTACHMENT_BYTES} accepted by default (a mapping can set `max_bytes`)",
+                        attachment.content.len()
+                    ),
+                });
+            }
+            files.push(attachment);
+        }
+    }
+    Ok(files)
+}
+
+/// A w.c.s. file field: an object with `filename` and `content`.
+fn file_field(value: &Value) -> Option<&Map<String, Value>> {
+    let file = value.as_object()?;
+    (file.get("filename").is_some_and(Value::is_string)
+        && file.get("content").is_some_and(Value::is_string))
+    .then_some(file)
+}
+
+fn decode(
+    field: &str,
+    file: &Map<String, Value>,
+    name: Option<&str>,
+    mapping: Option<&str>,
+) -> Result<Attachment, MappingError> {
+    let filename = file
+        .get("filename")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let content = file
+        .get("content")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let content_type = file
+        .get("content_type")
+        .and_then(Value::as_str)
+        .unwrap_or("application/octet-stream");
+    // w.c.s. may wrap long base64 lines.
+    let compact: String = content
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|error| MappingError::Attachment {
+            file: mapping.map(str::to_owned),
+            field: field.to_owned(),
+            message: format!("content is not valid base64 ({error})"),
+        })?;
+    Ok(Attachment::new(
+        name.unwrap_or(field),
+        filename,
+        content_type,
+        bytes,
+    ))
+}
+
+/// Builds a [`Mapping`] from the spanned TOML tree, with line numbers in every error.
+struct Parser<'t> {
+    text: &'t str,
+    file: String,
+    env: Environment<'static>,
+    tables: BTreeMap<String, BTreeMap<String, String>>,
+    templates: usize,
+}
+
+type Spanned2<'i> = Spanned<DeValue<'i>>;
+
+impl<'t> Parser<'t> {
+    fn new(text: &'t str, file: &str) -> Self {
+        Self {
+            text,
+            file: file.to_owned(),
+            env: Environment::new(),
+            tables: BTreeMap::new(),
+            templates: 0,
+        }
+    }
+
+    fn error(&self, offset: usize, message: impl Into<String>) -> MappingFileError {
+        let line = self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        MappingFileError {
+            file: self.file.clone(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    fn parse(mut self) -> Result<Mapping, MappingFileError> {
+        let root = DeTable::parse(self.text).map_err(|error| {
+            let offset = error.span().map(|s| s.start).unwrap_or(0);
+            self.error(offset, format!("not valid TOML: {}", error.message()))
+        })?;
+        let root = root.into_inner();
+        let mut description = None;
+        let mut document = None;
+        let mut attachments = Vec::new();
+        // Tables first: fields refer to them.
+        if let Some((key, value)) = root.get_key_value("tables") {
+            self.parse_tables(key.span().start, value)?;
+        }
+        let tables: Tables = Arc::new(std::mem::take(&mut self.tables));
+        self.env = filters::environment(tables.clone());
+        self.tables = (*tables).clone();
+        for (key, value) in root.iter() {
+            match key.get_ref().as_ref() {
+                "tables" => {}
+                "mapping" => {
+                    let DeValue::Table(table) = value.get_ref() else {
+                        return Err(self.error(
+                            value.span().start,
+                            "[mapping] must be a table (description = \"…\")",
+                        ));
+                    };
+                    for (k, v) in table.iter() {
+                        match (k.get_ref().as_ref(), v.get_ref()) {
+                            ("description", DeValue::String(text)) => {
+                                description = Some(text.to_string())
+                            }
+                            (other, _) => {
+                                return Err(self.error(
+                                    k.span().start,
+                                    format!(
+                                        "unknown key `{other}` in [mapping] (known: description)"
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                }
+                "document" => {
+                    let DeValue::Table(_) = value.get_ref() else {
+                        return Err(self.error(
+                            value.span().start,
+                            "[document] must be a table of output fields",
+                        ));
+                    };
+                    document = Some(self.parse_node("", value, &[])?);
+                }
+                "attachments" => attachments = self.parse_attachments(value)?,
+                other => return Err(self.error(
+                    key.span().start,
+                    format!(
+                        "unknown section `{other}` (known: mapping, tables, document, attachments)"
+                    ),
+                )),
+            }
+        }
+        let Some(document) = document else {
+            return Err(self.error(
+                0,
+                "no [document] section: it lists the fields of the output document",
+            ));
+        };
+        Ok(Mapping {
+            file: self.file,
+            description,
+            env: self.env,
+            tables,
+            document,
+            attachments,
+        })
+    }
+
+    fn parse_tables(
+        &mut self,
+        offset: usize,
+        value: &Spanned2<'_>,
+    ) -> Result<(), MappingFileError> {
+        let DeValue::Table(tables) = value.get_ref() else {
+            return Err(self.error(
+                offset,
+                "[tables] must hold one table per code table ([tables.nature_document])",
+            ));
+        };
+        for (name, table) in tables.iter() {
+            let DeValue::Table(entries) = table.get_ref() else {
+                return Err(self.error(
+                    name.span().start,
+                    format!(
+                        "code table `{}` must be a table of \"portal value\" = \"code\"",
+                        name.get_ref()
+                    ),
+                ));
+            };
+            let mut codes = BTreeMap::new();
+            for (key, code) in entries.iter() {
+                let code = match code.get_ref() {
+                    DeValue::String(text) => text.to_string(),
+                    DeValue::Integer(n) => n.as_str().to_owned(),
+                    _ => {
+                        return Err(self.error(
+                            code.span().start,
+                            format!(
+                            "code table `{}`: the code of `{}` must be text (\"CPI\") or a number",
+                            name.get_ref(),
+                            key.get_ref()
+                        ),
+                        ))
+                    }
+                };
+                codes.insert(key.get_ref().to_string(), code);
+            }
+            self.tables.insert(name.get_ref().to_string(), codes);
+        }
+        Ok(())
+    }
+
+    fn parse_node(
+        &mut self,
+        name: &str,
+        value: &Spanned2<'_>,
+        aliases: &[String],
+    ) -> Result<Node, MappingFileError> {
+        let offset = value.span().start;
+        match value.get_ref() {
+            DeValue::String(text) => Ok(Node::Field(Box::new(FieldSpec {
+                name: name.to_owned(),
+                source: self.source(name, text, offset, aliases)?,
+                field_type: None,
+                max_length: None,
+                table: None,
+                required: false,
+                default: None,
+                when: None,
+            }))),
+            DeValue::Integer(n) => n
+                .as_str()
+                .parse::<i64>()
+                .map(|n| Node::Literal(Value::from(n)))
+                .map_err(|_| self.error(offset, format!("field `{name}`: integer out of range"))),
+            DeValue::Float(f) => Ok(Node::Literal(
+                f.as_str()
+                    .parse::<f64>()
+                    .ok()
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+            )),
+            DeValue::Boolean(b) => Ok(Node::Literal(Value::Bool(*b))),
+            DeValue::Datetime(d) => Ok(Node::Literal(Value::String(d.to_string()))),
+            DeValue::Array(items) => {
+                let mut nodes = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    nodes.push(self.parse_node(&format!("{name}[{index}]"), item, aliases)?);
+                }
+                Ok(Node::List(nodes))
+            }
+            DeValue::Table(table) => {
+                if table.contains_key("template") {
+                    self.parse_field(name, offset, table, aliases)
+                } else if table.contains_key("for_each") {
+                    self.parse_each(name, offset, table, aliases)
+                } else {
+                    let mut entries = Vec::with_capacity(table.len());
+                    for (key, child) in table.iter() {
+                        let key_text = key.get_ref().to_string();
+                        let child_name = if name.is_empty() {
+                            key_text.clone()
+                        } else {
+                            format!("{name}.{key_text}")
+                        };
+                        entries.push((key_text, self.parse_node(&child_name, child, aliases)?));
+                    }
+                    Ok(Node::Object(entries))
+                }
+            }
+        }
+    }
+
+    fn parse_field(
+        &mut self,
+        name: &str,
+        offset: usize,
+        table: &DeTable<'_>,
+        aliases: &[String],
+    ) -> Result<Node, MappingFileError> {
+        let mut spec = FieldSpec {
+            name: name.to_owned(),
+            source: Source::Literal(String::new()),
+            field_type: None,
+            max_length: None,
+            table: None,
+            required: false,
+            default: None,
+            when: None,
+        };
+        let mut type_name: Option<(String, usize)> = None;
+        let mut places = 2u32;
+        let mut values: Option<Vec<String>> = None;
+        for (key, value) in table.iter() {
+            let at = value.span().start;
+            let text = |parser: &Self, what: &str| match value.get_ref() {
+                DeValue::String(text) => Ok(text.to_string()),
+                _ => Err(parser.error(
+                    at,
+                    format!("field `{name}`: `{}` must be {what}", key.get_ref()),
+                )),
+            };
+            let number = |parser: &Self| match value.get_ref() {
+                DeValue::Integer(n) => n.as_str().parse::<usize>().map_err(|_| {
+                    parser.error(
+                        at,
+                        format!(
+                            "field `{name}`: `{}` must be a positive whole number",
+                            key.get_ref()
+                        ),
+                    )
+                }),
+                _ => Err(parser.error(
+                    at,
+                    format!(
+                        "field `{name}`: `{}` must be a positive whole number",
+                        key.get_ref()
+                    ),
+                )),
+            };
+            match key.get_ref().as_ref() {
+                "template" => {
+                    let template = text(self, "a template text (\"{{ fields.nom }}\")")?;
+                    spec.source = self.source(name, &template, at, aliases)?;
+                }
+                "type" => type_name = Some((text(self, "a type name")?, at)),
+                "max_length" => spec.max_length = Some(number(self)?),
+                "places" => places = u32::try_from(number(self)?).unwrap_or(2).min(9),
+                "values" => {
+                    let DeValue::Array(items) = value.get_ref() else {
+                        return Err(self.error(at, format!("field `{name}`: `values` must be a list of texts")));
+                    };
+                    let mut list = Vec::new();
+                    for item in items.iter() {
+                        match item.get_ref() {
+                            DeValue::String(text) => list.push(text.to_string()),
+                            _ => return Err(self.error(item.span().start, format!("field `{name}`: `values` must be a list of texts"))),
+                        }
+                    }
+                    values = Some(list);
+                }
+                "table" => {
+                    let table_name = text(self, "the name of a code table")?;
+                    if !self.tables.contains_key(&table_name) {
+                        let known: Vec<&str> = self.tables.keys().map(String::as_str).collect();
+                        return Err(self.error(at, format!(
+                            "field `{name}`: no code table `{table_name}` (defined: {}): add [tables.{table_name}]",
+                            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        )));
+                    }
+                    spec.table = Some(table_name);
+                }
+                "required" => match value.get_ref() {
+                    DeValue::Boolean(b) => spec.required = *b,
+                    _ => return Err(self.error(at, format!("field `{name}`: `required` must be true or false"))),
+                },
+                "default" => {
+                    spec.default = Some(match value.get_ref() {
+                        DeValue::String(text) => Value::String(text.to_string()),
+                        DeValue::Integer(n) => n.as_str().parse::<i64>().map(Value::from).unwrap_or(Value::Null),
+                        DeValue::Boolean(b) => Value::Bool(*b),
+                        DeValue::Float(f) => f.as_str().parse::<f64>().ok().map(Value::from).unwrap_or(Value::Null),
+                        _ => return Err(self.error(at, format!("field `{name}`: `default` must be a text, a number or a boolean"))),
+                    })
+                }
+                "when" => {
+                    let condition = text(self, "a template (\"{{ fields.conjoint_nom }}\")")?;
+                    spec.when = Some(self.source(&format!("{name} (when)"), &condition, at, aliases)?);
+                }
+                other => {
+                    return Err(self.error(key.span().start, format!(
+                        "field `{name}`: unknown key `{other}` (known: template, type, max_length, places, values, table, required, default, when)"
+                    )))
+                }
+            }
+        }
+        if let Some((type_name, at)) = type_name {
+            spec.field_type = Some(match type_name.as_str() {
+                "string" => FieldType::String,
+                "integer" => FieldType::Integer,
+                "decimal" => FieldType::Decimal { places },
+                "date" => FieldType::Date,
+                "partial-date" => FieldType::PartialDate,
+                "datetime" => FieldType::DateTime,
+                "boolean" => FieldType::Boolean,
+                "enum" => match values.take() {
+                    Some(values) if !values.is_empty() => FieldType::Enum(values),
+                    _ => {
+                        return Err(self.error(
+                            at,
+                            format!("field `{name}`: type `enum` needs `values = [\"…\", …]`"),
+                        ))
+                    }
+                },
+                other => {
+                    return Err(self.error(
+                        at,
+                        format!(
+                            "field `{name}`: unknown type `{other}` (known: {})",
+                            FieldType::NAMES.join(", ")
+                        ),
+                    ))
+                }
+            });
+        }
+        if values.is_some() {
+            return Err(self.error(
+                offset,
+                format!("field `{name}`: `values` only goes with `type = \"enum\"`"),
+            ));
+        }
+        if let (Some(default), Some(field_type)) = (&spec.default, &spec.field_type) {
+            let text = match default {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            spec.default = Some(types::convert(&text, field_type, spec.max_length).map_err(
+                |TypeError(message)| {
+                    self.error(
+                        offset,
+                        format!("field `{name}`: the default does not fit the type: {message}"),
+                    )
+                },
+            )?);
+        }
+        Ok(Node::Field(Box::new(spec)))
+    }
+
+    fn parse_each(
+        &mut self,
+        name: &str,
+        offset: usize,
+        table: &DeTable<'_>,
+        aliases: &[String],
+    ) -> Result<Node, MappingFileError> {
+        let mut path = None;
+        let mut alias = None;
+        let mut item = None;
+        for (key, value) in table.iter() {
+            let at = value.span().start;
+            match (key.get_ref().as_ref(), value.get_ref()) {
+                ("for_each", DeValue::String(text)) => path = Some((text.to_string(), at)),
+                ("as", DeValue::String(text)) => alias = Some(text.to_string()),
+                ("item", DeValue::Table(_)) => item = Some(value),
+                (other, _) => {
+                    return Err(self.error(key.span().start, format!(
+                        "list `{name}`: unexpected `{other}` (a list built from the démarche has `for_each = \"fields.enfants\"`, `as = \"enfant\"` and an `item` table)"
+                    )))
+                }
+            }
+        }
+        let (Some((path_text, path_at)), Some(alias), Some(item)) = (path, alias, item) else {
+            return Err(self.error(
+                offset,
+                format!("list `{name}` needs `for_each`, `as` and an `item` table"),
+            ));
+        };
+        if !is_identifier(&alias) || ROOTS.contains(&alias.as_str()) {
+            return Err(self.error(
+                offset,
+                format!(
+                    "list `{name}`: `as = \"{alias}\"` must be a new simple name (not one of {})",
+                    ROOTS.join(", ")
+                ),
+            ));
+        }
+        let path = self.path(name, &path_text, path_at, aliases)?;
+        let mut inner_aliases = aliases.to_vec();
+        inner_aliases.push(alias.clone());
+        let item = self.parse_node(&format!("{name}[]"), item, &inner_aliases)?;
+        Ok(Node::Each {
+            name: name.to_owned(),
+            path,
+            alias,
+            item: Box::new(item),
+        })
+    }
+
+    fn path(
+        &self,
+        name: &str,
+        text: &str,
+        at: usize,
+        aliases: &[String],
+    ) -> Result<Vec<String>, MappingFileError> {
+        let parts: Vec<String> = text.trim().split('.').map(str::to_owned).collect();
+        if parts
+            .iter()
+            .any(|p| !is_identifier(p) && p.parse::<usize>().is_err())
+            || !is_identifier(&parts[0])
+        {
+            return Err(self.error(
+                at,
+                format!("field `{name}`: `{text}` is not a variable path like fields.enfants"),
+            ));
+        }
+        if !ROOTS.contains(&parts[0].as_str()) && !aliases.contains(&parts[0]) {
+            return Err(self.error(
+                at,
+                format!(
+                    "field `{name}`: unknown variable `{}` (known: {})",
+                    parts[0],
+                    ROOTS
+                        .iter()
+                        .map(|r| (*r).to_owned())
+                        .chain(aliases.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        Ok(parts)
+    }
+
+    /// Classifies and checks a template: a literal, a plain variable path, or a template
+    /// compiled now (syntax errors and unknown variables are refused here, not at run time).
+    fn source(
+        &mut self,
+        name: &str,
+        text: &str,
+        at: usize,
+        aliases: &[String],
+    ) -> Result<Source, MappingFileError> {
+        if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
+            return Ok(Source::Literal(text.to_owned()));
+        }
+        let trimmed = text.trim();
+        if let Some(inner) = trimmed
+            .strip_prefix("{{")
+            .and_then(|t| t.strip_suffix("}}"))
+        {
+            let inner = inner.trim();
+            if !inner.is_empty()
+                && inner
+                    .split('.')
+                    .all(|p| is_identifier(p) || p.parse::<usize>().is_ok())
+            {
+                return self.path(name, inner, at, aliases).map(Source::Path);
+            }
+        }
+        self.templates += 1;
+        let template_name = format!("{}#{}", self.file, self.templates);
+        self.env
+            .add_template_owned(template_name.clone(), text.to_owned())
+            .map_err(|error| {
+                self.error(at, format!("field `{name}`: {}", template_message(&error)))
+            })?;
+        let template = self.env.get_template(&template_name).map_err(|error| {
+            self.error(at, format!("field `{name}`: {}", template_message(&error)))
+        })?;
+        let known: HashSet<&str> = ROOTS
+            .iter()
+            .copied()
+            .chain(aliases.iter().map(String::as_str))
+            .collect();
+        let mut unknown: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|v| !known.contains(v.as_str()) && !is_template_builtin(v))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort();
+            return Err(self.error(
+                at,
+                format!(
+                    "field `{name}`: unknown variable `{}` in the template (known: {})",
+                    unknown.join("`, `"),
+                    known
+                        .iter()
+                        .copied()
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        Ok(Source::Template(template_name))
+    }
+
+    fn parse_attachments(
+        &self,
+        value: &Spanned2<'_>,
+    ) -> Result<Vec<AttachmentSpec>, MappingFileError> {
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(self.error(
+                value.span().start,
+                "attachments are written [[attachments]] with field = \"…\"",
+            ));
+        };
+        let mut specs = Vec::new();
+        for item in items.iter() {
+            let DeValue::Table(table) = item.get_ref() else {
+                return Err(self.error(
+                    item.span().start,
+                    "attachments are written [[attachments]] with field = \"…\"",
+                ));
+            };
+            let mut spec = AttachmentSpec {
+                field: String::new(),
+                name: None,
+                required: false,
+                content_types: Vec::new(),
+                max_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            };
+            for (key, value) in table.iter() {
+                let at = value.span().start;
+                match (key.get_ref().as_ref(), value.get_ref()) {
+                    ("field", DeValue::String(text)) => spec.field = text.to_string(),
+                    ("name", DeValue::String(text)) => spec.name = Some(text.to_string()),
+                    ("required", DeValue::Boolean(b)) => spec.required = *b,
+                    ("max_bytes", DeValue::Integer(n)) => {
+                        spec.max_bytes = n.as_str().parse().map_err(|_| self.error(at, "`max_bytes` must be a positive whole number"))?
+                    }
+                    ("content_types", DeValue::Array(types)) => {
+                        for t in types.iter() {
+                            match t.get_ref() {
+                                DeValue::String(text) if text.contains('/') => spec.content_types.push(text.to_string()),
+                                _ => return Err(self.error(t.span().start, "`content_types` lists MIME types such as \"application/pdf\"")),
+                            }
+                        }
+                    }
+                    (other, _) => {
+                        return Err(self.error(key.span().start, format!(
+                            "attachment: unexpected `{other}` or wrong kind of value (known: field, name, required, content_types, max_bytes)"
+                        )))
+                    }
+                }
+            }
+            if spec.field.is_empty() {
+                return Err(self.error(
+                    item.span().start,
+                    "attachment without `field`: name the form's file field",
+                ));
+            }
+            specs.push(spec);
+        }
+        Ok(specs)
+    }
+}
+
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Names a template may use without defining them (loop variables are declared by the
+/// template itself; these are the engine's globals).
+fn is_template_builtin(name: &str) -> bool {
+    matches!(
+        name,
+        "range" | "dict" | "namespace" | "loop" | "true" | "false" | "none" | "debug"
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+use super::*;
+
+fn envelope(fields: Value) -> Envelope {
+    let body = serde_json::json!({
+        "id": "clisson:demande-acte-naissance:42", "commune": "44043", "form": "demande-acte-naissance",
+        "submitted_at": "2026-11-28T10:12:00+01:00",
+        "formdata": {
+            "display_id": "12-42",
+            "user": {"name": "Camille Durand", "email": "camille@example.invalid"},
+            "fields": fields
+        }
+    });
+    Envelope::parse(body.to_string().as_bytes(), 1 << 20).expect("valid envelope")
+}
+
+const MAPPING: &str = r#"
+[mapping]
+description = "test"
+
+[tables.nature]
+"Copie intégrale" = "CPI"
+"Extrait avec filiation" = "EXTAF"
+
+[document]
+identifiant = "{{ envelope.id }}"
+origine = "internet"
+version = 2
+nature = { template = "{{ fields.nature }}", table = "nature", required = true }
+exemplaires = { template = "{{ fields.nombre }}", type = "integer", default = 1 }
+montant = { template = "{{ fields.montant }}", type = "decimal" }
+nom = { template = "{{ fields.nom|upper }}", max_length = 10, required = true }
+demandeur_email = "{{ user.email }}"
+
+[document.evenement]
+date = { template = "{{ fields.date }}", type = "partial-date" }
+lieu = "{{ fields.lieu }}"
+
+[document.conjoint]
+nom = "{{ fields.conjoint_nom }}"
+
+[document.enfants]
+for_each = "fields.enfants"
+as = "enfant"
+item = { prenom = "{{ enfant.prenom }}", age = { template = "{{ enfant.age }}", type = "integer" } }
+"#;
+
+fn mapping() -> Mapping {
+    Mapping::parse(MAPPING, "mappings/test.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_mapping_builds_the_document() {
+    let mapped = mapping()
+        .apply(&envelope(serde_json::json!({
+            "nature": "Copie intégrale", "nombre": "2", "montant": "12,5", "nom": "Durand",
+            "date": "04/1990", "lieu": "Clisson",
+            "enfants": [{"prenom": "Léa", "age": "7"}, {"prenom": "Hugo", "age": 4}]
+        })))
+        .unwrap();
+    assert_eq!(
+        mapped.document,
+        serde_json::json!({
+            "identifiant": "clisson:demande-acte-naissance:42",
+            "origine": "internet",
+            "version": 2,
+            "nature": "CPI",
+            "exemplaires": 2,
+            "montant": "12.50",
+            "nom": "DURAND",
+            "demandeur_email": "camille@example.invalid",
+            "evenement": {"date": "1990-04", "lieu": "Clisson"},
+            "enfants": [{"prenom": "Léa", "age": 7}, {"prenom": "Hugo", "age": 4}]
+        })
+    );
+}
+
+#[test]
+fn defaults_and_empty_objects() {
+    let mapped = mapping()
+        .apply(&envelope(
+            serde_json::json!({"nature": "Extrait avec filiation", "nom": "Martin"}),
+        ))
+        .unwrap();
+    assert_eq!(mapped.document["exemplaires"], 1, "default");
+    assert!(
+        mapped.document.get("conjoint").is_none(),
+        "an empty object is left out"
+    );
+    assert!(
+        mapped.document.get("montant").is_none(),
+        "an empty optional field is left out"
+    );
+    assert!(mapped.document.get("enfants").is_none());
+}
+
+fn apply_error(fields: Value) -> String {
+    mapping().apply(&envelope(fields)).unwrap_err().to_string()
+}
+
+#[test]
+fn each_run_time_error_names_the_file_the_field_and_the_value() {
+    assert_eq!(
+        apply_error(serde_json::json!({"nature": "Copie intégrale"})),
+        "mapping mappings/test.toml: field `nom`: required, but `{{ fields.nom|upper }}`… gave nothing for this démarche"
+            .replace("`{{ fields.nom|upper }}`…", "its template")
+    );
+    assert_eq!(
+        apply_error(serde_json::json!({"nature": "Copie", "nom": "X"})),
+        "mapping mappings/test.toml: field `nature`: `Copie` is not in code table `nature` (known: Copie intégrale, Extrait avec filiation): add it to [tables.nature]"
+    );
+    assert_eq!(
+        apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "X", "date": "31/02/1990"})),
+        "mapping mappings/test.toml: field `evenement.date`: `31/02/1990` is not a date, a month or a year (write 12/04/1990, 04/1990 or 1990)"
+    );
+    assert_eq!(
+        apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "X", "montant": "douze"})),
+        "mapping mappings/test.toml: field `montant`: `douze` is not an amount (write 12,50 or 12.50)"
+    );
+    assert_eq!(
+        apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "Abcdefghijkl"})),
+        "mapping mappings/test.toml: field `nom`: `ABCDEFGHIJKL` is 12 characters long, more than the 10 allowed (shorten it with `|truncate_chars(10)` if cutting is acceptable)"
+    );
+    assert_eq!(
+        apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "X", "enfants": "aucun"})),
+        "mapping mappings/test.toml: field `enfants`: `for_each = \"fields.enfants\"` is not a list here (got a text)"
+    );
+}
+
+fn load_error(text: &str) -> String {
+    Mapping::parse(text, "m.toml").unwrap_err().to_string()
+}
+
+#[test]
+fn each_load_error_names_the_line_and_the_fix() {
+    assert_eq!(
+        load_error("[document]\nx = 1\n[document"),
+        "m.toml:3: not valid TOML: unclosed table, expected `]`"
+    );
+    assert_eq!(
+        load_error("[document]\n\nnom = { template = \"{{ fields.nom\" }"),
+        "m.toml:3: field `nom`: template error: unexpected end of input, expected end of variable block"
+    );
+    assert_eq!(
+        load_error("[document]\nnom = { template = \"{{ champs.nom }}\" }"),
+        "m.toml:2: field `nom`: unknown variable `champs` (known: envelope, fields, form, user, workflow)"
+    );
+    assert_eq!(
+        load_error("[document]\nnom = { template = \"{{ fields.nom }}\", type = \"texte\" }"),
+        "m.toml:2: field `nom`: unknown type `texte` (known: string, integer, decimal, date, partial-date, datetime, boolean, enum)"
+    );
+    assert_eq!(
+        load_error("[document]\nnature = { template = \"{{ fields.n }}\", table = \"natures\" }"),
+        "m.toml:2: field `nature`: no code table `natures` (defined: none): add [tables.natures]"
+    );
+    assert_eq!(
+        load_error("[document]\nnom = { template = \"{{ fields.nom }}\", requis = true }"),
+        "m.toml:2: field `nom`: unknown key `requis` (known: template, type, max_length, places, values, table, required, default, when)"
+    );
+    assert_eq!(
+        load_error("[mapping]\ndescription = \"x\"\n"),
+        "m.toml:1: no [document] section: it lists the fields of the output document"
+    );
+    assert_eq!(
+        load_error("[document]\nx = 1\n[extra]\n"),
+        "m.toml:3: unknown section `extra` (known: mapping, tables, document, attachments)"
+    );
+    assert_eq!(
+        load_error("[document]\nn = { template = \"{{ fields.n }}\", type = \"integer\", default = \"un\" }"),
+        "m.toml:2: field `n`: the default does not fit the type: `un` is not a whole number"
+    );
+    assert_eq!(
+        load_error("[document]\nn = { template = \"{{ fields.n|upper }} {{ autre }}\" }"),
+        "m.toml:2: field `n`: unknown variable `autre` in the template (known: envelope, fields, form, user, workflow)"
+    );
+}
+
+#[test]
+fn templates_use_the_wcs_syntax() {
+    let text = r#"
+[document]
+nom_complet = "{{ fields.prenom }} {{ fields.nom|upper }}"
+civilite = "{% if fields.sexe == 'F' %}Mme{% else %}M.{% endif %}"
+jours = "{{ fields.jours|join(', ') }}"
+reference = "{{ form.display_id }}"
+"#;
+    let mapping = Mapping::parse(text, "m.toml").unwrap();
+    let mapped = mapping
+        .apply(&envelope(serde_json::json!({"prenom": "Léa", "nom": "Durand", "sexe": "F", "jours": ["lundi", "mardi"]})))
+        .unwrap();
+    assert_eq!(mapped.document["nom_complet"], "Léa DURAND");
+    assert_eq!(mapped.document["civilite"], "Mme");
+    assert_eq!(mapped.document["jours"], "lundi, mardi");
+    assert_eq!(mapped.document["reference"], "12-42");
+}
+
+#[test]
+fn attachments_are_checked() {
+    let text = r#"
+[document]
+x = "1"
+
+[[attachments]]
+field = "plan"
+name = "PCMI1"
+required = true
+content_types = ["application/pdf"]
+max_bytes = 4
+"#;
+    let mapping = Mapping::parse(text, "m.toml").unwrap();
+    let pdf = |content: &str, content_type: &str| serde_json::json!({"plan": {"filename": "plan.pdf", "content_type": content_type, "content": content}});
+    let mapped = mapping
+        .apply(&envelope(pdf("JVBE", "application/pdf")))
+        .unwrap();
+    assert_eq!(mapped.attachments.len(), 1);
+    assert_eq!(mapped.attachments[0].field, "PCMI1");
+    assert_eq!(mapped.attachments[0].content, b"%PD");
+    let error = mapping
+        .apply(&envelope(pdf("JVBE", "image/gif")))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "mapping m.toml: file field `plan`: content type `image/gif` is not accepted (accepted: application/pdf)");
+    let error = mapping
+        .apply(&envelope(pdf("JVBERi0x", "application/pdf")))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "mapping m.toml: file field `plan`: 6 bytes, more than the 4 accepted"
+    );
+    let error = mapping
+        .apply(&envelope(serde_json::json!({})))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "mapping m.toml: file field `plan`: required, but the démarche has no such file"
+    );
+    let error = mapping
+        .apply(&envelope(pdf("@@", "application/pdf")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("mapping m.toml: file field `plan`: content is not valid base64"),
+        "{error}"
+    );
+}
+
+#[test]
+fn identity_hands_over_every_file_field() {
+    let mapped = identity(&envelope(serde_json::json!({
+        "nom": "Durand",
+        "justificatif": {"filename": "id.pdf", "content_type": "application/pdf", "content": "JVBE\nRi0x"}
+    })))
+    .unwrap();
+    assert_eq!(mapped.attachments.len(), 1);
+    assert_eq!(mapped.attachments[0].content, b"%PDF-1");
+    assert_eq!(mapped.document["formdata"]["fields"]["nom"], "Durand");
+}
