@@ -256,3 +256,91 @@ fn identity_hands_over_every_file_field() {
     assert_eq!(mapped.attachments[0].content, b"%PDF-1");
     assert_eq!(mapped.document["formdata"]["fields"]["nom"], "Durand");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON value, a few levels deep, with the strings that break naive code.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)),
+            ".{0,40}".prop_map(Value::String),
+            prop_oneof![
+                Just("31/02/2026"),
+                Just("12,505"),
+                Just("{{ 7*7 }}"),
+                Just("{% include 'x' %}"),
+                Just("Copie intégrale"),
+                Just("-"),
+                Just("٣١/١٢/٢٠٢٦"),
+                Just("\u{0}"),
+                Just("1e400"),
+            ]
+            .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,10}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Field values drawn from what the test mapping reads, each any JSON.
+    fn fields() -> impl Strategy<Value = Value> {
+        let names = [
+            "nature",
+            "nombre",
+            "montant",
+            "nom",
+            "date",
+            "lieu",
+            "conjoint_nom",
+            "enfants",
+        ];
+        prop::collection::vec(json(), names.len()).prop_map(move |values| {
+            Value::Object(names.iter().map(|n| (*n).to_owned()).zip(values).collect())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_mapping_never_panics_whatever_the_fields(fields in fields()) {
+            let mapping = mapping();
+            // Ok or a clear error: never a panic, and templates in the data are data.
+            match mapping.apply(&envelope(fields.clone())) {
+                Ok(mapped) => {
+                    if let Some(Value::String(nom)) = fields.get("nom") {
+                        if !nom.trim().is_empty() && nom.contains("{{") {
+                            prop_assert!(mapped.document["nom"].as_str().unwrap_or_default().contains("{{"));
+                        }
+                    }
+                }
+                Err(error) => prop_assert!(error.to_string().starts_with("mapping mappings/test.toml: ")),
+            }
+        }
+
+        #[test]
+        fn templates_never_panic_whatever_the_fields(fields in json()) {
+            let text = r#"
+[document]
+a = "{{ fields|length }} {{ fields.x|upper }} {{ fields.y|join(',') }} {{ fields.z|date_format('%d/%m/%Y') }}"
+b = "{% for k in fields %}{{ k }}{% endfor %}"
+c = { template = "{{ fields.n }}", type = "decimal" }
+d = { for_each = "fields.items", as = "it", item = { v = "{{ it.v|strip_accents|truncate_chars(3) }}" } }
+"#;
+            let mapping = Mapping::parse(text, "p.toml").expect("valid");
+            let fields = match fields { Value::Object(_) => fields, other => serde_json::json!({"x": other}) };
+            let _ = mapping.apply(&envelope(fields));
+        }
+    }
+}
