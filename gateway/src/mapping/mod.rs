@@ -709,12 +709,14 @@ impl<'t> Parser<'t> {
                     document = Some(self.parse_node("", value, &[])?);
                 }
                 "attachments" => attachments = self.parse_attachments(value)?,
-                other => return Err(self.error(
-                    key.span().start,
-                    format!(
+                other => {
+                    return Err(self.error(
+                        key.span().start,
+                        format!(
                         "unknown section `{other}` (known: mapping, tables, document, attachments)"
                     ),
-                )),
+                    ))
+                }
             }
         }
         let Some(document) = document else {
