@@ -30,6 +30,12 @@ pub const HEADER_CONNECTOR: &str = "x-aiguillage-connector";
 pub const HEADER_ROUTING_KEY: &str = "x-aiguillage-routing-key";
 /// Header on dead letters: when it was dead-lettered (RFC 3339).
 pub const HEADER_DEAD_AT: &str = "x-aiguillage-dead-at";
+/// Header on a message replayed from the dead letters: when an operator replayed it (RFC 3339).
+pub const HEADER_REPLAYED_AT: &str = "x-aiguillage-replayed-at";
+/// Header RabbitMQ sets on a message a quorum queue delivers again (its count of returns).
+pub const HEADER_DELIVERY_COUNT: &str = "x-delivery-count";
+/// Header RabbitMQ adds when it dead-letters a message itself (e.g. at the delivery limit).
+pub const HEADER_X_DEATH: &str = "x-death";
 
 /// How many error reasons travel with a message (the oldest are dropped).
 const MAX_ERROR_HISTORY: usize = 20;
@@ -475,6 +481,64 @@ pub fn headers_with(original: Option<&FieldTable>, updates: Vec<(&str, AMQPValue
         headers.insert(key.into(), value);
     }
     headers
+}
+
+/// The headers of a message without `keys` (absent keys are ignored).
+pub fn headers_without(original: Option<&FieldTable>, keys: &[&str]) -> FieldTable {
+    let mut headers = original.map(|h| h.inner().clone()).unwrap_or_default();
+    headers.retain(|key, _| !keys.contains(&key.as_str()));
+    FieldTable::from(headers)
+}
+
+/// The properties of a message sent on: the original ones (message id, content type,
+/// timestamp…), persistent, with new headers; never an expiration (a dead letter must not
+/// expire, a replayed démarche neither; a retry sets its own).
+pub fn forwarded_properties(original: &BasicProperties, headers: FieldTable) -> BasicProperties {
+    let mut properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if let Some(value) = original.content_type() {
+        properties = properties.with_content_type(value.clone());
+    }
+    if let Some(value) = original.content_encoding() {
+        properties = properties.with_content_encoding(value.clone());
+    }
+    if let Some(value) = original.message_id() {
+        properties = properties.with_message_id(value.clone());
+    }
+    if let Some(value) = original.correlation_id() {
+        properties = properties.with_correlation_id(value.clone());
+    }
+    if let Some(value) = original.timestamp() {
+        properties = properties.with_timestamp(*value);
+    }
+    if let Some(value) = original.app_id() {
+        properties = properties.with_app_id(value.clone());
+    }
+    if let Some(value) = original.kind() {
+        properties = properties.with_type(value.clone());
+    }
+    properties
+}
+
+/// True when the broker answered that a queue or exchange does not exist (404 NOT_FOUND).
+pub fn is_not_found(error: &BusError) -> bool {
+    matches!(
+        error,
+        BusError::Amqp { source, .. }
+            if matches!(source.kind(), lapin::ErrorKind::ProtocolError(e) if e.get_id() == 404)
+    )
+}
+
+/// A text header (`None` when absent or not text).
+pub fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
+    match headers.and_then(|h| h.inner().get(key)) {
+        Some(AMQPValue::LongString(text)) => {
+            Some(String::from_utf8_lossy(text.as_bytes()).into_owned())
+        }
+        Some(AMQPValue::ShortString(text)) => Some(text.as_str().to_owned()),
+        _ => None,
+    }
 }
 
 /// The error history as a header value, keeping the most recent reasons.

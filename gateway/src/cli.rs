@@ -1,12 +1,14 @@
-//! The command line: `run`, `check`, `publish` and `demo`.
+//! The command line: `run`, `check`, `publish`, `dead` and `demo`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use secrecy::ExposeSecret;
 
 use crate::config::Config;
+use crate::dead::{self, DeadError, DeadLetters, Filter, Progress, Selection};
 use crate::registry::Registry;
 use crate::telemetry::{self, LogFormat};
 
@@ -47,6 +49,16 @@ pub enum Command {
         #[arg(required = true)]
         envelopes: Vec<PathBuf>,
     },
+    /// Dead letters: the démarches a connector gave up on (list, replay, discard).
+    ///
+    /// A dead letter is `rejected` (the target or the gateway refused it for good) or `dead`
+    /// (the target kept failing until the retry policy gave up). It stays on the bus until
+    /// you replay or discard it; nothing expires by itself. See docs/dead-letters.md.
+    Dead {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: DeadAction,
+    },
     /// Show the gateway at work on this machine's RabbitMQ: a local état-civil import
     /// directory and a local billing API receive a few démarches of two communes.
     Demo {
@@ -63,12 +75,99 @@ pub enum Command {
     },
 }
 
+/// What to do with dead letters.
+#[derive(Debug, Subcommand)]
+pub enum DeadAction {
+    /// List the dead letters, leaving them where they are: id, commune, form, connector,
+    /// status, attempts, age and reason of each.
+    ///
+    /// A body that is not a valid envelope is listed with the id `unreadable`.
+    List {
+        /// The gateway's TOML configuration (for the bus and the connectors).
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        config: PathBuf,
+        /// Only the dead letter of this envelope id (`unreadable`: the invalid bodies).
+        #[arg(long)]
+        id: Option<String>,
+        /// Which dead letters.
+        #[command(flatten)]
+        filter: DeadFilter,
+        /// One JSON object per line instead of a table (with the error history of each).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters back to their connector for delivery, with the attempt count reset
+    /// (fix the cause first). The others stay in the dead letters.
+    ///
+    /// Say which: --id, a filter, or --all for every one. A body that is not a valid
+    /// envelope, or a démarche already delivered, is skipped (discard it).
+    Replay {
+        /// The gateway's TOML configuration (for the bus, the store and the connectors).
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        config: PathBuf,
+        /// The dead letter of this envelope id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Which dead letters.
+        #[command(flatten)]
+        filter: DeadFilter,
+        /// Every dead letter (of the --connector, --commune or --form given, if any).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove dead letters for good, recording in the store what, why, who and when.
+    ///
+    /// Say which: --id or a filter (there is no --all: a discard cannot be undone).
+    Discard {
+        /// The gateway's TOML configuration (for the bus, the store and the connectors).
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        config: PathBuf,
+        /// The dead letter of this envelope id (`unreadable`: the invalid bodies).
+        #[arg(long)]
+        id: Option<String>,
+        /// Which dead letters.
+        #[command(flatten)]
+        filter: DeadFilter,
+        /// Why they are discarded, kept in the store (e.g. "sent on paper, ticket 1234").
+        #[arg(long)]
+        reason: String,
+        /// Who discards them, kept in the store (default: $USER, else "unknown").
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// The filters common to the `dead` verbs; every one given must hold.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeadFilter {
+    /// Only the dead letters of this connector (a [[connectors]] name).
+    #[arg(long)]
+    pub connector: Option<String>,
+    /// Only those of this commune (INSEE code, e.g. 44043).
+    #[arg(long)]
+    pub commune: Option<String>,
+    /// Only those of this form (slug, e.g. demande-acte-naissance).
+    #[arg(long)]
+    pub form: Option<String>,
+}
+
+impl DeadFilter {
+    fn with_id(self, id: Option<String>) -> Filter {
+        Filter {
+            id,
+            connector: self.connector,
+            commune: self.commune,
+            form: self.form,
+        }
+    }
+}
+
 /// Parses the command line and runs the verb; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report: only problems are logged unless RUST_LOG says more.
     let default_filter = match cli.command {
-        Command::Demo { .. } => "warn,lapin=error",
+        Command::Demo { .. } | Command::Dead { .. } => "warn,lapin=error",
         _ => telemetry::DEFAULT_FILTER,
     };
     telemetry::init(cli.log_format, default_filter);
@@ -149,6 +248,172 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             crate::demo::run(&amqp_url, &dir).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dead { action } => execute_dead(action, &registry).await,
+    }
+}
+
+/// Runs a `dead` verb. Selectors are checked before anything is opened.
+async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result<ExitCode> {
+    match action {
+        DeadAction::List {
+            config,
+            id,
+            filter,
+            json,
+        } => {
+            let filter = filter.with_id(id);
+            let config = Config::load(&config, registry)?;
+            let connection = crate::bus::connect(&config.bus, "aiguillage-dead-list").await?;
+            let letters = DeadLetters::new(&connection, &config.bus, connector_names(&config));
+            let listing = letters.list(&filter).await;
+            let _ = connection.close(200, "listed".into()).await;
+            let listing = listing?;
+            warn_missing(&listing.missing_queues);
+            if json {
+                for letter in &listing.letters {
+                    println!("{}", serde_json::to_string(letter)?);
+                }
+            } else if listing.letters.is_empty() {
+                println!("no dead letters");
+            } else {
+                print!("{}", dead::render_table(&listing.letters));
+                println!(
+                    "{}",
+                    count(listing.letters.len(), "dead letter", "dead letters")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DeadAction::Replay {
+            config,
+            id,
+            filter,
+            all,
+        } => {
+            let wanted_id = id.clone();
+            let selection = Selection::for_replay(filter.with_id(id), all)?;
+            let config = Config::load(&config, registry)?;
+            let store = open_store(&config).await?;
+            let connection = crate::bus::connect(&config.bus, "aiguillage-dead-replay").await?;
+            let letters = DeadLetters::new(&connection, &config.bus, connector_names(&config));
+            let summary = letters
+                .replay(&store, &selection, &mut |progress| {
+                    print_progress("replayed", progress)
+                })
+                .await;
+            let _ = connection.close(200, "replayed".into()).await;
+            store.close().await;
+            let summary = summary?;
+            warn_missing(&summary.missing_queues);
+            println!(
+                "{} replayed{}",
+                count(summary.done, "dead letter", "dead letters"),
+                skipped(summary.skipped)
+            );
+            Ok(not_found(wanted_id.as_deref(), &summary))
+        }
+        DeadAction::Discard {
+            config,
+            id,
+            filter,
+            reason,
+            by,
+        } => {
+            let wanted_id = id.clone();
+            let selection = Selection::for_discard(filter.with_id(id))?;
+            if reason.trim().is_empty() {
+                return Err(DeadError::NoReason.into());
+            }
+            let by = by
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or_else(|| "unknown".into());
+            let config = Config::load(&config, registry)?;
+            let store = open_store(&config).await?;
+            let connection = crate::bus::connect(&config.bus, "aiguillage-dead-discard").await?;
+            let letters = DeadLetters::new(&connection, &config.bus, connector_names(&config));
+            let summary = letters
+                .discard(&store, &selection, &reason, &by, &mut |progress| {
+                    print_progress("discarded", progress)
+                })
+                .await;
+            let _ = connection.close(200, "discarded".into()).await;
+            store.close().await;
+            let summary = summary?;
+            warn_missing(&summary.missing_queues);
+            println!(
+                "{} discarded by {by}{}",
+                count(summary.done, "dead letter", "dead letters"),
+                skipped(summary.skipped)
+            );
+            Ok(not_found(wanted_id.as_deref(), &summary))
+        }
+    }
+}
+
+fn connector_names(config: &Config) -> Vec<String> {
+    config.connectors.iter().map(|c| c.name.clone()).collect()
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<crate::store::Store> {
+    crate::store::Store::open(
+        config.store.url.expose_secret(),
+        config.store.max_connections,
+    )
+    .await
+    .context("cannot open the store")
+}
+
+fn print_progress(done: &str, progress: Progress<'_>) {
+    match progress {
+        Progress::Done(letter) => println!(
+            "{done} {} ({}, {} {}, was {} after {} attempt{})",
+            letter.id,
+            letter.connector,
+            letter.commune,
+            letter.form,
+            letter.status,
+            letter.attempts,
+            if letter.attempts == 1 { "" } else { "s" }
+        ),
+        Progress::Skipped(letter, why) => {
+            println!("skipped {} ({}): {why}", letter.id, letter.connector)
+        }
+    }
+}
+
+fn warn_missing(queues: &[String]) {
+    for queue in queues {
+        eprintln!("note: the dead-letter queue `{queue}` does not exist yet (the gateway declares it when it starts): nothing there");
+    }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    match n {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
+fn skipped(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} skipped")
+    }
+}
+
+/// Exit 1 when an --id was asked for and no dead letter has it: a script must notice.
+fn not_found(id: Option<&str>, summary: &dead::Summary) -> ExitCode {
+    match id {
+        Some(id) if summary.done == 0 && summary.skipped == 0 => {
+            eprintln!(
+                "error: no dead letter has the id `{id}` (list them with `aiguillage dead list`)"
+            );
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
     }
 }
 

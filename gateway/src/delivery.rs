@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
+use lapin::Channel;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -370,7 +370,7 @@ impl Pipeline {
         // shortens the queue's; at the head of a FIFO the spread costs at most 20 %.)
         let jittered = self.tiers[tier].mul_f64(rand::random_range(0.8..=1.0));
         let properties =
-            forwarded_properties(&delivery.properties, bus::headers_with(original, updates))
+            bus::forwarded_properties(&delivery.properties, bus::headers_with(original, updates))
                 .with_expiration(bus::short(&jittered.as_millis().to_string()));
         let queue = self.bus.retry_queue(&self.instance.name, tier);
         self.publisher
@@ -403,42 +403,12 @@ impl Pipeline {
             ));
         }
         let properties =
-            forwarded_properties(&delivery.properties, bus::headers_with(original, updates));
+            bus::forwarded_properties(&delivery.properties, bus::headers_with(original, updates));
         let queue = self.bus.dead_queue(&self.instance.name);
         self.publisher
             .publish("", &queue, &delivery.data, properties, true)
             .await
     }
-}
-
-/// The original properties (message id, content type, timestamp…), persistent, with new
-/// headers; never an expiration (a dead letter must not expire, a retry sets its own).
-fn forwarded_properties(original: &BasicProperties, headers: FieldTable) -> BasicProperties {
-    let mut properties = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_headers(headers);
-    if let Some(value) = original.content_type() {
-        properties = properties.with_content_type(value.clone());
-    }
-    if let Some(value) = original.content_encoding() {
-        properties = properties.with_content_encoding(value.clone());
-    }
-    if let Some(value) = original.message_id() {
-        properties = properties.with_message_id(value.clone());
-    }
-    if let Some(value) = original.correlation_id() {
-        properties = properties.with_correlation_id(value.clone());
-    }
-    if let Some(value) = original.timestamp() {
-        properties = properties.with_timestamp(*value);
-    }
-    if let Some(value) = original.app_id() {
-        properties = properties.with_app_id(value.clone());
-    }
-    if let Some(value) = original.kind() {
-        properties = properties.with_type(value.clone());
-    }
-    properties
 }
 
 async fn ack(delivery: &Delivery) -> Result<(), PipelineError> {

@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod dead;
 pub mod delivery;
 pub mod demo;
 pub mod envelope;

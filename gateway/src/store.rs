@@ -87,6 +87,27 @@ pub struct Outcome {
     pub last_error: Option<String>,
 }
 
+/// A dead letter an operator discarded (`aiguillage dead discard`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discard {
+    /// Envelope id (`unreadable` when the body was not a valid envelope).
+    pub envelope_id: String,
+    /// The connector whose dead letters held it.
+    pub connector: String,
+    /// Commune INSEE code (as far as it could be read).
+    pub commune: String,
+    /// Form slug (as far as it could be read).
+    pub form: String,
+    /// Why the operator discarded it.
+    pub reason: String,
+    /// Who discarded it.
+    pub discarded_by: String,
+    /// When (RFC 3339, UTC, milliseconds).
+    pub discarded_at: String,
+    /// SHA-256 of the body, hexadecimal, when known.
+    pub body_sha256: Option<String>,
+}
+
 /// The store cannot be used; nothing is acknowledged until it can.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -260,6 +281,88 @@ impl Store {
         .await?;
         let n: i64 = row.try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Prepares the outcome of `envelope_id` with `connector` for a replay from the dead
+    /// letters: status `retrying` and 0 attempts, so that the pipeline does not skip the
+    /// replayed copy as already final. The error history and the last error are kept.
+    /// A delivered outcome is left alone (a replayed copy of it is then acknowledged
+    /// without a second delivery). True when a row was reset; false when there is no
+    /// row (the pipeline then handles the copy as a new démarche) or it is delivered.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be written: do not replay then.
+    pub async fn reset_for_replay(
+        &self,
+        envelope_id: &str,
+        connector: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE deliveries SET status = $1, attempts = 0, updated_at = $2 \
+             WHERE envelope_id = $3 AND connector = $4 AND status <> $5",
+        )
+        .bind(Status::Retrying.as_str())
+        .bind(now_text())
+        .bind(envelope_id)
+        .bind(connector)
+        .bind(Status::Delivered.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Records that an operator discarded a dead letter.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be written: do not remove the dead letter then.
+    pub async fn record_discard(&self, discard: &Discard) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO discards \
+               (envelope_id, connector, commune, form, reason, discarded_by, discarded_at, body_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&discard.envelope_id)
+        .bind(&discard.connector)
+        .bind(&discard.commune)
+        .bind(&discard.form)
+        .bind(&discard.reason)
+        .bind(&discard.discarded_by)
+        .bind(&discard.discarded_at)
+        .bind(discard.body_sha256.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The recorded discards of `envelope_id`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read.
+    pub async fn discards(&self, envelope_id: &str) -> Result<Vec<Discard>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT envelope_id, connector, commune, form, reason, discarded_by, discarded_at, body_sha256 \
+             FROM discards WHERE envelope_id = $1 ORDER BY discarded_at",
+        )
+        .bind(envelope_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Discard {
+                    envelope_id: row.try_get("envelope_id")?,
+                    connector: row.try_get("connector")?,
+                    commune: row.try_get("commune")?,
+                    form: row.try_get("form")?,
+                    reason: row.try_get("reason")?,
+                    discarded_by: row.try_get("discarded_by")?,
+                    discarded_at: row.try_get("discarded_at")?,
+                    body_sha256: row.try_get("body_sha256")?,
+                })
+            })
+            .collect()
     }
 
     /// Closes the pool, waiting for connections in use.

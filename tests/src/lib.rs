@@ -330,6 +330,41 @@ impl Scenario {
         out
     }
 
+    /// Reads every message of a queue without taking it (body and headers): each is
+    /// fetched unacknowledged, then the channel is closed and the broker puts them back.
+    pub async fn peek(&self, queue: &str) -> Vec<(Value, FieldTable)> {
+        let connection = self.connection().await;
+        let channel = connection.create_channel().await.expect("channel");
+        let mut out = Vec::new();
+        while let Some(message) = channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+            .await
+            .expect("basic.get")
+        {
+            let delivery = message.delivery;
+            let body = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
+            let headers = delivery.properties.headers().clone().unwrap_or_default();
+            out.push((body, headers));
+        }
+        let _ = channel.close(200, "peeked".into()).await;
+        let _ = connection.close(200, "done".into()).await;
+        out
+    }
+
+    /// Waits until a queue holds exactly `depth` messages, at most `timeout`; tells whether it does.
+    pub async fn wait_for_depth(&self, queue: &str, depth: u32, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.queue_depth(queue).await == depth {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Removes the scenario's queues, exchanges and PostgreSQL schema.
     pub async fn cleanup(self) {
         let config = self.config();

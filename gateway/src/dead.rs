@@ -1,0 +1,1027 @@
+//! Dead letters, the operator's tools: list them, replay them once the cause is fixed, or
+//! discard them for good with a reason (`aiguillage dead list|replay|discard`).
+//!
+//! A dead letter is a démarche a connector gave up on: `rejected` (a permanent failure, sent
+//! there at once) or `dead` (a transient failure that outlasted the retry policy). Each
+//! connector has its dead-letter queue ([`BusConfig::dead_queue`]); the message in it is
+//! the original envelope, with the reason and the attempt history in its headers (see
+//! [`bus`]'s `HEADER_*`). Nothing in these queues expires by itself: they are declared with
+//! no TTL, no length limit and no delivery limit, so a dead letter stays until an operator
+//! replays or discards it.
+//!
+//! Reading never consumes: see [`Reader`].
+
+use std::fmt::Write as _;
+
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicGetOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::bus::{self, BusError, Publisher};
+use crate::config::BusConfig;
+use crate::envelope::Envelope;
+use crate::store::{self, Discard, Status, Store, StoreError};
+
+/// The id shown for a dead letter whose body is not a valid envelope.
+pub const UNREADABLE: &str = "unreadable";
+
+/// A dead-letter operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadError {
+    /// `replay` without any selector.
+    #[error(
+        "say which dead letters to replay: give --id ID, a filter (--connector, --commune, --form) or --all"
+    )]
+    NoReplaySelector,
+    /// `discard` without any selector.
+    #[error(
+        "say which dead letters to discard: give --id ID or a filter (--connector, --commune, --form); there is no --all, a discard is for good"
+    )]
+    NoDiscardSelector,
+    /// `discard` with an empty reason.
+    #[error("give the reason of the discard with --reason \"…\": it is kept in the store")]
+    NoReason,
+    /// `--connector` names no configured connector.
+    #[error(
+        "unknown connector `{name}` (configured: {known}): give one of the [[connectors]] names of the configuration"
+    )]
+    UnknownConnector {
+        /// The name given.
+        name: String,
+        /// The configured names.
+        known: String,
+    },
+    /// The bus failed; what was not acknowledged stays in the dead letters.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The store failed; the dead letter at hand stays in the queue.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One dead letter, as read from its queue (nothing is removed by reading it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// The envelope id, or [`UNREADABLE`] when the body is not a valid envelope.
+    pub id: String,
+    /// Commune INSEE code (for an unreadable body: what could be read of it, or the
+    /// routing key's first word; `unknown` otherwise).
+    pub commune: String,
+    /// Form slug (same fallbacks as `commune`).
+    pub form: String,
+    /// The connector whose dead-letter queue holds it.
+    pub connector: String,
+    /// `rejected` (permanent failure) or `dead` (retries exhausted).
+    pub status: String,
+    /// Why it is there.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was dead-lettered (RFC 3339), when known.
+    pub dead_at: Option<String>,
+    /// How long ago, readable (`3h 05m`), when known.
+    pub age: Option<String>,
+    /// How long ago, in seconds, when known.
+    pub age_seconds: Option<u64>,
+    /// The reasons of the failed attempts, oldest first.
+    pub errors: Vec<String>,
+    /// The routing key the portal published it with.
+    pub routing_key: String,
+    /// True when the body is a valid envelope (only those can be replayed).
+    pub readable: bool,
+}
+
+impl DeadLetter {
+    /// Reads a dead letter of `connector` from its body and headers, at `now`.
+    pub fn read(
+        connector: &str,
+        body: &[u8],
+        headers: Option<&FieldTable>,
+        max_bytes: usize,
+        now: OffsetDateTime,
+    ) -> Self {
+        let death = first_x_death(headers);
+        let routing_key = bus::header_text(headers, bus::HEADER_ROUTING_KEY)
+            .or_else(|| death.and_then(x_death_routing_key))
+            .unwrap_or_default();
+        let (id, commune, form, readable) = match Envelope::parse(body, max_bytes) {
+            Ok(envelope) => (envelope.id, envelope.commune, envelope.form, true),
+            Err(rejection) => {
+                // Like the pipeline's status event: what the body says, else the routing key.
+                let mut words = routing_key.splitn(2, '.').map(str::to_owned);
+                let from_key_commune = words.next().filter(|w| !w.is_empty());
+                let from_key_form = words.next().filter(|w| !w.is_empty());
+                let salvage = rejection.salvage;
+                (
+                    UNREADABLE.to_owned(),
+                    salvage
+                        .commune
+                        .or(from_key_commune)
+                        .unwrap_or_else(|| "unknown".into()),
+                    salvage
+                        .form
+                        .or(from_key_form)
+                        .unwrap_or_else(|| "unknown".into()),
+                    false,
+                )
+            }
+        };
+        let status = match bus::header_text(headers, bus::HEADER_STATUS).as_deref() {
+            Some("rejected") => Status::Rejected,
+            // `dead`, or dead-lettered by RabbitMQ itself at the delivery limit.
+            _ => Status::Dead,
+        };
+        let reason = bus::header_text(headers, bus::HEADER_REASON)
+            .or_else(|| death.and_then(x_death_reason))
+            .unwrap_or_else(|| "no reason recorded".into());
+        let dead_at =
+            bus::header_text(headers, bus::HEADER_DEAD_AT).or_else(|| death.and_then(x_death_time));
+        let age_seconds = dead_at
+            .as_deref()
+            .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+            .map(|at| u64::try_from((now - at).whole_seconds().max(0)).unwrap_or(0));
+        Self {
+            id,
+            commune,
+            form,
+            connector: connector.to_owned(),
+            status: status.as_str().to_owned(),
+            reason,
+            attempts: bus::attempt_of(headers),
+            dead_at,
+            age: age_seconds.map(human_age),
+            age_seconds,
+            errors: bus::errors_of(headers),
+            routing_key,
+            readable,
+        }
+    }
+}
+
+fn first_x_death(headers: Option<&FieldTable>) -> Option<&FieldTable> {
+    match headers.and_then(|h| h.inner().get(bus::HEADER_X_DEATH)) {
+        Some(AMQPValue::FieldArray(deaths)) => match deaths.as_slice().first() {
+            Some(AMQPValue::FieldTable(death)) => Some(death),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn x_death_reason(death: &FieldTable) -> Option<String> {
+    let reason = bus::header_text(Some(death), "reason")?;
+    Some(if reason == "delivery_limit" {
+        "RabbitMQ dead-lettered it at the delivery limit (bus.delivery_limit): no outcome was ever recorded, the gateway stopped or crashed each time it handled it".into()
+    } else {
+        format!("RabbitMQ dead-lettered it ({reason})")
+    })
+}
+
+fn x_death_time(death: &FieldTable) -> Option<String> {
+    match death.inner().get("time") {
+        Some(AMQPValue::Timestamp(seconds)) => {
+            let seconds = i64::try_from(*seconds).ok()?;
+            OffsetDateTime::from_unix_timestamp(seconds)
+                .ok()?
+                .format(&Rfc3339)
+                .ok()
+        }
+        _ => None,
+    }
+}
+
+fn x_death_routing_key(death: &FieldTable) -> Option<String> {
+    match death.inner().get("routing-keys") {
+        Some(AMQPValue::FieldArray(keys)) => match keys.as_slice().first() {
+            Some(AMQPValue::LongString(key)) => {
+                Some(String::from_utf8_lossy(key.as_bytes()).into_owned())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A duration for people: `45s`, `12m`, `3h 05m`, `2d 04h`.
+pub fn human_age(seconds: u64) -> String {
+    let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
+    if seconds < 60 {
+        format!("{seconds}s")
+    } else if seconds < 3600 {
+        format!("{minutes}m")
+    } else if seconds < 86_400 {
+        format!("{hours}h {minutes:02}m")
+    } else {
+        format!("{days}d {hours:02}h")
+    }
+}
+
+/// Which dead letters an operation is about. Every criterion given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The envelope id (`unreadable` selects the bodies that are not valid envelopes).
+    pub id: Option<String>,
+    /// Only this connector's dead letters.
+    pub connector: Option<String>,
+    /// Only this commune's (INSEE code).
+    pub commune: Option<String>,
+    /// Only this form's (slug).
+    pub form: Option<String>,
+}
+
+impl Filter {
+    /// True when no criterion is given (everything matches).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none()
+            && self.connector.is_none()
+            && self.commune.is_none()
+            && self.form.is_none()
+    }
+
+    /// True when `letter` meets every criterion given.
+    pub fn matches(&self, letter: &DeadLetter) -> bool {
+        let holds =
+            |wanted: &Option<String>, actual: &str| wanted.as_deref().is_none_or(|w| w == actual);
+        holds(&self.id, &letter.id)
+            && holds(&self.connector, &letter.connector)
+            && holds(&self.commune, &letter.commune)
+            && holds(&self.form, &letter.form)
+    }
+
+    /// The connectors whose dead letters to read: the one given, or all of `configured`.
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError::UnknownConnector`] when the one given is not configured.
+    pub fn connectors<'a>(&'a self, configured: &'a [String]) -> Result<Vec<&'a str>, DeadError> {
+        match &self.connector {
+            None => Ok(configured.iter().map(String::as_str).collect()),
+            Some(name) if configured.contains(name) => Ok(vec![name.as_str()]),
+            Some(name) => Err(DeadError::UnknownConnector {
+                name: name.clone(),
+                known: configured.join(", "),
+            }),
+        }
+    }
+}
+
+/// The dead letters a replay or a discard acts on: never "everything" by accident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    filter: Filter,
+}
+
+impl Selection {
+    /// For a replay: a filter, or `all` to say explicitly "every dead letter".
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError::NoReplaySelector`] when the filter is empty and `all` is not given.
+    pub fn for_replay(filter: Filter, all: bool) -> Result<Self, DeadError> {
+        if filter.is_empty() && !all {
+            return Err(DeadError::NoReplaySelector);
+        }
+        Ok(Self { filter })
+    }
+
+    /// For a discard: a filter, which must say something (there is no "all").
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError::NoDiscardSelector`] when the filter is empty.
+    pub fn for_discard(filter: Filter) -> Result<Self, DeadError> {
+        if filter.is_empty() {
+            return Err(DeadError::NoDiscardSelector);
+        }
+        Ok(Self { filter })
+    }
+
+    /// The filter.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+}
+
+/// Reads one dead-letter queue without consuming it.
+///
+/// Each message is fetched with `basic.get` and not acknowledged, on a channel of its
+/// own; closing the channel ([`Reader::close`]) hands every message not acknowledged back
+/// to the queue — and so does a crash of this process, when the broker sees the
+/// connection drop. For a quorum queue such a return counts as a delivery (it increments
+/// `x-delivery-count`), which would matter on a queue with a delivery limit or a
+/// dead-letter exchange. The dead-letter queues have neither: `bus::declare_topology`
+/// declares them with no argument but `x-queue-type = quorum` — no `x-delivery-limit`, no
+/// `x-message-ttl`, no `x-max-length`, no `x-dead-letter-exchange` — so reading a dead
+/// letter never moves, drops or expires it. Keep it that way.
+///
+/// At most as many messages as the queue held when opened are read: a dead letter that
+/// arrives meanwhile (e.g. a replayed one failing again) waits for the next run.
+pub struct Reader {
+    channel: Channel,
+    queue: String,
+    connector: String,
+    remaining: u32,
+    max_bytes: usize,
+}
+
+impl Reader {
+    /// Opens `connector`'s dead-letter queue; `None` when it does not exist yet (the
+    /// gateway declares it when it starts with that connector).
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError::Bus`] when the broker fails.
+    pub async fn open(
+        connection: &Connection,
+        bus: &BusConfig,
+        connector: &str,
+    ) -> Result<Option<Self>, DeadError> {
+        let queue = bus.dead_queue(connector);
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|source| BusError::Amqp {
+                context: format!("cannot open a channel to read `{queue}`"),
+                source,
+            })?;
+        let remaining = match bus::queue_depth(&channel, &queue).await {
+            Ok(depth) => depth,
+            Err(error) if bus::is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(Some(Self {
+            channel,
+            queue,
+            connector: connector.to_owned(),
+            remaining,
+            max_bytes: bus.max_message_bytes,
+        }))
+    }
+
+    /// The next dead letter, held (not acknowledged) until [`Reader::close`].
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError::Bus`] when the broker fails.
+    pub async fn next(&mut self) -> Result<Option<(Delivery, DeadLetter)>, DeadError> {
+        if self.remaining == 0 {
+            return Ok(None);
+        }
+        let got = self
+            .channel
+            .basic_get(
+                self.queue.as_str().into(),
+                BasicGetOptions { no_ack: false },
+            )
+            .await
+            .map_err(|source| BusError::Amqp {
+                context: format!("cannot read `{}`", self.queue),
+                source,
+            })?;
+        let Some(message) = got else {
+            return Ok(None);
+        };
+        self.remaining -= 1;
+        let delivery = message.delivery;
+        let letter = DeadLetter::read(
+            &self.connector,
+            &delivery.data,
+            delivery.properties.headers().as_ref(),
+            self.max_bytes,
+            OffsetDateTime::now_utc(),
+        );
+        Ok(Some((delivery, letter)))
+    }
+
+    /// Closes the channel: every dead letter read and not acknowledged goes back to the queue.
+    pub async fn close(self) {
+        // A failure here means the channel is already gone: the broker requeues all the same.
+        let _ = self
+            .channel
+            .close(
+                200,
+                "dead letters read: the others go back to the queue".into(),
+            )
+            .await;
+    }
+}
+
+/// What `list` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The dead letters matching the filter, queue by queue, oldest first in each.
+    pub letters: Vec<DeadLetter>,
+    /// Dead-letter queues that do not exist yet (the gateway never ran with the connector).
+    pub missing_queues: Vec<String>,
+}
+
+/// What happened to one dead letter in a replay or a discard, as it happens.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Sent back to its connector's queue (replay), or removed and recorded (discard).
+    Done(&'a DeadLetter),
+    /// Matched but left in the dead letters, and why.
+    Skipped(&'a DeadLetter, &'a str),
+}
+
+/// Counts of a replay or a discard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Dead letters replayed or discarded.
+    pub done: usize,
+    /// Dead letters that matched but were left in place.
+    pub skipped: usize,
+    /// Dead-letter queues that do not exist yet.
+    pub missing_queues: Vec<String>,
+}
+
+/// The dead letters of a gateway: its broker, its bus settings and its connectors.
+pub struct DeadLetters<'a> {
+    connection: &'a Connection,
+    bus: &'a BusConfig,
+    connectors: Vec<String>,
+}
+
+impl<'a> DeadLetters<'a> {
+    /// The dead letters of `connectors` (the configured names) on `connection`.
+    pub fn new(connection: &'a Connection, bus: &'a BusConfig, connectors: Vec<String>) -> Self {
+        Self {
+            connection,
+            bus,
+            connectors,
+        }
+    }
+
+    /// Lists the dead letters of every connector (or of the filter's connector) that match
+    /// `filter`, leaving every one of them in its queue.
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError`] for an unknown connector or a broker failure.
+    pub async fn list(&self, filter: &Filter) -> Result<Listing, DeadError> {
+        let (connection, bus) = (self.connection, self.bus);
+        let mut listing = Listing::default();
+        for connector in filter.connectors(&self.connectors)? {
+            let Some(mut reader) = Reader::open(connection, bus, connector).await? else {
+                listing.missing_queues.push(bus.dead_queue(connector));
+                continue;
+            };
+            let read = async {
+                while let Some((_delivery, letter)) = reader.next().await? {
+                    if filter.matches(&letter) {
+                        listing.letters.push(letter);
+                    }
+                }
+                Ok::<_, DeadError>(())
+            }
+            .await;
+            reader.close().await;
+            read?;
+        }
+        Ok(listing)
+    }
+
+    /// Sends the selected dead letters back to their connector's queue with the attempt count
+    /// reset, each confirmed by the broker; the others stay in the dead letters. `progress`
+    /// hears of each one as it is handled.
+    ///
+    /// Not replayed, and reported as skipped: a body that is not a valid envelope (a replay
+    /// cannot change it: discard it), and a démarche the store says is delivered (a duplicate
+    /// left by a crash: discard it).
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError`] for an unknown connector, or when the bus or the store fails; what was
+    /// replayed before stays replayed, the rest stays in the dead letters.
+    pub async fn replay(
+        &self,
+        store: &Store,
+        selection: &Selection,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Summary, DeadError> {
+        let targets = selection.filter().connectors(&self.connectors)?;
+        let replay = Replay {
+            bus: self.bus,
+            store,
+            filter: selection.filter(),
+            publisher: Publisher::open(self.connection).await?,
+            replayed_at: store::now_text(),
+        };
+        let result = self.handle_each(&targets, &replay, progress).await;
+        // Closed here rather than when dropped: a close racing the connection's own close
+        // makes the client log a spurious connection error.
+        let _ = replay
+            .publisher
+            .channel()
+            .close(200, "replayed".into())
+            .await;
+        result
+    }
+
+    /// Removes the selected dead letters for good: each discard is first recorded in the store
+    /// (what, why, who, when), then the dead letter is acknowledged. A crash in between
+    /// records the discard twice at worst, never loses the record.
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError`] for an empty reason, an unknown connector, or when the bus or the store
+    /// fails; what was discarded before stays discarded.
+    pub async fn discard(
+        &self,
+        store: &Store,
+        selection: &Selection,
+        reason: &str,
+        by: &str,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Summary, DeadError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(DeadError::NoReason);
+        }
+        let targets = selection.filter().connectors(&self.connectors)?;
+        let discard = Discarding {
+            store,
+            filter: selection.filter(),
+            reason,
+            by,
+        };
+        self.handle_each(&targets, &discard, progress).await
+    }
+
+    /// Reads the dead-letter queue of each of `targets` and hands every message to `handler`;
+    /// what it does not acknowledge goes back to the queue when the queue is closed.
+    async fn handle_each(
+        &self,
+        targets: &[&str],
+        handler: &impl Handler,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Summary, DeadError> {
+        let mut summary = Summary::default();
+        for &connector in targets {
+            let Some(mut reader) = Reader::open(self.connection, self.bus, connector).await? else {
+                summary.missing_queues.push(self.bus.dead_queue(connector));
+                continue;
+            };
+            let read = async {
+                while let Some((delivery, letter)) = reader.next().await? {
+                    match handler.handle(connector, &delivery, &letter).await? {
+                        Handled::Ignored => {}
+                        Handled::Skipped(why) => {
+                            summary.skipped += 1;
+                            progress(Progress::Skipped(&letter, &why));
+                        }
+                        Handled::Done => {
+                            summary.done += 1;
+                            progress(Progress::Done(&letter));
+                        }
+                    }
+                }
+                Ok::<_, DeadError>(())
+            }
+            .await;
+            reader.close().await;
+            read?;
+        }
+        Ok(summary)
+    }
+}
+
+/// What became of one dead letter read by a replay or a discard.
+enum Handled {
+    /// Not selected (or this run's own copy come back): left in the queue, silently.
+    Ignored,
+    /// Selected but left in the queue, and why.
+    Skipped(String),
+    /// Replayed or discarded: acknowledged.
+    Done,
+}
+
+/// What a replay or a discard does with each dead letter read.
+trait Handler {
+    /// Handles one dead letter of `connector`; acknowledges it only when done with it.
+    async fn handle(
+        &self,
+        connector: &str,
+        delivery: &Delivery,
+        letter: &DeadLetter,
+    ) -> Result<Handled, DeadError>;
+}
+
+/// A replay in progress.
+struct Replay<'a> {
+    bus: &'a BusConfig,
+    store: &'a Store,
+    filter: &'a Filter,
+    publisher: Publisher,
+    /// Marks the copies of this run: one that fails at once comes back to the dead
+    /// letters with this mark, and is not replayed a second time by the same run.
+    replayed_at: String,
+}
+
+impl Handler for Replay<'_> {
+    async fn handle(
+        &self,
+        connector: &str,
+        delivery: &Delivery,
+        letter: &DeadLetter,
+    ) -> Result<Handled, DeadError> {
+        let headers = delivery.properties.headers().as_ref();
+        let mark = bus::header_text(headers, bus::HEADER_REPLAYED_AT);
+        if !self.filter.matches(letter) || mark.as_deref() == Some(self.replayed_at.as_str()) {
+            return Ok(Handled::Ignored);
+        }
+        if !letter.readable {
+            return Ok(Handled::Skipped(
+                "not a valid envelope: a replay cannot change that (discard it, and have the portal publish it again if needed)".into(),
+            ));
+        }
+        let recorded = self.store.outcome(&letter.id, connector).await?;
+        if let Some(outcome) = recorded.filter(|o| o.status == Status::Delivered) {
+            return Ok(Handled::Skipped(format!(
+                "already delivered (reference {}): this dead letter is a duplicate, discard it",
+                outcome.reference.as_deref().unwrap_or("none")
+            )));
+        }
+        // The order matters. 1. Reset the store row, so that the pipeline takes the copy
+        // for a démarche still to deliver: reset after publishing, and the gateway could
+        // take the copy first, find the outcome `rejected` or `dead` (final) and
+        // acknowledge it without delivering — the replay lost. 2. Publish the copy, with a
+        // confirm. 3. Acknowledge the dead letter. A crash between 1 and 2 leaves the dead
+        // letter where it was (replay it again); a crash between 2 and 3 leaves it there
+        // too while the copy is delivered: a duplicate, which the store and the target's
+        // idempotency key absorb (a later replay of it is skipped as delivered). Never a
+        // loss.
+        self.store.reset_for_replay(&letter.id, connector).await?;
+        let properties = replay_properties(&delivery.properties, letter, &self.replayed_at);
+        self.publisher
+            .publish(
+                "",
+                &self.bus.connector_queue(connector),
+                &delivery.data,
+                properties,
+                true,
+            )
+            .await?;
+        delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(|source| BusError::Amqp {
+                context: format!(
+                    "`{}` was replayed but its dead letter could not be acknowledged (it stays in `{}`: discard it)",
+                    letter.id,
+                    self.bus.dead_queue(connector)
+                ),
+                source,
+            })?;
+        Ok(Handled::Done)
+    }
+}
+
+/// A discard in progress.
+struct Discarding<'a> {
+    store: &'a Store,
+    filter: &'a Filter,
+    reason: &'a str,
+    by: &'a str,
+}
+
+impl Handler for Discarding<'_> {
+    async fn handle(
+        &self,
+        connector: &str,
+        delivery: &Delivery,
+        letter: &DeadLetter,
+    ) -> Result<Handled, DeadError> {
+        if !self.filter.matches(letter) {
+            return Ok(Handled::Ignored);
+        }
+        // Recorded first, acknowledged second: the record is never lost.
+        self.store
+            .record_discard(&Discard {
+                envelope_id: letter.id.clone(),
+                connector: connector.to_owned(),
+                commune: letter.commune.clone(),
+                form: letter.form.clone(),
+                reason: self.reason.to_owned(),
+                discarded_by: self.by.to_owned(),
+                discarded_at: store::now_text(),
+                // Proves later which body was thrown away without keeping it.
+                body_sha256: Some(sha256_hex(&delivery.data)),
+            })
+            .await?;
+        delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(|source| BusError::Amqp {
+                context: format!(
+                    "the discard of `{}` was recorded but its dead letter could not be acknowledged (discard it again)",
+                    letter.id
+                ),
+                source,
+            })?;
+        Ok(Handled::Done)
+    }
+}
+
+/// The properties of a replayed copy: the dead letter's, with the dead-letter headers
+/// removed, the attempt count back to 1, the error history and the portal's routing key
+/// kept, and the replay's date added.
+fn replay_properties(
+    dead: &BasicProperties,
+    letter: &DeadLetter,
+    replayed_at: &str,
+) -> BasicProperties {
+    let original = dead.headers().as_ref();
+    let mut headers = bus::headers_without(
+        original,
+        &[
+            bus::HEADER_REASON,
+            bus::HEADER_STATUS,
+            bus::HEADER_DEAD_AT,
+            // The broker's count of returns, grown by every `dead list`: not the copy's.
+            bus::HEADER_DELIVERY_COUNT,
+        ],
+    );
+    headers.insert(bus::HEADER_ATTEMPT.into(), AMQPValue::LongUInt(1));
+    headers.insert(
+        bus::HEADER_REPLAYED_AT.into(),
+        bus::long_string(replayed_at),
+    );
+    if !headers.contains_key(bus::HEADER_ROUTING_KEY) {
+        // Dead-lettered by RabbitMQ itself: the envelope says where the portal sent it.
+        headers.insert(
+            bus::HEADER_ROUTING_KEY.into(),
+            bus::long_string(&format!("{}.{}", letter.commune, letter.form)),
+        );
+    }
+    bus::forwarded_properties(dead, headers)
+}
+
+/// The dead letters as a table for people, the reason last (it is the longest).
+pub fn render_table(letters: &[DeadLetter]) -> String {
+    const HEADINGS: [&str; 8] = [
+        "ID",
+        "COMMUNE",
+        "FORM",
+        "CONNECTOR",
+        "STATUS",
+        "ATTEMPTS",
+        "AGE",
+        "REASON",
+    ];
+    let rows: Vec<[String; 8]> = letters
+        .iter()
+        .map(|l| {
+            [
+                l.id.clone(),
+                l.commune.clone(),
+                l.form.clone(),
+                l.connector.clone(),
+                l.status.clone(),
+                l.attempts.to_string(),
+                l.age.clone().unwrap_or_else(|| "?".into()),
+                l.reason.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADINGS.map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (index, cell) in cells.iter().enumerate() {
+            if index + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let pad = widths[index].saturating_sub(cell.chars().count());
+                let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&HEADINGS);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&cells);
+    }
+    out
+}
+
+/// The SHA-256 of a body, in lowercase hexadecimal.
+fn sha256_hex(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(body)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{errors_value, headers_with, long_string};
+    use serde_json::json;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::parse("2026-11-29T12:00:00Z", &Rfc3339).unwrap()
+    }
+
+    fn valid_body() -> Vec<u8> {
+        json!({
+            "id": "portail:inscription-cantine:7",
+            "commune": "44043",
+            "form": "inscription-cantine",
+            "submitted_at": "2026-11-28T10:12:00+01:00",
+            "formdata": {"fields": {}}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn dead_headers() -> FieldTable {
+        headers_with(
+            None,
+            vec![
+                (bus::HEADER_ATTEMPT, AMQPValue::LongUInt(3)),
+                (bus::HEADER_STATUS, long_string("dead")),
+                (bus::HEADER_REASON, long_string("HTTP 503")),
+                (bus::HEADER_DEAD_AT, long_string("2026-11-29T09:55:00.000Z")),
+                (
+                    bus::HEADER_ROUTING_KEY,
+                    long_string("44043.inscription-cantine"),
+                ),
+                (
+                    bus::HEADER_ERRORS,
+                    errors_value(vec!["a".into(), "b".into(), "c".into()]),
+                ),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_dead_letter_is_read_from_its_body_and_headers() {
+        let headers = dead_headers();
+        let letter = DeadLetter::read("famille", &valid_body(), Some(&headers), 1 << 20, now());
+        assert_eq!(letter.id, "portail:inscription-cantine:7");
+        assert_eq!(letter.commune, "44043");
+        assert_eq!(letter.form, "inscription-cantine");
+        assert_eq!(letter.connector, "famille");
+        assert_eq!(letter.status, "dead");
+        assert_eq!(letter.reason, "HTTP 503");
+        assert_eq!(letter.attempts, 3);
+        assert_eq!(letter.age_seconds, Some(2 * 3600 + 5 * 60));
+        assert_eq!(letter.age.as_deref(), Some("2h 05m"));
+        assert_eq!(letter.errors, ["a", "b", "c"]);
+        assert!(letter.readable);
+    }
+
+    #[test]
+    fn an_unreadable_body_is_listed_with_the_routing_key_and_its_reason() {
+        let headers = headers_with(
+            None,
+            vec![
+                (bus::HEADER_STATUS, long_string("rejected")),
+                (
+                    bus::HEADER_REASON,
+                    long_string("invalid envelope: body is not valid JSON"),
+                ),
+                (
+                    bus::HEADER_ROUTING_KEY,
+                    long_string("44064.inscription-cantine"),
+                ),
+            ],
+        );
+        let letter = DeadLetter::read("famille", b"{not json", Some(&headers), 1 << 20, now());
+        assert_eq!(letter.id, UNREADABLE);
+        assert_eq!(letter.commune, "44064");
+        assert_eq!(letter.form, "inscription-cantine");
+        assert_eq!(letter.status, "rejected");
+        assert!(letter.reason.contains("not valid JSON"));
+        assert_eq!(letter.attempts, 1);
+        assert_eq!(letter.age, None);
+        assert!(!letter.readable);
+    }
+
+    #[test]
+    fn a_letter_dead_lettered_by_rabbitmq_says_so() {
+        let mut death = FieldTable::default();
+        death.insert("reason".into(), long_string("delivery_limit"));
+        death.insert("time".into(), AMQPValue::Timestamp(1_795_942_800)); // 2026-11-29T09:00Z
+        let headers = headers_with(
+            None,
+            vec![(
+                bus::HEADER_X_DEATH,
+                AMQPValue::FieldArray(vec![AMQPValue::FieldTable(death)].into()),
+            )],
+        );
+        let letter = DeadLetter::read("famille", &valid_body(), Some(&headers), 1 << 20, now());
+        assert_eq!(letter.status, "dead");
+        assert!(
+            letter.reason.contains("delivery limit"),
+            "{}",
+            letter.reason
+        );
+        assert_eq!(letter.age.as_deref(), Some("3h 00m"));
+    }
+
+    #[test]
+    fn filters_combine_and_selections_must_be_explicit() {
+        let headers = dead_headers();
+        let letter = DeadLetter::read("famille", &valid_body(), Some(&headers), 1 << 20, now());
+        let filter = |id: Option<&str>, commune: Option<&str>| Filter {
+            id: id.map(str::to_owned),
+            commune: commune.map(str::to_owned),
+            ..Filter::default()
+        };
+        assert!(Filter::default().matches(&letter));
+        assert!(filter(Some("portail:inscription-cantine:7"), Some("44043")).matches(&letter));
+        assert!(!filter(Some("portail:inscription-cantine:7"), Some("44064")).matches(&letter));
+        assert!(!filter(Some("other"), None).matches(&letter));
+
+        assert!(matches!(
+            Selection::for_replay(Filter::default(), false),
+            Err(DeadError::NoReplaySelector)
+        ));
+        assert!(Selection::for_replay(Filter::default(), true).is_ok());
+        assert!(matches!(
+            Selection::for_discard(Filter::default()),
+            Err(DeadError::NoDiscardSelector)
+        ));
+        assert!(Selection::for_discard(filter(Some("x"), None)).is_ok());
+
+        let configured = vec!["famille".to_owned(), "urbanisme".to_owned()];
+        assert_eq!(Filter::default().connectors(&configured).unwrap().len(), 2);
+        let unknown = Filter {
+            connector: Some("cityweb".into()),
+            ..Filter::default()
+        };
+        let error = unknown.connectors(&configured).unwrap_err().to_string();
+        assert!(error.contains("famille, urbanisme"), "{error}");
+    }
+
+    #[test]
+    fn ages_read_like_people_write_them() {
+        assert_eq!(human_age(42), "42s");
+        assert_eq!(human_age(12 * 60 + 5), "12m");
+        assert_eq!(human_age(3 * 3600 + 5 * 60), "3h 05m");
+        assert_eq!(human_age(2 * 86_400 + 4 * 3600), "2d 04h");
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_puts_the_reason_last() {
+        let headers = dead_headers();
+        let letter = DeadLetter::read("famille", &valid_body(), Some(&headers), 1 << 20, now());
+        let table = render_table(&[letter]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("ID "));
+        assert!(lines[0].ends_with("REASON"));
+        assert_eq!(lines[0].find("COMMUNE"), lines[1].find("44043"));
+        assert!(lines[1].ends_with("HTTP 503"));
+    }
+
+    #[test]
+    fn a_replayed_copy_starts_over_with_its_history() {
+        let mut headers = dead_headers();
+        headers.insert(bus::HEADER_DELIVERY_COUNT.into(), AMQPValue::LongLongInt(4));
+        let letter = DeadLetter::read("famille", &valid_body(), Some(&headers), 1 << 20, now());
+        let properties = bus::persistent_json()
+            .with_message_id(bus::short(&letter.id))
+            .with_headers(headers);
+        let replayed = replay_properties(&properties, &letter, "2026-11-29T12:00:00.000Z");
+        let h = replayed.headers().as_ref();
+        assert_eq!(bus::attempt_of(h), 1);
+        assert_eq!(bus::errors_of(h).len(), 3);
+        assert_eq!(
+            bus::header_text(h, bus::HEADER_ROUTING_KEY).as_deref(),
+            Some("44043.inscription-cantine")
+        );
+        assert_eq!(
+            bus::header_text(h, bus::HEADER_REPLAYED_AT).as_deref(),
+            Some("2026-11-29T12:00:00.000Z")
+        );
+        for gone in [
+            bus::HEADER_REASON,
+            bus::HEADER_STATUS,
+            bus::HEADER_DEAD_AT,
+            bus::HEADER_DELIVERY_COUNT,
+        ] {
+            assert!(!h.is_some_and(|h| h.contains_key(gone)), "{gone}");
+        }
+        assert_eq!(
+            replayed.message_id().as_ref().map(|m| m.as_str()),
+            Some(letter.id.as_str())
+        );
+    }
+}
