@@ -132,7 +132,7 @@ pub async fn declare_topology(
         arguments.insert("x-overflow".into(), long_string("reject-publish"));
         declare_quorum_queue(channel, &queue, arguments).await?;
 
-        for (tier, delay) in instance.retry.tiers().iter().enumerate() {
+        for delay in instance.retry.tiers() {
             let mut arguments = FieldTable::default();
             let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
             arguments.insert("x-message-ttl".into(), AMQPValue::LongUInt(ttl));
@@ -143,7 +143,7 @@ pub async fn declare_topology(
                 long_string("at-least-once"),
             );
             arguments.insert("x-overflow".into(), long_string("reject-publish"));
-            declare_quorum_queue(channel, &bus.retry_queue(name, tier), arguments).await?;
+            declare_quorum_queue(channel, &bus.retry_queue(name, delay), arguments).await?;
         }
 
         for key in router.binding_keys(name) {
@@ -160,6 +160,28 @@ pub async fn declare_topology(
         }
     }
     Ok(())
+}
+
+/// Removes a binding of `queue` on `exchange`.
+///
+/// # Errors
+///
+/// [`BusError`] when the broker refuses.
+pub async fn unbind(
+    channel: &Channel,
+    exchange: &str,
+    queue: &str,
+    routing_key: &str,
+) -> Result<(), BusError> {
+    channel
+        .queue_unbind(
+            queue.into(),
+            exchange.into(),
+            short(routing_key),
+            FieldTable::default(),
+        )
+        .await
+        .context(|| format!("cannot unbind `{queue}` from `{exchange}` (`{routing_key}`)"))
 }
 
 /// Declares the `demarches` exchange exactly as the contract says (everyone who declares

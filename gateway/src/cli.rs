@@ -59,6 +59,22 @@ pub enum Command {
         #[command(subcommand)]
         action: DeadAction,
     },
+    /// Try a mapping on a sample démarche, without any broker: prints the document it makes
+    /// (JSON) or every error, with the field and the value.
+    Map {
+        /// The mapping file (TOML).
+        #[arg(long, short)]
+        mapping: PathBuf,
+        /// The sample: an envelope (`{"id", "commune", "form", "submitted_at", "formdata"}`)
+        /// or a bare w.c.s. form data export.
+        sample: PathBuf,
+        /// The commune (INSEE code) to assume when the sample is bare form data.
+        #[arg(long, default_value = "00000")]
+        commune: String,
+        /// The form slug to assume when the sample is bare form data.
+        #[arg(long, default_value = "sample")]
+        form: String,
+    },
     /// Show the gateway at work on this machine's RabbitMQ: a local état-civil import
     /// directory and a local billing API receive a few démarches of two communes.
     Demo {
@@ -167,7 +183,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report: only problems are logged unless RUST_LOG says more.
     let default_filter = match cli.command {
-        Command::Demo { .. } | Command::Dead { .. } => "warn,lapin=error",
+        Command::Demo { .. } | Command::Dead { .. } | Command::Map { .. } => "warn,lapin=error",
         _ => telemetry::DEFAULT_FILTER,
     };
     telemetry::init(cli.log_format, default_filter);
@@ -244,6 +260,12 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Map {
+            mapping,
+            sample,
+            commune,
+            form,
+        } => try_mapping(&mapping, &sample, &commune, &form),
         Command::Demo { amqp_url, dir } => {
             crate::demo::run(&amqp_url, &dir).await?;
             Ok(ExitCode::SUCCESS)
@@ -436,5 +458,76 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = interrupt => tracing::info!("SIGINT received"),
         _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `aiguillage map`: the tool a commune uses to write its mapping.
+fn try_mapping(
+    path: &std::path::Path,
+    sample: &std::path::Path,
+    commune: &str,
+    form: &str,
+) -> anyhow::Result<ExitCode> {
+    let mapping = match crate::mapping::Mapping::load(path, &path.display().to_string()) {
+        Ok(mapping) => mapping,
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let text =
+        std::fs::read(sample).with_context(|| format!("cannot read {}", sample.display()))?;
+    let value: serde_json::Value = match serde_json::from_slice(&text) {
+        Ok(value) => value,
+        Err(error) => {
+            eprintln!("{}: not valid JSON: {error}", sample.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let body = if value.get("formdata").is_some() {
+        value
+    } else {
+        // Bare form data: wrap it as the portal's envelope would.
+        let number = value
+            .get("id")
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| "1".into());
+        serde_json::json!({
+            "id": format!("sample:{form}:{}", number.trim_matches('"')),
+            "commune": commune,
+            "form": form,
+            "submitted_at": crate::store::now_text(),
+            "formdata": value,
+        })
+    };
+    let envelope = match crate::envelope::Envelope::parse(body.to_string().as_bytes(), usize::MAX) {
+        Ok(envelope) => envelope,
+        Err(rejection) => {
+            eprintln!(
+                "{}: not a valid envelope: {}",
+                sample.display(),
+                rejection.error
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match mapping.apply(&envelope) {
+        Ok(mapped) => {
+            println!("{}", serde_json::to_string_pretty(&mapped.document)?);
+            for attachment in &mapped.attachments {
+                eprintln!(
+                    "attachment `{}`: {} ({}, {} bytes)",
+                    attachment.field,
+                    attachment.filename,
+                    attachment.content_type,
+                    attachment.content.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }

@@ -31,7 +31,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The connector instances, in file order.
     pub connectors: Vec<ConnectorInstance>,
-    /// The routes, in file order (the first route that matches wins).
+    /// The routes, in file order. A démarche goes to every connector that has a matching
+    /// route (two connectors can receive the same démarche).
     pub routes: Vec<Route>,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
@@ -119,9 +120,17 @@ impl BusConfig {
         format!("{}.{connector}.dead", self.queue_prefix)
     }
 
-    /// The retry queue of a connector for one delay tier.
-    pub fn retry_queue(&self, connector: &str, tier: usize) -> String {
-        format!("{}.{connector}.retry.{tier}", self.queue_prefix)
+    /// The retry queue of a connector for one delay, e.g. `aiguillage.famille.retry.5m`.
+    ///
+    /// Named by its delay rather than its rank so that changing a retry policy declares new
+    /// queues instead of clashing with the existing ones' arguments (RabbitMQ refuses to
+    /// redeclare a queue with another TTL); the old ones drain back by themselves.
+    pub fn retry_queue(&self, connector: &str, delay: Duration) -> String {
+        format!(
+            "{}.{connector}.retry.{}",
+            self.queue_prefix,
+            compact_duration(delay)
+        )
     }
 }
 
@@ -134,6 +143,18 @@ impl fmt::Debug for BusConfig {
             .field("status_exchange", &self.status_exchange)
             .field("queue_prefix", &self.queue_prefix)
             .finish_non_exhaustive()
+    }
+}
+
+/// `300s` → `5m`, `1500ms` → `1500ms`, `6h` → `6h`: short and exact.
+pub fn compact_duration(delay: Duration) -> String {
+    let millis = delay.as_millis();
+    match millis {
+        0 => "0ms".into(),
+        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
+        m if m % 1_000 == 0 => format!("{}s", m / 1_000),
+        m => format!("{m}ms"),
     }
 }
 
@@ -556,7 +577,8 @@ fn apply_entry_overrides(
         }
         if let Some(map) = node.as_object_mut() {
             let leaf = parts[parts.len() - 1].to_ascii_lowercase();
-            map.insert(leaf, parse_env_value(raw_value));
+            let value = parse_env_value(&leaf, map.get(&leaf), raw_value);
+            map.insert(leaf, value);
         }
     }
 }
@@ -573,17 +595,36 @@ fn env_name(name: &str) -> String {
         .collect()
 }
 
-/// Environment values are strings; numbers and booleans are recognised so that
-/// `AIGUILLAGE__CONNECTORS__X__CONCURRENCY=8` works.
-fn parse_env_value(raw: &str) -> Value {
-    if let Ok(n) = raw.parse::<i64>() {
-        return Value::from(n);
+/// Environment values are text; they take the type of the value they replace (so that
+/// `…__COMMUNE=44064` stays text and `…__CONCURRENCY=8` a number). A key absent from the
+/// file becomes a number or a boolean when it reads as one, except secrets and codes,
+/// which stay text whatever they look like.
+fn parse_env_value(key: &str, current: Option<&Value>, raw: &str) -> Value {
+    let number = || raw.parse::<i64>().ok().map(Value::from);
+    let boolean = || match raw {
+        "true" => Some(Value::Bool(true)),
+        "false" => Some(Value::Bool(false)),
+        _ => None,
+    };
+    let text = || Value::String(raw.to_owned());
+    match current {
+        Some(Value::String(_)) => text(),
+        Some(Value::Number(_)) => number().unwrap_or_else(text),
+        Some(Value::Bool(_)) => boolean().unwrap_or_else(text),
+        _ if is_secret_key(key) || matches!(key, "commune" | "name" | "connector" | "url") => {
+            text()
+        }
+        _ => number().or_else(boolean).unwrap_or_else(text),
     }
-    match raw {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        _ => Value::String(raw.to_owned()),
-    }
+}
+
+/// Keys whose values are secrets: never quoted in messages, never guessed as numbers.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.rsplit('.').next().unwrap_or(key);
+    ["password", "token", "secret", "value", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+        && !key.ends_with("_file")
 }
 
 fn check(
@@ -972,6 +1013,15 @@ fn check_connector(
                 }
                 other => (String::new(), other.to_string()),
             };
+            // serde quotes the offending value: never a secret's.
+            let message = if is_secret_key(&inner_key)
+                && message.contains('`')
+                && message.starts_with("invalid")
+            {
+                "invalid value (not shown: it is a secret); give it as text".to_owned()
+            } else {
+                message
+            };
             problems.push(Problem {
                 key: if inner_key.is_empty() {
                     format!("connectors[{index}]")
@@ -1036,6 +1086,27 @@ mod tests {
         );
         assert_eq!(policy.tier_after(1, 3), 0);
         assert_eq!(policy.tier_after(5, 3), 2);
+    }
+
+    #[test]
+    fn retry_queues_are_named_by_their_delay() {
+        let bus = BusConfig::default();
+        assert_eq!(
+            bus.retry_queue("famille", Duration::from_secs(300)),
+            "aiguillage.famille.retry.5m"
+        );
+        assert_eq!(
+            bus.retry_queue("famille", Duration::from_millis(1500)),
+            "aiguillage.famille.retry.1500ms"
+        );
+        assert_eq!(
+            bus.retry_queue("famille", Duration::from_secs(6 * 3600)),
+            "aiguillage.famille.retry.6h"
+        );
+        assert_eq!(
+            bus.retry_queue("famille", Duration::from_secs(90)),
+            "aiguillage.famille.retry.90s"
+        );
     }
 
     #[test]

@@ -372,7 +372,7 @@ impl Pipeline {
         let properties =
             bus::forwarded_properties(&delivery.properties, bus::headers_with(original, updates))
                 .with_expiration(bus::short(&jittered.as_millis().to_string()));
-        let queue = self.bus.retry_queue(&self.instance.name, tier);
+        let queue = self.bus.retry_queue(&self.instance.name, self.tiers[tier]);
         self.publisher
             .publish("", &queue, &delivery.data, properties, true)
             .await

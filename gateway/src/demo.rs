@@ -418,8 +418,8 @@ async fn remove_topology(channel: &lapin::Channel, bus_config: &crate::config::B
     for name in CONNECTORS {
         queues.push(bus_config.connector_queue(name));
         queues.push(bus_config.dead_queue(name));
-        for tier in 0..10 {
-            queues.push(bus_config.retry_queue(name, tier));
+        for delay in crate::config::RetryPolicy::default().tiers() {
+            queues.push(bus_config.retry_queue(name, delay));
         }
     }
     for queue in queues {

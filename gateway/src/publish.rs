@@ -68,6 +68,8 @@ pub async fn publish_on(
             routing_key,
         });
     }
+    // Closed here rather than when dropped, which would race the connection's close.
+    let _ = publisher.channel().close(200, "published".into()).await;
     Ok(published)
 }
 

@@ -192,11 +192,12 @@ impl Router {
             return Decision::NotMine;
         }
         // Several connectors may hold a copy through broad bindings: exactly one of them,
-        // the first in file order, keeps it for the operator; the others drop theirs.
-        if self.forwarder(commune, form) == Some(connector) {
-            Decision::Unrouted
-        } else {
-            Decision::NotMine
+        // the first in file order, keeps it for the operator; the others drop theirs. A
+        // copy that no route explains (a binding left by an older configuration) is kept
+        // too: a duplicate in the unrouted queue is better than a démarche dropped.
+        match self.forwarder(commune, form) {
+            Some(forwarder) if forwarder != connector => Decision::NotMine,
+            _ => Decision::Unrouted,
         }
     }
 
@@ -288,11 +289,11 @@ mod tests {
             router.decide("famille", "44043", "autre"),
             Decision::Unrouted
         );
-        // The broker gives `famille` no copy of another commune's démarches (its binding
-        // is `44043.*`), so it never keeps one for the unrouted queue.
+        // No route explains this copy (only a binding left by an older configuration could
+        // have brought it): it is kept for the operator rather than dropped.
         assert_eq!(
             router.decide("famille", "44190", "inscription-cantine"),
-            Decision::NotMine
+            Decision::Unrouted
         );
     }
 

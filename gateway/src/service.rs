@@ -1,7 +1,7 @@
 //! The service: opens the store, then keeps a bus session running (connect, declare,
 //! consume) until told to stop, reconnecting with backoff whenever the bus fails.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use crate::bus::{self, Publisher};
 use crate::config::Config;
 use crate::delivery::{self, Pipeline};
 use crate::routing::Router;
-use crate::store::{Store, StoreError};
+use crate::store::{Binding, Store, StoreError};
 
 /// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +145,61 @@ async fn supervise(
     info!("gateway stopped");
 }
 
+/// Records the bindings the routes need and removes those an older configuration made:
+/// a route taken out must stop feeding its connector's queue.
+async fn prune_stale_bindings(
+    channel: &lapin::Channel,
+    config: &Config,
+    router: &Router,
+    store: &Store,
+) -> Result<(), String> {
+    let exchange = config.bus.exchange.as_str();
+    let wanted: BTreeSet<Binding> = config
+        .connectors
+        .iter()
+        .flat_map(|instance| {
+            let queue = config.bus.connector_queue(&instance.name);
+            router
+                .binding_keys(&instance.name)
+                .into_iter()
+                .map(move |routing_key| Binding {
+                    queue: queue.clone(),
+                    routing_key,
+                    connector: instance.name.clone(),
+                })
+        })
+        .collect();
+    for binding in &wanted {
+        store
+            .record_binding(exchange, binding)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let configured: BTreeSet<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
+    for binding in store.bindings(exchange).await.map_err(|e| e.to_string())? {
+        if wanted.contains(&binding) {
+            continue;
+        }
+        bus::unbind(channel, exchange, &binding.queue, &binding.routing_key)
+            .await
+            .map_err(|e| e.to_string())?;
+        store
+            .forget_binding(exchange, &binding)
+            .await
+            .map_err(|e| e.to_string())?;
+        if configured.contains(binding.connector.as_str()) {
+            info!(connector = %binding.connector, routing_key = %binding.routing_key, "removed a binding that no route needs anymore");
+        } else {
+            warn!(
+                connector = %binding.connector,
+                queue = %binding.queue,
+                "this connector is no longer configured: its queue is unbound but keeps its messages (replay them or delete the queue)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// One connection's life: declare, consume with every connector, until stop or failure.
 async fn session(
     config: &Arc<Config>,
@@ -173,6 +228,7 @@ async fn session(
     bus::declare_topology(&setup, &config.bus, &config.connectors, router)
         .await
         .map_err(|e| e.to_string())?;
+    prune_stale_bindings(&setup, config, router, store).await?;
     let _ = setup.close(200, "topology declared".into()).await;
 
     let (stop_workers, workers_stop) = watch::channel(false);

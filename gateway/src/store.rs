@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -120,6 +119,17 @@ pub enum StoreError {
     /// A row holds something this version does not understand.
     #[error("store holds an unexpected value: {0}")]
     Corrupt(String),
+}
+
+/// A binding of a connector's queue on the démarches exchange.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Binding {
+    /// The connector's queue.
+    pub queue: String,
+    /// The topic pattern.
+    pub routing_key: String,
+    /// The connector.
+    pub connector: String,
 }
 
 /// The outcome store.
@@ -365,6 +375,72 @@ impl Store {
             .collect()
     }
 
+    /// The bindings recorded for `exchange`: `(queue, routing key, connector)`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read.
+    pub async fn bindings(&self, exchange: &str) -> Result<Vec<Binding>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT queue, routing_key, connector FROM bindings WHERE exchange = $1 ORDER BY queue, routing_key",
+        )
+        .bind(exchange)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Binding {
+                    queue: row.try_get("queue")?,
+                    routing_key: row.try_get("routing_key")?,
+                    connector: row.try_get("connector")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a binding made on `exchange` (nothing if already recorded).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be written.
+    pub async fn record_binding(
+        &self,
+        exchange: &str,
+        binding: &Binding,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bindings (exchange, queue, routing_key, connector, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (exchange, queue, routing_key) DO NOTHING",
+        )
+        .bind(exchange)
+        .bind(&binding.queue)
+        .bind(&binding.routing_key)
+        .bind(&binding.connector)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a binding that was removed from the broker.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be written.
+    pub async fn forget_binding(
+        &self,
+        exchange: &str,
+        binding: &Binding,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM bindings WHERE exchange = $1 AND queue = $2 AND routing_key = $3")
+            .bind(exchange)
+            .bind(&binding.queue)
+            .bind(&binding.routing_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -386,11 +462,39 @@ fn outcome_from_row(row: &AnyRow) -> Result<Outcome, StoreError> {
     })
 }
 
-/// Now, as stored: RFC 3339 UTC with milliseconds.
+/// Now, as stored: RFC 3339 UTC with exactly three decimals, so that the text sorts as
+/// the time does.
 pub fn now_text() -> String {
-    let now = OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_default()
+    format_utc(OffsetDateTime::now_utc())
+}
+
+/// A time as stored: `2026-11-28T09:12:00.000Z`.
+pub fn format_utc(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_have_a_fixed_width_so_that_text_order_is_time_order() {
+        let whole = time::macros::datetime!(2026-11-28 09:12:00 UTC);
+        let later = time::macros::datetime!(2026-11-28 09:12:00.06 UTC);
+        assert_eq!(format_utc(whole), "2026-11-28T09:12:00.000Z");
+        assert_eq!(format_utc(later), "2026-11-28T09:12:00.060Z");
+        assert!(format_utc(whole) < format_utc(later));
+        let paris = time::macros::datetime!(2026-11-28 10:12:00 +01:00);
+        assert_eq!(format_utc(paris), "2026-11-28T09:12:00.000Z");
+    }
 }

@@ -189,6 +189,18 @@ fn the_environment_overrides_keys_and_is_checked_too() {
     assert_refused(&checked, "connectors[0].url", "http");
     let checked = check(VALID, &[("AIGUILLAGE__CONNECTORS__0__CONCURRENCY", "8")]);
     assert_eq!(checked.code, 0, "{}", checked.stderr);
+    // Digits stay text where the file has text (an INSEE code), and secrets stay text.
+    let checked = check(VALID, &[("AIGUILLAGE__ROUTES__0__COMMUNE", "44064")]);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let with_auth = VALID.replace(
+        "url = \"http://127.0.0.1:8081/factures\"",
+        "url = \"http://127.0.0.1:8081/factures\"\nauth = { type = \"bearer\" }",
+    );
+    let checked = check(
+        &with_auth,
+        &[("AIGUILLAGE__CONNECTORS__0__AUTH__TOKEN", "123456")],
+    );
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
     let checked = check(VALID, &[("AIGUILLAGE__CONNECTORS__NOPE__URL", "http://x")]);
     assert_refused(
         &checked,

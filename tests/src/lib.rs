@@ -112,6 +112,14 @@ impl Scenario {
         self
     }
 
+    /// Forgets the connectors and routes, to describe a new configuration of the same
+    /// deployment (same broker objects, same store).
+    pub fn clear_configuration(&mut self) -> &mut Self {
+        self.connectors.clear();
+        self.routes.clear();
+        self
+    }
+
     /// Adds a `[[routes]]` entry.
     pub fn route(&mut self, commune: &str, forms: &[&str], connector: &str) -> &mut Self {
         self.routes.push(format!(
@@ -375,8 +383,8 @@ impl Scenario {
         for instance in &config.connectors {
             queues.push(bus.connector_queue(&instance.name));
             queues.push(bus.dead_queue(&instance.name));
-            for tier in 0..instance.retry.tiers().len() {
-                queues.push(bus.retry_queue(&instance.name, tier));
+            for delay in instance.retry.tiers() {
+                queues.push(bus.retry_queue(&instance.name, delay));
             }
         }
         for queue in queues {

@@ -357,3 +357,57 @@ async fn a_refused_demarche_is_dead_lettered_with_its_reason_and_others_flow() {
     running.shutdown().await;
     scenario.cleanup().await;
 }
+
+/// A route taken out of the configuration stops feeding its connector: at the next start
+/// its binding is removed, and a démarche it used to take waits in the unrouted queue
+/// instead of vanishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_route_stops_taking_demarches_and_nothing_is_lost() {
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "famille",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/famille")),
+        )
+        .route(CLISSON, &["inscription-cantine"], "famille")
+        .route(CLISSON, &["piscine"], "famille");
+    let running = scenario.start().await;
+    running.shutdown().await;
+
+    // The agglo stops routing the swimming pool through this connector.
+    scenario
+        .clear_configuration()
+        .connector(
+            "famille",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/famille")),
+        )
+        .route(CLISSON, &["inscription-cantine"], "famille");
+    let narrowed = scenario;
+    let mut events = narrowed.status_events().await;
+    let running = narrowed.start().await;
+
+    let kept = envelope(&narrowed.prefix, CLISSON, "inscription-cantine", 1);
+    let dropped_route = envelope(&narrowed.prefix, CLISSON, "piscine", 2);
+    narrowed
+        .publish(&[dropped_route.clone(), kept.clone()])
+        .await;
+    events
+        .wait_until(Duration::from_secs(30), |seen| !seen.is_empty())
+        .await;
+    events.settle(Duration::from_millis(500)).await;
+    assert_eq!(target.effect_count(), 1);
+    assert_eq!(target.effects()[0].key, kept["id"].as_str().unwrap());
+    let unrouted = narrowed.drain(&narrowed.bus().unrouted_queue()).await;
+    assert_eq!(
+        unrouted.len(),
+        1,
+        "the démarche of the removed route is kept for the operator"
+    );
+    assert_eq!(unrouted[0].0["id"], dropped_route["id"]);
+
+    running.shutdown().await;
+    narrowed.cleanup().await;
+}
