@@ -129,6 +129,22 @@ impl Scenario {
         self
     }
 
+    /// Adds a `[[routes]]` entry that names a mapping file.
+    pub fn route_with_mapping(
+        &mut self,
+        commune: &str,
+        forms: &[&str],
+        connector: &str,
+        mapping: &std::path::Path,
+    ) -> &mut Self {
+        self.routes.push(format!(
+            "[[routes]]\ncommune = \"{commune}\"\nforms = {}\nconnector = \"{connector}\"\nmapping = {}\n",
+            json!(forms),
+            json!(mapping.display().to_string())
+        ));
+        self
+    }
+
     /// Adds raw TOML at the top level (e.g. a `[shutdown]` table).
     pub fn extra(&mut self, toml: &str) -> &mut Self {
         self.extra.push_str(toml);
