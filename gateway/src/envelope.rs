@@ -20,8 +20,8 @@ pub struct Envelope {
     pub form: String,
     /// When the citizen submitted it.
     pub submitted_at: OffsetDateTime,
-    /// The form data as w.c.s. exports it.
-    pub formdata: Map<String, Value>,
+    /// The form data as w.c.s. exports it (shared: templates read it without copying).
+    pub formdata: std::sync::Arc<Map<String, Value>>,
 }
 
 /// Why a message is not a valid envelope. Each reason is specific enough for an operator
@@ -218,8 +218,13 @@ impl Envelope {
             commune,
             form,
             submitted_at,
-            formdata,
+            formdata: std::sync::Arc::new(formdata),
         })
+    }
+
+    /// `submitted_at` as the contract writes it (RFC 3339).
+    pub fn submitted_at_text(&self) -> String {
+        self.submitted_at.format(&Rfc3339).unwrap_or_default()
     }
 
     /// The envelope as JSON, as the contract writes it.
@@ -228,8 +233,8 @@ impl Envelope {
             "id": self.id,
             "commune": self.commune,
             "form": self.form,
-            "submitted_at": self.submitted_at.format(&Rfc3339).unwrap_or_default(),
-            "formdata": self.formdata,
+            "submitted_at": self.submitted_at_text(),
+            "formdata": &*self.formdata,
         })
     }
 }

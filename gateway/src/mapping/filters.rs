@@ -37,22 +37,24 @@ pub fn environment(tables: Tables) -> Environment<'static> {
     env.add_filter("insee", insee);
     env.add_filter("postal_code", postal_code);
     env.add_filter("date_format", date_format);
-    env.add_filter(
-        "code",
-        move |value: String, table: String| -> Result<String, Error> {
-            let Some(codes) = tables.get(&table) else {
-                return Err(invalid(format!("no code table `{table}` in this mapping")));
-            };
-            codes.get(value.trim()).cloned().ok_or_else(|| {
-                invalid(format!(
-                    "`{}` is not in code table `{table}` (known: {})",
-                    super::types::shorten(&value),
-                    known(codes)
-                ))
-            })
-        },
-    );
+    env.add_filter("code", move |value: String, table: String| {
+        code(&tables, &value, &table)
+    });
     env
+}
+
+/// The code of `value` in code table `table`.
+pub(super) fn code(tables: &Tables, value: &str, table: &str) -> Result<String, Error> {
+    let Some(codes) = tables.get(table) else {
+        return Err(invalid(format!("no code table `{table}` in this mapping")));
+    };
+    codes.get(value.trim()).cloned().ok_or_else(|| {
+        invalid(format!(
+            "`{}` is not in code table `{table}` (known: {})",
+            super::types::shorten(value),
+            known(codes)
+        ))
+    })
 }
 
 /// The keys of a code table, for messages.
@@ -70,22 +72,22 @@ fn invalid(message: String) -> Error {
 }
 
 /// `Élodie Lefèvre-Œuf` → `Elodie Lefevre-OEuf`: ASCII for software that takes nothing else.
-fn strip_accents(value: String) -> String {
+pub(super) fn strip_accents(value: String) -> String {
     deunicode::deunicode(&value)
 }
 
 /// The first `n` characters (not bytes), for fixed-width targets.
-fn truncate_chars(value: String, n: usize) -> String {
+pub(super) fn truncate_chars(value: String, n: usize) -> String {
     value.chars().take(n).collect()
 }
 
 /// Only the digits: `06 12-34.56.78` → `0612345678`.
-fn digits(value: String) -> String {
+pub(super) fn digits(value: String) -> String {
     value.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// The value, checked to be an INSEE commune code.
-fn insee(value: String) -> Result<String, Error> {
+pub(super) fn insee(value: String) -> Result<String, Error> {
     let code = value.trim().to_owned();
     if code.is_empty() || is_insee_code(&code) {
         Ok(code)
@@ -97,7 +99,7 @@ fn insee(value: String) -> Result<String, Error> {
 }
 
 /// The value, checked to be a French postal code.
-fn postal_code(value: String) -> Result<String, Error> {
+pub(super) fn postal_code(value: String) -> Result<String, Error> {
     let code: String = value.chars().filter(|c| !c.is_whitespace()).collect();
     if code.is_empty() || (code.len() == 5 && code.chars().all(|c| c.is_ascii_digit())) {
         Ok(code)
@@ -111,7 +113,7 @@ fn postal_code(value: String) -> Result<String, Error> {
 
 /// A date (`28/11/2026` or `2026-11-28`) written with `%d`, `%m`, `%Y`, `%y`:
 /// `{{ fields.date|date_format("%d%m%Y") }}`.
-fn date_format(value: String, format: String) -> Result<String, Error> {
+pub(super) fn date_format(value: String, format: String) -> Result<String, Error> {
     if value.trim().is_empty() {
         return Ok(String::new());
     }

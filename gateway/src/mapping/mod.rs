@@ -10,6 +10,8 @@
 //! Without a mapping, the document is the whole envelope ([`identity`]).
 
 mod filters;
+mod json;
+mod native;
 pub mod types;
 
 use std::collections::{BTreeMap, HashSet};
@@ -99,6 +101,11 @@ enum Source {
     Path(Vec<String>),
     /// A template, by its name in the environment.
     Template(String),
+    /// A simple template evaluated natively, with the engine's template as fallback.
+    Native {
+        pipeline: native::Pipeline,
+        fallback: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +334,13 @@ impl Mapping {
                 Some(Value::Number(n)) => n.to_string(),
                 Some(other) => other.to_string(),
             }),
+            Source::Native { pipeline, fallback } => {
+                match pipeline.eval(|path| scope.resolve(path), &self.tables) {
+                    Ok(Some(text)) => Ok(text),
+                    Ok(None) => self.text(field, &Source::Template(fallback.clone()), scope),
+                    Err(error) => Err(self.field_error(field, template_message(&error))),
+                }
+            }
             Source::Template(name) => {
                 let template = self
                     .env
@@ -397,7 +411,7 @@ fn describe(source: &Source) -> String {
     match source {
         Source::Literal(text) => format!("the literal `{text}`"),
         Source::Path(path) => format!("`{{{{ {} }}}}`", path.join(".")),
-        Source::Template(_) => "its template".into(),
+        Source::Template(_) | Source::Native { .. } => "its template".into(),
     }
 }
 
@@ -435,7 +449,7 @@ impl<'a> Scope<'a> {
                 "id": envelope.id,
                 "commune": envelope.commune,
                 "form": envelope.form,
-                "submitted_at": envelope.to_value()["submitted_at"],
+                "submitted_at": envelope.submitted_at_text(),
             }),
             aliases: Vec::new(),
             context: std::cell::OnceCell::new(),
@@ -484,33 +498,20 @@ impl<'a> Scope<'a> {
         Some(value)
     }
 
-    /// The template context, built once per démarche and only if a template needs it.
+    /// The template context, built once per démarche and only if a template needs it; the
+    /// form data is wrapped, not converted.
     fn context(&self) -> minijinja::Value {
         self.context
             .get_or_init(|| {
                 let formdata = &self.envelope.formdata;
                 let mut base: BTreeMap<String, minijinja::Value> = BTreeMap::new();
-                base.insert(
-                    "envelope".into(),
-                    minijinja::Value::from(minijinja::value::Serde(&self.head)),
-                );
-                base.insert(
-                    "form".into(),
-                    minijinja::Value::from(minijinja::value::Serde(formdata)),
-                );
+                base.insert("envelope".into(), json::standalone(&self.head));
+                base.insert("form".into(), json::JsonNode::root(formdata.clone()));
                 for name in ["fields", "user", "workflow"] {
-                    base.insert(
-                        name.into(),
-                        minijinja::Value::from(minijinja::value::Serde(
-                            formdata.get(name).unwrap_or(&Value::Null),
-                        )),
-                    );
+                    base.insert(name.into(), json::JsonNode::member(formdata, name));
                 }
                 for (alias, value) in &self.aliases {
-                    base.insert(
-                        (*alias).to_owned(),
-                        minijinja::Value::from(minijinja::value::Serde(value)),
-                    );
+                    base.insert((*alias).to_owned(), json::standalone(value));
                 }
                 minijinja::Value::from(base)
             })
@@ -1117,6 +1118,19 @@ impl<'t> Parser<'t> {
         let template = self.env.get_template(&template_name).map_err(|error| {
             self.error(at, format!("field `{name}`: {}", template_message(&error)))
         })?;
+        // Filters, tests and functions are looked up when a template runs: try it once on
+        // an empty démarche so that a misspelt `|uper` is refused now, not on every démarche.
+        if let Err(error) = template.render(minijinja::context! {}) {
+            use minijinja::ErrorKind::{
+                UnknownFilter, UnknownFunction, UnknownMethod, UnknownTest,
+            };
+            if matches!(
+                error.kind(),
+                UnknownFilter | UnknownFunction | UnknownMethod | UnknownTest
+            ) {
+                return Err(self.error(at, format!("field `{name}`: {}", template_message(&error))));
+            }
+        }
         let known: HashSet<&str> = ROOTS
             .iter()
             .copied()
@@ -1144,7 +1158,13 @@ impl<'t> Parser<'t> {
                 ),
             ));
         }
-        Ok(Source::Template(template_name))
+        Ok(match native::Pipeline::parse(text) {
+            Some(pipeline) => Source::Native {
+                pipeline,
+                fallback: template_name,
+            },
+            None => Source::Template(template_name),
+        })
     }
 
     fn parse_attachments(

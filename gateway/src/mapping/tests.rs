@@ -344,3 +344,49 @@ d = { for_each = "fields.items", as = "it", item = { v = "{{ it.v|strip_accents|
         }
     }
 }
+
+#[test]
+fn an_empty_field_through_a_filter_gives_nothing_not_none() {
+    let text = r#"
+[document]
+nom = { template = "{{ fields.nom|upper }}", required = true }
+ville = "{% if true %}{{ fields.ville|upper }}{% endif %}"
+"#;
+    let mapping = Mapping::parse(text, "m.toml").unwrap();
+    for fields in [
+        serde_json::json!({"nom": null, "ville": null}),
+        serde_json::json!({}),
+    ] {
+        let error = mapping.apply(&envelope(fields)).unwrap_err().to_string();
+        assert!(error.contains("field `nom`: required"), "{error}");
+    }
+    let mapped = mapping
+        .apply(&envelope(serde_json::json!({"nom": "x", "ville": null})))
+        .unwrap();
+    assert!(
+        mapped.document.get("ville").is_none(),
+        "{}",
+        mapped.document
+    );
+}
+
+#[test]
+fn misspelt_filters_are_refused_at_load() {
+    assert_eq!(
+        load_error("[document]\n\nnom = \"{{ fields.nom|uper }}\""),
+        "m.toml:3: field `nom`: template error: filter uper is unknown"
+    );
+    // Inside a branch an empty démarche does not take, a misspelt filter is only met at
+    // run time (and reported then with the field): the limit of trying templates.
+}
+
+#[test]
+fn fields_are_produced_in_file_order() {
+    // The first error reported is the first field of the file, not of the alphabet.
+    let text = "[document]\nzone = { template = \"{{ fields.z }}\", required = true }\nabc = { template = \"{{ fields.a }}\", required = true }\n";
+    let error = Mapping::parse(text, "m.toml")
+        .unwrap()
+        .apply(&envelope(serde_json::json!({})))
+        .unwrap_err();
+    assert!(error.to_string().contains("field `zone`"), "{error}");
+}
