@@ -103,7 +103,7 @@ enum Source {
     Template(String),
     /// A simple template evaluated natively, with the engine's template as fallback.
     Native {
-        pipeline: native::Pipeline,
+        pipeline: native::Native,
         fallback: String,
     },
 }
@@ -335,7 +335,7 @@ impl Mapping {
                 Some(other) => other.to_string(),
             }),
             Source::Native { pipeline, fallback } => {
-                match pipeline.eval(|path| scope.resolve(path), &self.tables) {
+                match pipeline.eval(&|path: &[String]| scope.resolve(path), &self.tables) {
                     Ok(Some(text)) => Ok(text),
                     Ok(None) => self.text(field, &Source::Template(fallback.clone()), scope),
                     Err(error) => Err(self.field_error(field, template_message(&error))),
@@ -1158,7 +1158,7 @@ impl<'t> Parser<'t> {
                 ),
             ));
         }
-        Ok(match native::Pipeline::parse(text) {
+        Ok(match native::Native::parse(text) {
             Some(pipeline) => Source::Native {
                 pipeline,
                 fallback: template_name,
