@@ -162,6 +162,48 @@ pub async fn declare_topology(
     Ok(())
 }
 
+/// The queues the gateway declares for a connector: its queue, its dead letters, its retry
+/// queues.
+pub fn connector_queues(
+    bus: &BusConfig,
+    name: &str,
+    retry: &crate::config::RetryPolicy,
+) -> Vec<String> {
+    let mut queues = vec![bus.connector_queue(name), bus.dead_queue(name)];
+    queues.extend(
+        retry
+            .tiers()
+            .into_iter()
+            .map(|delay| bus.retry_queue(name, delay)),
+    );
+    queues
+}
+
+/// Deletes every queue and exchange of a deployment (for the demo and the tests, which
+/// create their own; never for a real deployment).
+pub async fn delete_topology(channel: &Channel, bus: &BusConfig, queues: &[String]) {
+    for queue in queues.iter().chain(std::iter::once(&bus.unrouted_queue())) {
+        let _ = channel
+            .queue_delete(
+                queue.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await;
+    }
+    for exchange in [
+        bus.exchange.clone(),
+        bus.unrouted_exchange(),
+        bus.status_exchange.clone(),
+    ] {
+        let _ = channel
+            .exchange_delete(
+                exchange.as_str().into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+}
+
 /// Removes a binding of `queue` on `exchange`.
 ///
 /// # Errors

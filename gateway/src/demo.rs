@@ -19,10 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use serde_json::{json, Value};
 
@@ -414,28 +411,13 @@ fn toml_string(text: &str) -> String {
 }
 
 async fn remove_topology(channel: &lapin::Channel, bus_config: &crate::config::BusConfig) {
-    let mut queues: Vec<String> = vec![bus_config.unrouted_queue()];
-    for name in CONNECTORS {
-        queues.push(bus_config.connector_queue(name));
-        queues.push(bus_config.dead_queue(name));
-        for delay in crate::config::RetryPolicy::default().tiers() {
-            queues.push(bus_config.retry_queue(name, delay));
-        }
-    }
-    for queue in queues {
-        let _ = channel
-            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for exchange in [
-        bus_config.exchange.clone(),
-        bus_config.unrouted_exchange(),
-        bus_config.status_exchange.clone(),
-    ] {
-        let _ = channel
-            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
+    let queues: Vec<String> = CONNECTORS
+        .iter()
+        .flat_map(|name| {
+            bus::connector_queues(bus_config, name, &crate::config::RetryPolicy::default())
+        })
+        .collect();
+    bus::delete_topology(channel, bus_config, &queues).await;
 }
 
 /// The default directory of the demo's output, for the README.

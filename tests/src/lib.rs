@@ -18,8 +18,7 @@ use aiguillage_gateway::registry::Registry;
 use aiguillage_gateway::service::{self, Running};
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use serde_json::{json, Value};
@@ -395,28 +394,14 @@ impl Scenario {
         let connection = self.connection().await;
         let channel = connection.create_channel().await.expect("channel");
         let bus = &config.bus;
-        let mut queues = vec![bus.unrouted_queue()];
-        for instance in &config.connectors {
-            queues.push(bus.connector_queue(&instance.name));
-            queues.push(bus.dead_queue(&instance.name));
-            for delay in instance.retry.tiers() {
-                queues.push(bus.retry_queue(&instance.name, delay));
-            }
-        }
-        for queue in queues {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        for exchange in [
-            bus.exchange.clone(),
-            bus.unrouted_exchange(),
-            bus.status_exchange.clone(),
-        ] {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
+        let queues: Vec<String> = config
+            .connectors
+            .iter()
+            .flat_map(|instance| {
+                aiguillage_gateway::bus::connector_queues(bus, &instance.name, &instance.retry)
+            })
+            .collect();
+        aiguillage_gateway::bus::delete_topology(&channel, bus, &queues).await;
         let _ = connection.close(200, "done".into()).await;
         if let Some(schema) = self.pg_schema {
             let admin = admin_pool().await;

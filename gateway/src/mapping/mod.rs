@@ -483,19 +483,11 @@ impl<'a> Scope<'a> {
 
     fn resolve(&self, path: &[String]) -> Option<&Value> {
         let (first, rest) = path.split_first()?;
-        let mut value = if first == "form" && !self.aliases.iter().any(|(a, _)| *a == "form") {
-            return resolve_in_map(&self.envelope.formdata, rest);
-        } else {
-            self.root(first)?
-        };
-        for key in rest {
-            value = match value {
-                Value::Object(map) => map.get(key)?,
-                Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
-                _ => return None,
-            };
+        if first == "form" && !self.aliases.iter().any(|(a, _)| *a == "form") {
+            let (member, rest) = rest.split_first()?;
+            return descend(self.envelope.formdata.get(member)?, rest);
         }
-        Some(value)
+        descend(self.root(first)?, rest)
     }
 
     /// The template context, built once per démarche and only if a template needs it; the
@@ -519,10 +511,9 @@ impl<'a> Scope<'a> {
     }
 }
 
-fn resolve_in_map<'v>(map: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
-    let (first, rest) = path.split_first()?;
-    let mut value = map.get(first)?;
-    for key in rest {
+/// The value at `path` below `value` (keys of objects, indexes of lists).
+fn descend<'v>(mut value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    for key in path {
         value = match value {
             Value::Object(map) => map.get(key)?,
             Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
