@@ -131,6 +131,7 @@ enum Node {
         path: Vec<String>,
         alias: String,
         item: Box<Node>,
+        required: bool,
     },
 }
 
@@ -230,9 +231,23 @@ impl Mapping {
                 path,
                 alias,
                 item,
+                required,
             } => {
+                let empty = || {
+                    if *required {
+                        Err(self.field_error(
+                            name,
+                            format!(
+                                "required, but `{}` has no item for this démarche",
+                                path.join(".")
+                            ),
+                        ))
+                    } else {
+                        Ok(None)
+                    }
+                };
                 let items = match scope.resolve(path) {
-                    None | Some(Value::Null) => return Ok(None),
+                    None | Some(Value::Null) => return empty(),
                     Some(Value::Array(items)) => items,
                     Some(other) => {
                         return Err(self.field_error(
@@ -246,13 +261,33 @@ impl Mapping {
                     }
                 };
                 let mut list = Vec::with_capacity(items.len());
-                for value in items {
+                for (index, value) in items.iter().enumerate() {
                     let inner = scope.with(alias, value);
-                    if let Some(rendered) = self.render(item, &inner)? {
+                    // Name the item at fault: `terrain.parcelles[1].numero`.
+                    let rendered = self.render(item, &inner).map_err(|error| match error {
+                        MappingError::Field {
+                            file,
+                            field,
+                            message,
+                        } => MappingError::Field {
+                            file,
+                            field: field.replacen(
+                                &format!("{name}[]"),
+                                &format!("{name}[{index}]"),
+                                1,
+                            ),
+                            message,
+                        },
+                        other => other,
+                    })?;
+                    if let Some(rendered) = rendered {
                         list.push(rendered);
                     }
                 }
-                Ok((!list.is_empty()).then_some(Value::Array(list)))
+                if list.is_empty() {
+                    return empty();
+                }
+                Ok(Some(Value::Array(list)))
             }
         }
     }
@@ -997,15 +1032,17 @@ impl<'t> Parser<'t> {
         let mut path = None;
         let mut alias = None;
         let mut item = None;
+        let mut required = false;
         for (key, value) in table.iter() {
             let at = value.span().start;
             match (key.get_ref().as_ref(), value.get_ref()) {
+                ("required", DeValue::Boolean(b)) => required = *b,
                 ("for_each", DeValue::String(text)) => path = Some((text.to_string(), at)),
                 ("as", DeValue::String(text)) => alias = Some(text.to_string()),
                 ("item", DeValue::Table(_)) => item = Some(value),
                 (other, _) => {
                     return Err(self.error(key.span().start, format!(
-                        "list `{name}`: unexpected `{other}` (a list built from the démarche has `for_each = \"fields.enfants\"`, `as = \"enfant\"` and an `item` table)"
+                        "list `{name}`: unexpected `{other}` (a list built from the démarche has `for_each = \"fields.enfants\"`, `as = \"enfant\"`, an `item` table and optionally `required = true`)"
                     )))
                 }
             }
@@ -1034,6 +1071,7 @@ impl<'t> Parser<'t> {
             path,
             alias,
             item: Box::new(item),
+            required,
         })
     }
 

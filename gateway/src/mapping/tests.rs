@@ -390,3 +390,28 @@ fn fields_are_produced_in_file_order() {
         .unwrap_err();
     assert!(error.to_string().contains("field `zone`"), "{error}");
 }
+
+#[test]
+fn lists_can_be_required_and_errors_name_the_item() {
+    let text = r#"
+[document.parcelles]
+for_each = "fields.parcelles"
+as = "p"
+required = true
+item = { section = "{{ p.section }}", numero = { template = "{{ p.numero }}", type = "integer" } }
+"#;
+    let mapping = Mapping::parse(text, "m.toml").unwrap();
+    let error = mapping
+        .apply(&envelope(serde_json::json!({"parcelles": []})))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "mapping m.toml: field `parcelles`: required, but `fields.parcelles` has no item for this démarche");
+    let error = mapping
+        .apply(&envelope(serde_json::json!({"parcelles": [{"section": "AB", "numero": "12"}, {"section": "AC", "numero": "12 et 13"}]})))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "mapping m.toml: field `parcelles[1].numero`: `12 et 13` is not a whole number"
+    );
+}

@@ -166,6 +166,17 @@ fn date(text: &str) -> Result<String, TypeError> {
             shorten(text)
         ))
     };
+    // A date-time (`envelope.submitted_at`) gives its date, at its own offset.
+    if let Ok(at) =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    {
+        return Ok(format!(
+            "{:04}-{:02}-{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day()
+        ));
+    }
     let (year, month, day) = split_date(text).ok_or_else(invalid)?;
     let (Some(month), Some(day)) = (month, day) else {
         return Err(invalid());
@@ -303,6 +314,10 @@ mod tests {
         assert_eq!(ok("2026-11-28", FieldType::Date), "2026-11-28");
         assert_eq!(ok("1/2/2024", FieldType::Date), "2024-02-01");
         assert_eq!(ok("29/02/2024", FieldType::Date), "2024-02-29");
+        assert_eq!(
+            ok("2026-11-28T23:30:00+01:00", FieldType::Date),
+            "2026-11-28"
+        );
         assert!(convert("29/02/2026", &FieldType::Date, None).is_err());
         assert!(convert("2026-13-01", &FieldType::Date, None).is_err());
         assert!(convert("1990", &FieldType::Date, None).is_err());
