@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// The admin HTTP server (health, readiness, metrics).
+    pub admin: AdminConfig,
 }
 
 impl fmt::Debug for Config {
@@ -48,6 +51,7 @@ impl fmt::Debug for Config {
                 &self.connectors.iter().map(|c| &c.name).collect::<Vec<_>>(),
             )
             .field("routes", &self.routes)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -221,6 +225,77 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// `[admin]` as written: the admin HTTP server (`/healthz`, `/readyz`, `/metrics`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    /// Whether the admin server runs at all.
+    enabled: bool,
+    /// The address and port it listens on, `IP:port` (`127.0.0.1:0` picks a free port).
+    /// Off the public network by default; any address that is not a loopback one needs a
+    /// token.
+    listen: String,
+    /// The bearer token required on every route but `/healthz`
+    /// (`Authorization: Bearer <token>`). A secret: prefer `token_file`.
+    token: Option<SecretString>,
+    /// File holding the bearer token (instead of `token`).
+    token_file: Option<PathBuf>,
+    /// How often the depth of each connector's queue and dead letters is read (passive
+    /// queue declare) for the metrics, while connected.
+    #[serde(with = "humantime_serde")]
+    queue_depth_interval: Duration,
+}
+
+/// The default address of the admin server: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9464";
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_ADMIN_LISTEN.into(),
+            token: None,
+            token_file: None,
+            queue_depth_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `[admin]`, checked: the admin HTTP server.
+#[derive(Clone)]
+pub struct AdminConfig {
+    /// Whether the admin server runs.
+    pub enabled: bool,
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The bearer token every route but `/healthz` requires, if any.
+    pub token: Option<SecretString>,
+    /// How often queue depths are read for the metrics.
+    pub queue_depth_interval: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            token: None,
+            queue_depth_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("queue_depth_interval", &self.queue_depth_interval)
+            .finish()
+    }
+}
+
 /// `retry` of a connector: how transient failures are retried.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -384,6 +459,8 @@ struct RawConfig {
     routes: Vec<RawRoute>,
     #[serde(default)]
     shutdown: ShutdownConfig,
+    #[serde(default)]
+    admin: RawAdmin,
 }
 
 /// A `[[routes]]` entry as written.
@@ -472,10 +549,16 @@ impl Config {
         let raw: RawConfig = match serde_path_to_error::deserialize(tree) {
             Ok(raw) => raw,
             Err(error) => {
-                problems.push(Problem {
-                    key: error.path().to_string(),
-                    message: error.into_inner().to_string(),
-                });
+                let key = error.path().to_string();
+                let message = error.into_inner().to_string();
+                // serde quotes the offending value: never a secret's.
+                let message = if is_secret_key(&key) && message.contains('`') {
+                    "invalid value (not shown: it is a secret); give it as text, or by file"
+                        .to_owned()
+                } else {
+                    message
+                };
+                problems.push(Problem { key, message });
                 return Err(ConfigFileError::Invalid {
                     file: path.to_path_buf(),
                     problems,
@@ -637,6 +720,7 @@ fn check(
     check_bus(&mut bus, base_dir, problems);
     let mut store = raw.store;
     check_store(&mut store, base_dir, problems);
+    let admin = check_admin(raw.admin, base_dir, problems);
 
     let mut connectors = Vec::new();
     let mut names = BTreeSet::new();
@@ -732,6 +816,7 @@ fn check(
         connectors,
         routes,
         shutdown: raw.shutdown,
+        admin,
     }
 }
 
@@ -879,6 +964,85 @@ fn check_store(store: &mut StoreConfig, base_dir: &Path, problems: &mut Vec<Prob
         });
     }
 }
+
+fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> AdminConfig {
+    let mut admin = AdminConfig {
+        enabled: raw.enabled,
+        queue_depth_interval: raw.queue_depth_interval,
+        ..AdminConfig::default()
+    };
+    if raw.queue_depth_interval < Duration::from_secs(1) {
+        problems.push(Problem {
+            key: "admin.queue_depth_interval".into(),
+            message: "must be at least 1s".into(),
+        });
+    }
+    let token_given = raw.token.is_some() || raw.token_file.is_some();
+    admin.token = match (raw.token, &raw.token_file) {
+        (Some(_), Some(_)) => {
+            problems.push(Problem {
+                key: "admin.token".into(),
+                message: "given twice: keep `token_file` and remove `token`".into(),
+            });
+            None
+        }
+        (Some(token), None) => Some(token),
+        (None, Some(file)) => match read_secret_file(base_dir, file) {
+            Ok(token) => Some(token),
+            Err(message) => {
+                problems.push(Problem {
+                    key: "admin.token_file".into(),
+                    message,
+                });
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some(token) = &admin.token {
+        let token = token.expose_secret();
+        let key = if raw.token_file.is_some() {
+            "admin.token_file"
+        } else {
+            "admin.token"
+        };
+        if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            problems.push(Problem {
+                key: key.into(),
+                message: format!("the token is too short: use at least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)"),
+            });
+        } else if !token.chars().all(|c| c.is_ascii_graphic()) {
+            problems.push(Problem {
+                key: key.into(),
+                message: "the token must be printable ASCII without spaces (it travels in an HTTP header; e.g. `openssl rand -hex 32`)".into(),
+            });
+        }
+    }
+    match raw.listen.parse::<SocketAddr>() {
+        Ok(listen) => {
+            admin.listen = listen;
+            if admin.enabled && !listen.ip().is_loopback() && !token_given {
+                problems.push(Problem {
+                    key: "admin.listen".into(),
+                    message: format!(
+                        "`{listen}` is not a loopback address, and the admin server would answer anyone who reaches it: set `admin.token_file` (or `admin.token`) to require a bearer token, or listen on 127.0.0.1"
+                    ),
+                });
+            }
+        }
+        Err(_) => problems.push(Problem {
+            key: "admin.listen".into(),
+            message: format!(
+                "`{}` is not an address and port: write IP:port, e.g. \"{DEFAULT_ADMIN_LISTEN}\" (a host name is not accepted)",
+                raw.listen
+            ),
+        }),
+    }
+    admin
+}
+
+/// The shortest bearer token the admin server accepts.
+const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 fn read_secret_file(base_dir: &Path, file: &Path) -> Result<SecretString, String> {
     let path = if file.is_absolute() {

@@ -1,7 +1,8 @@
 //! Delivery: the pipeline of one message, and the consumer that runs it for one connector.
 //!
-//! Read [`Pipeline::handle`] top to bottom: parse → route → already recorded? → map →
-//! deliver → send on (dead letters or a retry tier) → record → status event → ack. Every
+//! Read `Pipeline::process` top to bottom: parse → route → already recorded? → map →
+//! deliver → send on (dead letters or a retry tier) → record → status event → ack; then
+//! [`Pipeline::handle`] counts what became of the message, in one place. Every
 //! step that must survive a crash happens, and is confirmed, before the ack: a crash at
 //! any point gives a redelivery, which the store (and the target's idempotency key)
 //! absorbs, never a loss.
@@ -15,6 +16,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Channel;
+use time::OffsetDateTime;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -24,6 +26,7 @@ use crate::bus::{self, BusError, Publisher, StatusEvent};
 use crate::config::{BusConfig, ConnectorInstance};
 use crate::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
 use crate::mapping;
+use crate::metrics::ConnectorMetrics;
 use crate::routing::{Decision, Router};
 use crate::store::{Outcome, Status, Store, StoreError};
 
@@ -42,6 +45,16 @@ pub enum PipelineError {
     Ack(lapin::Error),
 }
 
+/// What a connector keeps from one bus session to the next: its circuit breaker (a
+/// reconnection does not forget a failing target) and its metrics.
+#[derive(Clone)]
+pub struct ConnectorState {
+    /// The connector's circuit breaker.
+    pub breaker: Arc<Breaker>,
+    /// The connector's metrics.
+    pub metrics: ConnectorMetrics,
+}
+
 /// Everything one connector's pipeline needs.
 pub struct Pipeline {
     instance: ConnectorInstance,
@@ -52,6 +65,7 @@ pub struct Pipeline {
     tiers: Vec<Duration>,
     stop: watch::Receiver<bool>,
     breaker: Arc<Breaker>,
+    metrics: ConnectorMetrics,
 }
 
 /// What happened to a delivery attempt.
@@ -59,6 +73,25 @@ enum Attempt {
     Delivered(Option<String>),
     Failed(ConnectorError),
 }
+
+/// What became of a message, once acknowledged (for the metrics).
+enum Handled {
+    /// Not this connector's: another connector's copy, or sent to the unrouted démarches.
+    NotMine,
+    /// Its outcome was recorded before (a redelivery): announced again, not delivered.
+    AlreadyRecorded { commune: String, form: String },
+    /// A new outcome, recorded and announced; `since` is when the message was published.
+    Outcome {
+        commune: String,
+        form: String,
+        status: Status,
+        since: Option<OffsetDateTime>,
+    },
+}
+
+/// The commune and form of a message whose envelope cannot be read, in the metrics (what
+/// the body says is not trusted as a label).
+const UNKNOWN: &str = "unknown";
 
 impl Pipeline {
     /// A pipeline for `instance`, publishing on `publisher`.
@@ -69,7 +102,7 @@ impl Pipeline {
         store: Store,
         publisher: Publisher,
         stop: watch::Receiver<bool>,
-        breaker: Arc<Breaker>,
+        state: ConnectorState,
     ) -> Self {
         let tiers = instance.retry.tiers();
         Self {
@@ -80,7 +113,8 @@ impl Pipeline {
             publisher,
             tiers,
             stop,
-            breaker,
+            breaker: state.breaker,
+            metrics: state.metrics,
         }
     }
 
@@ -117,12 +151,43 @@ impl Pipeline {
         }
     }
 
-    /// Handles one message, from its body to its ack.
+    /// Handles one message, from its body to its ack, and counts what became of it.
     ///
     /// # Errors
     ///
-    /// [`PipelineError`] when the bus or the store fails: the message is not acknowledged.
+    /// [`PipelineError`] when the bus or the store fails: the message is not acknowledged
+    /// (nor counted).
     pub async fn handle(&self, delivery: &Delivery) -> Result<(), PipelineError> {
+        let handled = self.process(delivery).await?;
+        self.account(handled);
+        Ok(())
+    }
+
+    /// The one place where what became of a message reaches the metrics.
+    fn account(&self, handled: Handled) {
+        match handled {
+            Handled::NotMine => {}
+            Handled::AlreadyRecorded { commune, form } => self.metrics.received(&commune, &form),
+            Handled::Outcome {
+                commune,
+                form,
+                status,
+                since,
+            } => {
+                self.metrics.received(&commune, &form);
+                self.metrics.outcome(&commune, &form, status);
+                if let (Status::Delivered, Some(since)) = (status, since) {
+                    // A publisher's clock ahead of ours counts as no delay.
+                    let latency = Duration::try_from(OffsetDateTime::now_utc() - since)
+                        .unwrap_or(Duration::ZERO);
+                    self.metrics.delivered_after(latency);
+                }
+            }
+        }
+    }
+
+    /// The pipeline of one message, from its body to its ack.
+    async fn process(&self, delivery: &Delivery) -> Result<Handled, PipelineError> {
         let headers = delivery.properties.headers().as_ref();
         let attempt = bus::attempt_of(headers);
         let connector = self.instance.name.as_str();
@@ -149,7 +214,7 @@ impl Pipeline {
                 Decision::Deliver(route) => route,
                 Decision::NotMine => {
                     debug!("taken by another connector's route");
-                    return ack(delivery).await;
+                    return ack(delivery).await.map(|()| Handled::NotMine);
                 }
                 Decision::Unrouted => {
                     info!("no route takes this form: sent to the unrouted démarches");
@@ -162,7 +227,7 @@ impl Pipeline {
                             true,
                         )
                         .await?;
-                    return ack(delivery).await;
+                    return ack(delivery).await.map(|()| Handled::NotMine);
                 }
             };
 
@@ -177,7 +242,11 @@ impl Pipeline {
                     event.reference = recorded.reference;
                     event.error = recorded.last_error;
                     event.publish(&self.publisher, &self.bus.status_exchange).await?;
-                    return ack(delivery).await;
+                    ack(delivery).await?;
+                    return Ok(Handled::AlreadyRecorded {
+                        commune: envelope.commune.clone(),
+                        form: envelope.form.clone(),
+                    });
                 }
             }
 
@@ -195,7 +264,9 @@ impl Pipeline {
                         .with_attempt(attempt)
                         .with_attachments(mapped.attachments)
                         .with_span(tracing::Span::current());
+                    let called = Instant::now();
                     let result = self.instance.connector.deliver(&mapped.document, &ctx).await;
+                    self.metrics.target_call(called.elapsed());
                     self.observe(&result);
                     match result {
                         Ok(receipt) => Attempt::Delivered(receipt.reference),
@@ -253,7 +324,13 @@ impl Pipeline {
             event.reference = outcome.reference;
             event.error = outcome.last_error;
             event.publish(&self.publisher, &self.bus.status_exchange).await?;
-            ack(delivery).await
+            ack(delivery).await?;
+            Ok(Handled::Outcome {
+                status: outcome.status,
+                since: Some(published_at(delivery, &envelope)),
+                commune: outcome.commune,
+                form: outcome.form,
+            })
         }
         .instrument(span)
         .await
@@ -267,7 +344,7 @@ impl Pipeline {
         error: &EnvelopeError,
         salvage: Salvage,
         attempt: u32,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<Handled, PipelineError> {
         // Several connectors may hold a copy (broad bindings): the routing key decides,
         // like the body would have, which of them keeps it.
         let key = bus::original_routing_key(delivery);
@@ -277,7 +354,7 @@ impl Pipeline {
                 Decision::NotMine
             ) {
                 debug!(routing_key = %key, "invalid envelope: another connector's copy keeps it");
-                return ack(delivery).await;
+                return ack(delivery).await.map(|()| Handled::NotMine);
             }
         }
         let reason = format!("invalid envelope: {error}");
@@ -314,7 +391,13 @@ impl Pipeline {
                 .publish(&self.publisher, &self.bus.status_exchange)
                 .await?;
         }
-        ack(delivery).await
+        ack(delivery).await?;
+        Ok(Handled::Outcome {
+            commune: UNKNOWN.into(),
+            form: UNKNOWN.into(),
+            status: Status::Rejected,
+            since: None,
+        })
     }
 
     /// Feeds the breaker: a refusal proves the target is up as much as a success does.
@@ -409,6 +492,18 @@ impl Pipeline {
             .publish("", &queue, &delivery.data, properties, true)
             .await
     }
+}
+
+/// When a message was published: its AMQP `timestamp` when the publisher set one (whole
+/// seconds; kept through retries and replays), else when the démarche was submitted.
+fn published_at(delivery: &Delivery, envelope: &Envelope) -> OffsetDateTime {
+    delivery
+        .properties
+        .timestamp()
+        .filter(|seconds| *seconds > 0)
+        .and_then(|seconds| i64::try_from(seconds).ok())
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .unwrap_or(envelope.submitted_at)
 }
 
 async fn ack(delivery: &Delivery) -> Result<(), PipelineError> {
@@ -547,9 +642,10 @@ pub async fn consume(
             continue;
         }
         let pipeline = pipeline.clone();
+        let counted = pipeline.metrics.in_flight();
         in_flight.spawn(async move {
             let result = pipeline.handle(&delivery).await;
-            drop(permit);
+            drop((permit, counted));
             result
         });
     };

@@ -235,13 +235,16 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
     println!("  broker:        {}", bus_config.redacted_url());
     println!("  billing API:   http://{api_addr}/{{commune}}/factures");
     println!("  état civil:    {}", drop_dir.display());
-    println!();
 
     let mut running = crate::service::start(config).await?;
     if !running.wait_ready(Duration::from_secs(20)).await {
         running.shutdown().await;
         bail!("the gateway did not connect to the broker within 20 s");
     }
+    if let Some(admin) = running.admin_addr() {
+        println!("  metrics:       http://{admin}/metrics (while the demo runs)");
+    }
+    println!();
 
     let all = demarches();
     let mut bodies: Vec<(String, Vec<u8>)> = all
@@ -359,6 +362,11 @@ url = {store}
 
 [shutdown]
 grace = "5s"
+
+[admin]
+# /healthz, /readyz and /metrics; a free port, so that the demo never clashes with a gateway
+# running on this machine (a real one keeps the default 127.0.0.1:9464).
+listen = "127.0.0.1:0"
 
 # Clisson's état-civil software imports one file per request from a directory.
 [[connectors]]

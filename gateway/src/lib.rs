@@ -7,9 +7,11 @@
 //! Modules by responsibility: [`config`] (the TOML file), [`bus`] (RabbitMQ topology,
 //! publishing, status events), [`routing`], [`mapping`], [`delivery`] (the pipeline of one
 //! message), [`store`] (outcomes), [`service`] (the supervisor that keeps it all running),
-//! [`registry`] (connector kinds), [`cli`] and [`demo`].
+//! [`admin`] (health, readiness and [`metrics`] over HTTP), [`registry`] (connector kinds),
+//! [`cli`] and [`demo`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod breaker;
 pub mod bus;
 pub mod cli;
@@ -19,6 +21,7 @@ pub mod delivery;
 pub mod demo;
 pub mod envelope;
 pub mod mapping;
+pub mod metrics;
 pub mod publish;
 pub mod registry;
 pub mod routing;

@@ -57,7 +57,14 @@ pub async fn publish_on(
     let mut published = Vec::with_capacity(checked.len());
     for (envelope, body) in checked {
         let routing_key = format!("{}.{}", envelope.commune, envelope.form);
-        let properties = bus::persistent_json().with_message_id(bus::short(&envelope.id));
+        // The publish time: the gateway's delivery latency is measured from it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or(0);
+        let properties = bus::persistent_json()
+            .with_message_id(bus::short(&envelope.id))
+            .with_timestamp(now);
         // Mandatory: with the alternate exchange nothing is returned, but if the exchange
         // were declared without it the operator must hear that a démarche went nowhere.
         publisher

@@ -1,19 +1,23 @@
-//! The service: opens the store, then keeps a bus session running (connect, declare,
-//! consume) until told to stop, reconnecting with backoff whenever the bus fails.
+//! The service: opens the store, starts the admin server, then keeps a bus session running
+//! (connect, declare, consume) until told to stop, reconnecting with backoff whenever the
+//! bus fails.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::admin::{self, AdminState};
 use crate::breaker::{Breaker, BreakerState};
 use crate::bus::{self, Publisher};
 use crate::config::Config;
-use crate::delivery::{self, Pipeline};
+use crate::delivery::{self, ConnectorState, Pipeline};
+use crate::metrics::{Metrics, QueueKind};
 use crate::routing::Router;
 use crate::store::{Binding, Store, StoreError};
 
@@ -23,34 +27,58 @@ pub enum StartError {
     /// The store cannot be opened or migrated.
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    /// The admin server cannot listen.
+    #[error(transparent)]
+    Admin(#[from] admin::BindError),
 }
+
+/// Whether the bus session is ready: connected, topology declared, every connector
+/// consuming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusStatus {
+    /// Ready.
+    Ready,
+    /// Not ready, and why (for `/readyz` and the operator).
+    NotReady(String),
+}
+
+/// The state each connector keeps across bus sessions, by connector name.
+pub type Connectors = Arc<BTreeMap<String, ConnectorState>>;
 
 /// A running gateway.
 pub struct Running {
-    breakers: Breakers,
+    connectors: Connectors,
     stop: watch::Sender<bool>,
-    ready: watch::Receiver<bool>,
+    bus: watch::Receiver<BusStatus>,
     task: JoinHandle<()>,
     store: Store,
+    metrics: Metrics,
+    admin: Option<admin::Server>,
+    upkeep: JoinHandle<()>,
 }
 
 impl Running {
     /// True while connected to the bus with every connector consuming.
     pub fn is_ready(&self) -> bool {
-        *self.ready.borrow()
+        *self.bus.borrow() == BusStatus::Ready
+    }
+
+    /// Whether the bus session is ready, and why not.
+    pub fn bus_status(&self) -> BusStatus {
+        self.bus.borrow().clone()
     }
 
     /// Waits until ready, at most `timeout`; tells whether it is.
     pub async fn wait_ready(&mut self, timeout: Duration) -> bool {
-        let wait = self.ready.wait_for(|ready| *ready);
+        let wait = self.bus.wait_for(|status| *status == BusStatus::Ready);
         matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
     }
 
     /// The state of a connector's circuit breaker and how many times it opened.
     pub fn breaker(&self, connector: &str) -> Option<(BreakerState, u64)> {
-        self.breakers
+        self.connectors
             .get(connector)
-            .map(|b| (b.state(), b.times_opened()))
+            .map(|c| (c.breaker.state(), c.breaker.times_opened()))
     }
 
     /// The outcome store.
@@ -58,62 +86,121 @@ impl Running {
         &self.store
     }
 
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The address the admin server listens on (the port actually bound when the
+    /// configuration said 0); `None` when `admin.enabled` is false.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(admin::Server::addr)
+    }
+
     /// Stops taking messages, lets in-flight deliveries finish (within the grace period),
-    /// closes the connection and the store.
+    /// closes the connection and the store, then the admin server (`/readyz` says
+    /// `stopping` meanwhile).
     pub async fn shutdown(self) {
         self.stop.send_replace(true);
         if let Err(error) = self.task.await {
             error!(%error, "the gateway task failed while stopping");
         }
+        if let Some(admin) = self.admin {
+            admin.stop().await;
+        }
+        self.upkeep.abort();
     }
 }
 
-/// Opens the store and starts consuming.
+/// Opens the store, starts the admin server and starts consuming.
 ///
 /// # Errors
 ///
-/// [`StartError`] when the store cannot be opened; bus failures are retried instead.
+/// [`StartError`] when the store cannot be opened or the admin server cannot listen; bus
+/// failures are retried instead.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let store = Store::open(
         config.store.url.expose_secret(),
         config.store.max_connections,
     )
     .await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = watch::channel(false);
-    // Breakers outlive bus sessions: a reconnection does not forget a failing target.
-    let breakers: Breakers = Arc::new(
+    let metrics = Metrics::new(config.connectors.iter().map(|c| c.name.as_str()));
+    let connectors: Connectors = Arc::new(
         config
             .connectors
             .iter()
-            .map(|c| (c.name.clone(), Arc::new(Breaker::new(c.breaker.clone()))))
+            .map(|c| {
+                let state = ConnectorState {
+                    breaker: Arc::new(Breaker::new(c.breaker.clone())),
+                    metrics: metrics.connector(&c.name),
+                };
+                (c.name.clone(), state)
+            })
             .collect(),
     );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (bus_tx, bus_rx) = watch::channel(BusStatus::NotReady("not connected yet".into()));
+    let admin = if config.admin.enabled {
+        let listener = match admin::bind(config.admin.listen).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                store.close().await;
+                return Err(error.into());
+            }
+        };
+        let server = admin::serve(
+            listener,
+            AdminState {
+                token: config.admin.token.clone(),
+                bus: bus_rx.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+                connectors: connectors.clone(),
+            },
+        );
+        info!(admin = %server.addr(), "admin server listening (/healthz, /readyz, /metrics)");
+        Some(server)
+    } else {
+        None
+    };
+    let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let task = tokio::spawn(supervise(
         Arc::new(config),
         store.clone(),
-        breakers.clone(),
+        connectors.clone(),
+        metrics.clone(),
         stop_rx,
-        ready_tx,
+        bus_tx,
     ));
     Ok(Running {
-        breakers,
+        connectors,
         stop: stop_tx,
-        ready: ready_rx,
+        bus: bus_rx,
         task,
         store,
+        metrics,
+        admin,
+        upkeep,
     })
 }
 
-/// The breakers of the connectors, by name.
-type Breakers = Arc<HashMap<String, Arc<Breaker>>>;
+/// Folds histogram samples into their buckets every few seconds, scraped or not.
+async fn upkeep(metrics: Metrics) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        metrics.upkeep();
+    }
+}
 
 async fn supervise(
     config: Arc<Config>,
     store: Store,
-    breakers: Breakers,
+    connectors: Connectors,
+    metrics: Metrics,
     mut stop: watch::Receiver<bool>,
-    ready: watch::Sender<bool>,
+    bus_status: watch::Sender<BusStatus>,
 ) {
     let router = Arc::new(Router::new(config.routes.clone()));
     let mut failures = 0u32;
@@ -122,10 +209,18 @@ async fn supervise(
             break;
         }
         let started = Instant::now();
-        match session(&config, &router, &store, &breakers, &mut stop, &ready).await {
+        let lasting = Lasting {
+            connectors: &connectors,
+            metrics: &metrics,
+            bus_status: &bus_status,
+        };
+        match session(&config, &router, &store, lasting, &mut stop).await {
             Ok(()) => break,
             Err(reason) => {
-                ready.send_replace(false);
+                bus_status.send_replace(BusStatus::NotReady(format!(
+                    "not connected: {reason} (reconnecting)"
+                )));
+                metrics.bus_reconnecting();
                 // A session that ran a while was a success: start the backoff over.
                 if started.elapsed() > Duration::from_secs(30) {
                     failures = 0;
@@ -140,9 +235,17 @@ async fn supervise(
             }
         }
     }
-    ready.send_replace(false);
+    bus_status.send_replace(BusStatus::NotReady("stopping".into()));
     store.close().await;
     info!("gateway stopped");
+}
+
+/// What a session uses and leaves to the next one.
+#[derive(Clone, Copy)]
+struct Lasting<'a> {
+    connectors: &'a Connectors,
+    metrics: &'a Metrics,
+    bus_status: &'a watch::Sender<BusStatus>,
 }
 
 /// Records the bindings the routes need and removes those an older configuration made:
@@ -205,9 +308,8 @@ async fn session(
     config: &Arc<Config>,
     router: &Arc<Router>,
     store: &Store,
-    breakers: &Breakers,
+    lasting: Lasting<'_>,
     stop: &mut watch::Receiver<bool>,
-    ready: &watch::Sender<bool>,
 ) -> Result<(), String> {
     let bus_config = Arc::new(config.bus.clone());
     let connection = bus::connect(
@@ -248,10 +350,14 @@ async fn session(
             store.clone(),
             publisher,
             workers_stop.clone(),
-            breakers
+            lasting
+                .connectors
                 .get(&instance.name)
                 .cloned()
-                .unwrap_or_else(|| Arc::new(Breaker::new(instance.breaker.clone()))),
+                .unwrap_or_else(|| ConnectorState {
+                    breaker: Arc::new(Breaker::new(instance.breaker.clone())),
+                    metrics: lasting.metrics.connector(&instance.name),
+                }),
         ));
         workers.spawn(delivery::consume(
             pipeline,
@@ -261,13 +367,14 @@ async fn session(
             config.shutdown.grace,
         ));
     }
-    ready.send_replace(true);
+    let mut depths: Option<lapin::Channel> = None;
+    lasting.bus_status.send_replace(BusStatus::Ready);
     info!(bus = %config.bus.redacted_url(), connectors = config.connectors.len(), "gateway ready");
 
     let result = tokio::select! {
         _ = stop.changed() => {
             info!("stopping: finishing the deliveries in flight");
-            ready.send_replace(false);
+            lasting.bus_status.send_replace(BusStatus::NotReady("stopping".into()));
             stop_workers.send_replace(true);
             while let Some(joined) = workers.join_next().await {
                 if let Ok(Err(error)) = joined {
@@ -283,8 +390,61 @@ async fn session(
                 Err(error) => format!("a connector task failed: {error}"),
             })
         }
+        () = watch_queue_depths(&connection, config, lasting.metrics, &mut depths) => Ok(()),
     };
     workers.abort_all();
+    if let Some(channel) = depths {
+        let _ = channel.close(200, "stopping".into()).await;
+    }
     let _ = connection.close(200, "aiguillage stopping".into()).await;
     result
 }
+
+/// Reads the depth of each connector's queue and dead letters with a passive declare,
+/// every `admin.queue_depth_interval` while the session lasts (never returns). A failed
+/// read is retried at the next tick: the session notices a lost connection by itself.
+async fn watch_queue_depths(
+    connection: &lapin::Connection,
+    config: &Config,
+    metrics: &Metrics,
+    channel: &mut Option<lapin::Channel>,
+) {
+    let mut every = tokio::time::interval(config.admin.queue_depth_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        for instance in &config.connectors {
+            for (kind, queue) in [
+                (QueueKind::Main, config.bus.connector_queue(&instance.name)),
+                (QueueKind::Dead, config.bus.dead_queue(&instance.name)),
+            ] {
+                let open = match channel.take() {
+                    Some(open) => open,
+                    None => match connection.create_channel().await {
+                        Ok(open) => open,
+                        Err(error) => {
+                            debug!(%error, "cannot open a channel to read the queue depths");
+                            break;
+                        }
+                    },
+                };
+                let read =
+                    tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, bus::queue_depth(&open, &queue))
+                        .await;
+                match read {
+                    Ok(Ok(messages)) => {
+                        metrics.queue_depth(&instance.name, kind, messages);
+                        *channel = Some(open);
+                    }
+                    // A passive declare of a missing queue closes its channel: the next
+                    // read opens another.
+                    Ok(Err(error)) => debug!(%error, %queue, "cannot read the queue depth"),
+                    Err(_) => debug!(%queue, "no answer reading the queue depth"),
+                }
+            }
+        }
+    }
+}
+
+/// How long a passive declare may take.
+const QUEUE_DEPTH_TIMEOUT: Duration = Duration::from_secs(5);

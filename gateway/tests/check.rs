@@ -222,3 +222,46 @@ fn a_missing_file_says_how_to_give_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_admin_server_open_to_the_network_needs_a_token() {
+    let open = format!("{VALID}\n[admin]\nlisten = \"0.0.0.0:9464\"\n");
+    let checked = check(&open, &[]);
+    assert_refused(&checked, "admin.listen", "is not a loopback address");
+    assert_refused(&checked, "admin.listen", "set `admin.token_file`");
+
+    let with_token = format!("{open}token = \"0123456789abcdef0123456789abcdef\"\n");
+    let checked = check(&with_token, &[]);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+
+    // The environment can open it too, and is checked the same way.
+    let checked = check(VALID, &[("AIGUILLAGE__ADMIN__LISTEN", "0.0.0.0:9464")]);
+    assert_refused(&checked, "admin.listen", "is not a loopback address");
+
+    let loopback = format!("{VALID}\n[admin]\nlisten = \"[::1]:9464\"\n");
+    assert_eq!(check(&loopback, &[]).code, 0);
+}
+
+#[test]
+fn admin_keys_are_checked() {
+    let checked = check(
+        &format!("{VALID}\n[admin]\nlisten = \"localhost:9464\"\n"),
+        &[],
+    );
+    assert_refused(&checked, "admin.listen", "write IP:port");
+    let checked = check(&format!("{VALID}\n[admin]\ntoken = \"s3cr3t\"\n"), &[]);
+    assert_refused(&checked, "admin.token", "at least 16 characters");
+    assert!(!checked.stderr.contains("s3cr3t"), "{}", checked.stderr);
+    let checked = check(
+        &format!("{VALID}\n[admin]\ntoken_file = \"/nonexistent/admin-token\"\n"),
+        &[],
+    );
+    assert_refused(&checked, "admin.token_file", "/nonexistent/admin-token");
+    let checked = check(&format!("{VALID}\n[admin]\ntoken = 1234567890123\n"), &[]);
+    assert_refused(&checked, "admin.token", "not shown: it is a secret");
+    assert!(
+        !checked.stderr.contains("1234567890123"),
+        "{}",
+        checked.stderr
+    );
+}

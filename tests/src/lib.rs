@@ -67,6 +67,7 @@ pub struct Scenario {
     routes: Vec<String>,
     extra: String,
     bus_extra: String,
+    admin_extra: String,
 }
 
 impl Scenario {
@@ -100,6 +101,7 @@ impl Scenario {
             routes: Vec::new(),
             extra: String::new(),
             bus_extra: String::new(),
+            admin_extra: String::new(),
         }
     }
 
@@ -158,6 +160,15 @@ impl Scenario {
         self
     }
 
+    /// Adds a key to the `[admin]` table (e.g. `token = "…"`). Without a `listen` key the
+    /// admin server listens on a free loopback port (see [`Running::admin_addr`]), so that
+    /// gateways run side by side.
+    pub fn admin_key(&mut self, line: &str) -> &mut Self {
+        self.admin_extra.push_str(line);
+        self.admin_extra.push('\n');
+        self
+    }
+
     /// A directory inside the scenario's directory (created).
     pub fn subdir(&self, name: &str) -> PathBuf {
         let path = self.dir.path().join(name);
@@ -168,11 +179,21 @@ impl Scenario {
     /// Writes the configuration file and returns its path.
     pub fn write_config(&self) -> PathBuf {
         let path = self.dir.path().join("aiguillage.toml");
+        let listen = if self
+            .admin_extra
+            .lines()
+            .any(|line| line.trim_start().starts_with("listen"))
+        {
+            ""
+        } else {
+            "listen = \"127.0.0.1:0\"\n"
+        };
         let text = format!(
-            "[bus]\nurl = \"{}\"\nexchange = \"{p}.demarches\"\nstatus_exchange = \"{p}.status\"\nqueue_prefix = \"{p}\"\n{}\n[store]\nurl = \"{}\"\n\n{}\n{}\n{}",
+            "[bus]\nurl = \"{}\"\nexchange = \"{p}.demarches\"\nstatus_exchange = \"{p}.status\"\nqueue_prefix = \"{p}\"\n{}\n[store]\nurl = \"{}\"\n\n[admin]\n{listen}{}\n{}\n{}\n{}",
             amqp_url(),
             self.bus_extra,
             self.store_url,
+            self.admin_extra,
             self.extra,
             self.connectors.join("\n"),
             self.routes.join("\n"),
@@ -419,6 +440,53 @@ async fn admin_pool() -> sqlx::PgPool {
         .connect(&postgres_url())
         .await
         .unwrap_or_else(|error| panic!("PostgreSQL is not reachable at {} ({error}): start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`", postgres_url()))
+}
+
+/// Closes the broker connections whose name contains `marker` (a scenario's prefix names
+/// its gateway's connection) with `rabbitmqctl close_connection`; how many were closed.
+pub fn close_connections_named(marker: &str) -> usize {
+    let output = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "--no-table-headers",
+            "--silent",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .expect("rabbitmqctl (the tests run on the machine's RabbitMQ)");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let mut closed = 0;
+    for line in listing.lines().filter(|line| line.contains(marker)) {
+        let pid = line.split_whitespace().next().unwrap_or_default();
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "closed by an end-to-end test"])
+            .status()
+            .expect("rabbitmqctl close_connection");
+        assert!(status.success());
+        closed += 1;
+    }
+    closed
+}
+
+/// `GET` of a path on a running gateway's admin server, with a bearer token if given:
+/// the status code and the body.
+pub async fn admin_get(running: &Running, path: &str, token: Option<&str>) -> (u16, String) {
+    let addr = running
+        .admin_addr()
+        .expect("the admin server is enabled in this scenario");
+    let mut request = reqwest::Client::new().get(format!("http://{addr}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {path} on the admin server: {error}"));
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("the body of the answer");
+    (status, body)
 }
 
 /// Status events collected from a scenario's status exchange.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aiguillage_gateway::breaker::BreakerState;
 use aiguillage_tests::rest_target::RestTarget;
-use aiguillage_tests::{count_status, envelope, Scenario, StoreKind};
+use aiguillage_tests::{close_connections_named, count_status, envelope, Scenario, StoreKind};
 
 /// A target that fails the first 3 calls of each démarche and accepts the 4th: every
 /// démarche is delivered once, after 3 `retrying` events.
@@ -240,30 +240,4 @@ async fn the_gateway_reconnects_when_the_broker_drops_its_connection() {
 
     running.shutdown().await;
     scenario.cleanup().await;
-}
-
-/// Closes the broker connections whose name contains `marker`; how many were closed.
-fn close_connections_named(marker: &str) -> usize {
-    let output = std::process::Command::new("rabbitmqctl")
-        .args([
-            "list_connections",
-            "--no-table-headers",
-            "--silent",
-            "pid",
-            "client_properties",
-        ])
-        .output()
-        .expect("rabbitmqctl (the tests run on the machine's RabbitMQ)");
-    let listing = String::from_utf8_lossy(&output.stdout);
-    let mut closed = 0;
-    for line in listing.lines().filter(|line| line.contains(marker)) {
-        let pid = line.split_whitespace().next().unwrap_or_default();
-        let status = std::process::Command::new("rabbitmqctl")
-            .args(["close_connection", pid, "closed by the reconnection test"])
-            .status()
-            .expect("rabbitmqctl close_connection");
-        assert!(status.success());
-        closed += 1;
-    }
-    closed
 }
