@@ -60,7 +60,7 @@ pub enum Command {
         action: DeadAction,
     },
     /// Try a mapping on a sample démarche, without any broker: prints the document it makes
-    /// (JSON) or every error, with the field and the value.
+    /// (JSON) or the first error, with the field and the value.
     Map {
         /// The mapping file (TOML).
         #[arg(long, short)]

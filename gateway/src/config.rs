@@ -1178,10 +1178,10 @@ fn check_connector(
                 other => (String::new(), other.to_string()),
             };
             // serde quotes the offending value: never a secret's.
-            let message = if is_secret_key(&inner_key)
-                && message.contains('`')
-                && message.starts_with("invalid")
-            {
+            // An `auth` table is deserialised as a whole: its errors carry no finer key.
+            let secretive =
+                is_secret_key(&inner_key) || inner_key == "auth" || inner_key.starts_with("auth.");
+            let message = if secretive && message.contains('`') && message.starts_with("invalid") {
                 "invalid value (not shown: it is a secret); give it as text".to_owned()
             } else {
                 message

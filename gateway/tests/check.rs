@@ -265,3 +265,19 @@ fn admin_keys_are_checked() {
         checked.stderr
     );
 }
+
+#[test]
+fn a_secret_written_as_a_number_is_not_quoted() {
+    let toml = VALID.replace(
+        "url = \"http://127.0.0.1:8081/factures\"",
+        "url = \"http://127.0.0.1:8081/factures\"\nauth = { type = \"bearer\", token = 987654321 }",
+    );
+    let checked = check(&toml, &[]);
+    assert_eq!(checked.code, 1);
+    assert!(!checked.stderr.contains("987654321"), "{}", checked.stderr);
+    assert!(
+        checked.stderr.contains("not shown: it is a secret"),
+        "{}",
+        checked.stderr
+    );
+}
