@@ -100,15 +100,7 @@ pub async fn declare_topology(
     router: &Router,
 ) -> Result<(), BusError> {
     declare_demarches_exchange(channel, bus).await?;
-    channel
-        .exchange_declare(
-            bus.status_exchange.as_str().into(),
-            ExchangeKind::Topic,
-            durable_exchange(),
-            FieldTable::default(),
-        )
-        .await
-        .context(|| format!("cannot declare the exchange `{}`", bus.status_exchange))?;
+    declare_status_exchange(channel, bus).await?;
 
     for instance in connectors {
         let name = &instance.name;
@@ -202,6 +194,68 @@ pub async fn delete_topology(channel: &Channel, bus: &BusConfig, queues: &[Strin
             )
             .await;
     }
+}
+
+/// Declares the status exchange (topic, durable).
+///
+/// # Errors
+///
+/// [`BusError`] when the broker refuses the declaration.
+pub async fn declare_status_exchange(channel: &Channel, bus: &BusConfig) -> Result<(), BusError> {
+    channel
+        .exchange_declare(
+            bus.status_exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable_exchange(),
+            FieldTable::default(),
+        )
+        .await
+        .context(|| format!("cannot declare the exchange `{}`", bus.status_exchange))
+}
+
+/// Follows every status event from now on, on a private queue that disappears with the
+/// channel (for the demo and the tests; an operator's subscriber binds its own queue).
+///
+/// # Errors
+///
+/// [`BusError`] when the broker refuses a declaration.
+pub async fn watch_status_events(
+    channel: &Channel,
+    bus: &BusConfig,
+    tag: &str,
+) -> Result<lapin::Consumer, BusError> {
+    declare_status_exchange(channel, bus).await?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .context(|| "cannot declare a queue for status events".into())?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            bus.status_exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .context(|| format!("cannot bind to `{}`", bus.status_exchange))?;
+    channel
+        .basic_consume(
+            queue.name().clone(),
+            short(tag),
+            lapin::options::BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .context(|| "cannot consume status events".into())
 }
 
 /// Removes a binding of `queue` on `exchange`.

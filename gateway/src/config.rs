@@ -1044,26 +1044,14 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
 /// The shortest bearer token the admin server accepts.
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
+/// A secret read from its file, the SDK's way (connectors read theirs the same way).
 fn read_secret_file(base_dir: &Path, file: &Path) -> Result<SecretString, String> {
-    let path = if file.is_absolute() {
-        file.to_path_buf()
-    } else {
-        base_dir.join(file)
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let value = text.trim_end_matches(['\n', '\r']);
-            if value.is_empty() {
-                Err(format!("the secret file {} is empty", path.display()))
-            } else {
-                Ok(SecretString::from(value.to_owned()))
-            }
-        }
-        Err(error) => Err(format!(
-            "cannot read the secret file {}: {error} (fix the path or the file's permissions)",
-            path.display()
-        )),
-    }
+    aiguillage_connector::secret::resolve("password", None, Some(file), &Setup::new("", base_dir))
+        .map_err(|error| match error {
+            ConnectorConfigError::Invalid { message, .. }
+            | ConnectorConfigError::MissingSecret { message, .. } => message,
+            other => other.to_string(),
+        })
 }
 
 fn check_connector(

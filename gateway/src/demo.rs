@@ -19,8 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use serde_json::{json, Value};
 
 use crate::bus;
@@ -190,45 +189,7 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
 
     // Listen to status events before anything is published.
     bus::declare_demarches_exchange(&channel, &bus_config).await?;
-    channel
-        .exchange_declare(
-            bus_config.status_exchange.as_str().into(),
-            lapin::ExchangeKind::Topic,
-            lapin::options::ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let events_queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_bind(
-            events_queue.name().clone(),
-            bus_config.status_exchange.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let mut events = channel
-        .basic_consume(
-            events_queue.name().clone(),
-            "demo-status".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let mut events = bus::watch_status_events(&channel, &bus_config, "demo-status").await?;
 
     println!("Aiguillage demo");
     println!("  configuration: {}", config_path.display());

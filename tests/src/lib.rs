@@ -17,9 +17,7 @@ use aiguillage_gateway::config::{BusConfig, Config};
 use aiguillage_gateway::registry::Registry;
 use aiguillage_gateway::service::{self, Running};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::types::FieldTable;
 use serde_json::{json, Value};
 
@@ -280,50 +278,10 @@ impl Scenario {
     pub async fn status_events(&self) -> StatusEvents {
         let connection = self.connection().await;
         let channel = connection.create_channel().await.expect("channel");
-        let bus = self.bus();
-        channel
-            .exchange_declare(
-                bus.status_exchange.as_str().into(),
-                lapin::ExchangeKind::Topic,
-                lapin::options::ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare the status exchange");
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare the events queue");
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                bus.status_exchange.as_str().into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind the events queue");
-        let mut consumer = channel
-            .basic_consume(
-                queue.name().clone(),
-                "test-events".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("consume the events");
+        let mut consumer =
+            aiguillage_gateway::bus::watch_status_events(&channel, &self.bus(), "test-events")
+                .await
+                .expect("follow the status events");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             let _keep = (connection, channel);
