@@ -12,8 +12,10 @@
 mod filters;
 mod json;
 mod native;
+mod scope;
 pub mod types;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -28,6 +30,7 @@ use toml::Spanned;
 
 use crate::envelope::Envelope;
 use filters::Tables;
+use scope::{Frame, Scope, Slots, VarPath};
 use types::{FieldType, TypeError};
 
 /// The variables a template can use.
@@ -98,7 +101,7 @@ enum Source {
     /// Fixed text.
     Literal(String),
     /// A plain variable path (`{{ fields.nom }}`), resolved without the template engine.
-    Path(Vec<String>),
+    Path(VarPath),
     /// A template, by its name in the environment.
     Template(String),
     /// A simple template evaluated natively, with the engine's template as fallback.
@@ -128,7 +131,7 @@ enum Node {
     List(Vec<Node>),
     Each {
         name: String,
-        path: Vec<String>,
+        path: VarPath,
         alias: String,
         item: Box<Node>,
         required: bool,
@@ -143,6 +146,7 @@ pub struct Mapping {
     tables: Tables,
     document: Node,
     attachments: Vec<AttachmentSpec>,
+    slots: Slots,
 }
 
 impl fmt::Debug for Mapping {
@@ -193,7 +197,8 @@ impl Mapping {
     ///
     /// [`MappingError`] naming the field, the value and the mapping file.
     pub fn apply(&self, envelope: &Envelope) -> Result<Mapped, MappingError> {
-        let scope = Scope::new(envelope);
+        let frame = Frame::new(envelope, &self.slots);
+        let scope = frame.scope();
         let document = self
             .render(&self.document, &scope)?
             .unwrap_or_else(|| Value::Object(Map::new()));
@@ -239,7 +244,7 @@ impl Mapping {
                             name,
                             format!(
                                 "required, but `{}` has no item for this démarche",
-                                path.join(".")
+                                path.text()
                             ),
                         ))
                     } else {
@@ -254,7 +259,7 @@ impl Mapping {
                             name,
                             format!(
                                 "`for_each = \"{}\"` is not a list here (got {})",
-                                path.join("."),
+                                path.text(),
                                 json_kind(other)
                             ),
                         ))
@@ -354,38 +359,45 @@ impl Mapping {
             .map_err(|TypeError(message)| self.field_error(&spec.name, message))
     }
 
-    fn text(
-        &self,
+    fn text<'s>(
+        &'s self,
         field: &str,
-        source: &Source,
-        scope: &Scope<'_>,
-    ) -> Result<String, MappingError> {
+        source: &'s Source,
+        scope: &Scope<'s>,
+    ) -> Result<Cow<'s, str>, MappingError> {
         match source {
-            Source::Literal(text) => Ok(text.clone()),
+            Source::Literal(text) => Ok(Cow::Borrowed(text)),
             Source::Path(path) => Ok(match scope.resolve(path) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(text)) => text.clone(),
-                Some(Value::Bool(b)) => b.to_string(),
-                Some(Value::Number(n)) => n.to_string(),
-                Some(other) => other.to_string(),
+                None | Some(Value::Null) => Cow::Borrowed(""),
+                Some(Value::String(text)) => Cow::Borrowed(text),
+                Some(Value::Bool(b)) => Cow::Owned(b.to_string()),
+                Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+                Some(other) => Cow::Owned(other.to_string()),
             }),
             Source::Native { pipeline, fallback } => {
-                match pipeline.eval(&|path: &[String]| scope.resolve(path), &self.tables) {
-                    Ok(Some(text)) => Ok(text),
-                    Ok(None) => self.text(field, &Source::Template(fallback.clone()), scope),
+                match pipeline.eval(&|path: &VarPath| scope.resolve(path), &self.tables) {
+                    Ok(Some(text)) => Ok(Cow::Owned(text)),
+                    Ok(None) => self.render_template(field, fallback, scope).map(Cow::Owned),
                     Err(error) => Err(self.field_error(field, template_message(&error))),
                 }
             }
-            Source::Template(name) => {
-                let template = self
-                    .env
-                    .get_template(name)
-                    .map_err(|error| self.field_error(field, template_message(&error)))?;
-                template
-                    .render(scope.context())
-                    .map_err(|error| self.field_error(field, template_message(&error)))
-            }
+            Source::Template(name) => self.render_template(field, name, scope).map(Cow::Owned),
         }
+    }
+
+    fn render_template(
+        &self,
+        field: &str,
+        name: &str,
+        scope: &Scope<'_>,
+    ) -> Result<String, MappingError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|error| self.field_error(field, template_message(&error)))?;
+        template
+            .render(scope.context())
+            .map_err(|error| self.field_error(field, template_message(&error)))
     }
 
     fn field_error(&self, field: &str, message: String) -> MappingError {
@@ -445,7 +457,7 @@ fn unreachable_table(table: &str) -> ! {
 fn describe(source: &Source) -> String {
     match source {
         Source::Literal(text) => format!("the literal `{text}`"),
-        Source::Path(path) => format!("`{{{{ {} }}}}`", path.join(".")),
+        Source::Path(path) => format!("`{{{{ {} }}}}`", path.text()),
         Source::Template(_) | Source::Native { .. } => "its template".into(),
     }
 }
@@ -466,96 +478,6 @@ fn json_kind(value: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
     }
-}
-
-/// The variables of one démarche, as templates see them.
-struct Scope<'a> {
-    envelope: &'a Envelope,
-    head: Value,
-    aliases: Vec<(&'a str, &'a Value)>,
-    context: std::cell::OnceCell<minijinja::Value>,
-}
-
-impl<'a> Scope<'a> {
-    fn new(envelope: &'a Envelope) -> Self {
-        Self {
-            envelope,
-            head: serde_json::json!({
-                "id": envelope.id,
-                "commune": envelope.commune,
-                "form": envelope.form,
-                "submitted_at": envelope.submitted_at_text(),
-            }),
-            aliases: Vec::new(),
-            context: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn with(&self, alias: &'a str, value: &'a Value) -> Scope<'a>
-    where
-        Self: 'a,
-    {
-        let mut aliases = self.aliases.clone();
-        aliases.push((alias, value));
-        Scope {
-            envelope: self.envelope,
-            head: self.head.clone(),
-            aliases,
-            context: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn root(&self, name: &str) -> Option<&Value> {
-        if let Some((_, value)) = self.aliases.iter().rev().find(|(alias, _)| *alias == name) {
-            return Some(value);
-        }
-        match name {
-            "envelope" => Some(&self.head),
-            "fields" | "user" | "workflow" => self.envelope.formdata.get(name),
-            _ => None,
-        }
-    }
-
-    fn resolve(&self, path: &[String]) -> Option<&Value> {
-        let (first, rest) = path.split_first()?;
-        if first == "form" && !self.aliases.iter().any(|(a, _)| *a == "form") {
-            let (member, rest) = rest.split_first()?;
-            return descend(self.envelope.formdata.get(member)?, rest);
-        }
-        descend(self.root(first)?, rest)
-    }
-
-    /// The template context, built once per démarche and only if a template needs it; the
-    /// form data is wrapped, not converted.
-    fn context(&self) -> minijinja::Value {
-        self.context
-            .get_or_init(|| {
-                let formdata = &self.envelope.formdata;
-                let mut base: BTreeMap<String, minijinja::Value> = BTreeMap::new();
-                base.insert("envelope".into(), json::standalone(&self.head));
-                base.insert("form".into(), json::JsonNode::root(formdata.clone()));
-                for name in ["fields", "user", "workflow"] {
-                    base.insert(name.into(), json::JsonNode::member(formdata, name));
-                }
-                for (alias, value) in &self.aliases {
-                    base.insert((*alias).to_owned(), json::standalone(value));
-                }
-                minijinja::Value::from(base)
-            })
-            .clone()
-    }
-}
-
-/// The value at `path` below `value` (keys of objects, indexes of lists).
-fn descend<'v>(mut value: &'v Value, path: &[String]) -> Option<&'v Value> {
-    for key in path {
-        value = match value {
-            Value::Object(map) => map.get(key)?,
-            Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(value)
 }
 
 /// The identity mapping: the document is the envelope as published, and every file field
@@ -657,6 +579,7 @@ struct Parser<'t> {
     env: Environment<'static>,
     tables: BTreeMap<String, BTreeMap<String, String>>,
     templates: usize,
+    slots: Slots,
 }
 
 type Spanned2<'i> = Spanned<DeValue<'i>>;
@@ -669,6 +592,7 @@ impl<'t> Parser<'t> {
             env: Environment::new(),
             tables: BTreeMap::new(),
             templates: 0,
+            slots: Slots::default(),
         }
     }
 
@@ -759,6 +683,7 @@ impl<'t> Parser<'t> {
             tables,
             document,
             attachments,
+            slots: self.slots,
         })
     }
 
@@ -1076,12 +1001,12 @@ impl<'t> Parser<'t> {
     }
 
     fn path(
-        &self,
+        &mut self,
         name: &str,
         text: &str,
         at: usize,
         aliases: &[String],
-    ) -> Result<Vec<String>, MappingFileError> {
+    ) -> Result<VarPath, MappingFileError> {
         let parts: Vec<String> = text.trim().split('.').map(str::to_owned).collect();
         if parts
             .iter()
@@ -1093,12 +1018,12 @@ impl<'t> Parser<'t> {
                 format!("field `{name}`: `{text}` is not a variable path like fields.enfants"),
             ));
         }
-        if !ROOTS.contains(&parts[0].as_str()) && !aliases.contains(&parts[0]) {
-            return Err(self.error(
+        let first = parts[0].clone();
+        self.slots.path(parts, aliases).ok_or_else(|| {
+            self.error(
                 at,
                 format!(
-                    "field `{name}`: unknown variable `{}` (known: {})",
-                    parts[0],
+                    "field `{name}`: unknown variable `{first}` (known: {})",
                     ROOTS
                         .iter()
                         .map(|r| (*r).to_owned())
@@ -1106,9 +1031,8 @@ impl<'t> Parser<'t> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            ));
-        }
-        Ok(parts)
+            )
+        })
     }
 
     /// Classifies and checks a template: a literal, a plain variable path, or a template
@@ -1187,13 +1111,16 @@ impl<'t> Parser<'t> {
                 ),
             ));
         }
-        Ok(match native::Native::parse(text) {
-            Some(pipeline) => Source::Native {
-                pipeline,
-                fallback: template_name,
+        let slots = &mut self.slots;
+        Ok(
+            match native::Native::parse(text, &mut |parts| slots.path(parts, aliases)) {
+                Some(pipeline) => Source::Native {
+                    pipeline,
+                    fallback: template_name,
+                },
+                None => Source::Template(template_name),
             },
-            None => Source::Template(template_name),
-        })
+        )
     }
 
     fn parse_attachments(

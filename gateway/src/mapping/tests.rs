@@ -415,3 +415,40 @@ item = { section = "{{ p.section }}", numero = { template = "{{ p.numero }}", ty
         "mapping m.toml: field `parcelles[1].numero`: `12 et 13` is not a whole number"
     );
 }
+
+#[test]
+fn nested_lists_see_their_own_item_and_the_items_around_them() {
+    let text = r#"
+[document.familles]
+for_each = "fields.familles"
+as = "famille"
+item.nom = "{{ famille.nom|upper }}"
+item.ville = "{{ fields.ville }}"
+item.enfants = { for_each = "famille.enfants", as = "enfant", item = { prenom = "{{ enfant.prenom }}", famille = "{{ famille.nom }}", texte = "{{ enfant.prenom }} {{ famille.nom }}{% if fields.ville %} ({{ fields.ville }}){% endif %}" } }
+# An inner alias of the same name hides the outer one, in native paths and templates alike.
+item.memes = { for_each = "famille.enfants", as = "famille", item = { prenom = "{{ famille.prenom }}", texte = "{{ famille.prenom }}{% for x in [1] %}!{% endfor %}" } }
+"#;
+    let mapping = Mapping::parse(text, "m.toml").unwrap_or_else(|e| panic!("{e}"));
+    let mapped = mapping
+        .apply(&envelope(serde_json::json!({
+            "ville": "Clisson",
+            "familles": [
+                {"nom": "Durand", "enfants": [{"prenom": "Léa"}, {"prenom": "Hugo"}]},
+                {"nom": "Martin", "enfants": [{"prenom": "Inès"}]}
+            ]
+        })))
+        .unwrap();
+    assert_eq!(
+        mapped.document,
+        serde_json::json!({"familles": [
+            {"nom": "DURAND", "ville": "Clisson",
+             "enfants": [
+                {"prenom": "Léa", "famille": "Durand", "texte": "Léa Durand (Clisson)"},
+                {"prenom": "Hugo", "famille": "Durand", "texte": "Hugo Durand (Clisson)"}],
+             "memes": [{"prenom": "Léa", "texte": "Léa!"}, {"prenom": "Hugo", "texte": "Hugo!"}]},
+            {"nom": "MARTIN", "ville": "Clisson",
+             "enfants": [{"prenom": "Inès", "famille": "Martin", "texte": "Inès Martin (Clisson)"}],
+             "memes": [{"prenom": "Inès", "texte": "Inès!"}]}
+        ]})
+    );
+}
