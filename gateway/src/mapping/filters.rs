@@ -146,6 +146,115 @@ pub(super) fn date_format(value: String, format: String) -> Result<String, Error
     Ok(out)
 }
 
+/// Filters and tests that mapping authors use, for "did you mean" hints: the mapping
+/// filters and the engine's common built-ins.
+const KNOWN_FILTERS: &[&str] = &[
+    "strip_accents",
+    "truncate_chars",
+    "digits",
+    "insee",
+    "postal_code",
+    "date_format",
+    "code",
+    "upper",
+    "lower",
+    "trim",
+    "title",
+    "capitalize",
+    "default",
+    "replace",
+    "join",
+    "length",
+    "first",
+    "last",
+    "select",
+    "reject",
+    "map",
+    "int",
+    "float",
+    "round",
+    "abs",
+    "list",
+    "string",
+    "sort",
+    "unique",
+    "min",
+    "max",
+    "sum",
+    "bool",
+    "tojson",
+    "indent",
+    "reverse",
+    "items",
+    "dictsort",
+    "attr",
+    "batch",
+    "slice",
+    "format",
+    "urlencode",
+    "split",
+    "lines",
+];
+const KNOWN_TESTS: &[&str] = &[
+    "defined",
+    "undefined",
+    "none",
+    "true",
+    "false",
+    "number",
+    "integer",
+    "float",
+    "string",
+    "sequence",
+    "mapping",
+    "iterable",
+    "odd",
+    "even",
+    "divisibleby",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "in",
+    "startingwith",
+    "endingwith",
+    "containing",
+    "boolean",
+    "filter",
+    "test",
+];
+
+/// The known filter or test name closest to a misspelt one (at most two edits away).
+pub(super) fn closest(kind: super::NameKind, word: &str) -> Option<&'static str> {
+    let known = match kind {
+        super::NameKind::Filter => KNOWN_FILTERS,
+        super::NameKind::Test => KNOWN_TESTS,
+    };
+    known
+        .iter()
+        .map(|k| (edit_distance(k, word), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

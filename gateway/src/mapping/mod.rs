@@ -1071,8 +1071,35 @@ impl<'t> Parser<'t> {
         let template = self.env.get_template(&template_name).map_err(|error| {
             self.error(at, format!("field `{name}`: {}", template_message(&error)))
         })?;
-        // Filters, tests and functions are looked up when a template runs: try it once on
-        // an empty démarche so that a misspelt `|uper` is refused now, not on every démarche.
+        // Filters and tests are looked up when a template runs, so a misspelt `|uper` in a
+        // branch that the sample démarche does not take would only fail on the démarches
+        // that take it. Every name written after `|` or `is` is checked now.
+        for (kind, word, argument) in filter_and_test_names(text) {
+            if let (NameKind::Filter, "code", Some(table)) = (kind, word, argument) {
+                if !self.tables.contains_key(table) {
+                    return Err(self.error(
+                        at,
+                        format!(
+                            "field `{name}`: no code table `{table}` for `|code('{table}')` (defined: {}): add [tables.{table}]",
+                            self.tables.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+            if !self.known_name(kind, word) {
+                let hint = filters::closest(kind, word)
+                    .map(|known| format!(" (did you mean `{known}`?)"))
+                    .unwrap_or_default();
+                return Err(self.error(
+                    at,
+                    format!(
+                        "field `{name}`: unknown {kind} `{word}`{hint}; the {kind}s are listed in docs/mappings.md"
+                    ),
+                ));
+            }
+        }
+        // Functions and methods too are looked up when a template runs: try it once on an
+        // empty démarche.
         if let Err(error) = template.render(minijinja::context! {}) {
             use minijinja::ErrorKind::{
                 UnknownFilter, UnknownFunction, UnknownMethod, UnknownTest,
@@ -1121,6 +1148,22 @@ impl<'t> Parser<'t> {
                 None => Source::Template(template_name),
             },
         )
+    }
+
+    /// Whether the environment has this filter or test: asked of the engine itself, with a
+    /// one-tag template, so that the answer follows the engine's version.
+    fn known_name(&self, kind: NameKind, word: &str) -> bool {
+        let probe = match kind {
+            NameKind::Filter => format!("{{{{ none|{word} }}}}"),
+            NameKind::Test => format!("{{{{ none is {word} }}}}"),
+        };
+        match self.env.render_str(&probe, minijinja::context! {}) {
+            Ok(_) => true,
+            Err(error) => !matches!(
+                error.kind(),
+                minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest
+            ),
+        }
     }
 
     fn parse_attachments(
@@ -1182,6 +1225,95 @@ impl<'t> Parser<'t> {
         }
         Ok(specs)
     }
+}
+
+/// What a name after `|` or `is` in a template stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameKind {
+    Filter,
+    Test,
+}
+
+impl fmt::Display for NameKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Filter => "filter",
+            Self::Test => "test",
+        })
+    }
+}
+
+/// The filter names (after `|`, with a first argument written as a string literal) and
+/// test names (after `is` or `is not`) written inside the tags of a template, string
+/// literals skipped. A lexical scan, not a parse: the template has already been compiled,
+/// so its tags are well formed.
+fn filter_and_test_names(template: &str) -> Vec<(NameKind, &str, Option<&str>)> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find(['{']) {
+        let after = &rest[open + 1..];
+        let close = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let inner = &after[1..];
+        let mut at = 0;
+        let bytes = inner.as_bytes();
+        let mut end = inner.len();
+        let mut previous_word = "";
+        let mut before_previous = "";
+        while at < inner.len() {
+            let c = bytes[at];
+            if c == b'\'' || c == b'"' {
+                at = inner[at + 1..]
+                    .find(c as char)
+                    .map_or(inner.len(), |e| at + e + 2);
+                previous_word = "";
+                continue;
+            }
+            if inner[at..].starts_with(close) {
+                end = at;
+                break;
+            }
+            if c.is_ascii_alphabetic() || c == b'_' {
+                let len = inner[at..]
+                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .unwrap_or(inner.len() - at);
+                let word = &inner[at..at + len];
+                let after_pipe = inner[..at].trim_end().ends_with('|');
+                if after_pipe {
+                    names.push((NameKind::Filter, word, literal_argument(&inner[at + len..])));
+                } else if previous_word == "is" && word != "not"
+                    || previous_word == "not" && before_previous == "is"
+                {
+                    names.push((NameKind::Test, word, None));
+                }
+                before_previous = previous_word;
+                previous_word = word;
+                at += len;
+                continue;
+            }
+            if !c.is_ascii_whitespace() {
+                previous_word = "";
+                before_previous = "";
+            }
+            at += 1;
+        }
+        rest = inner.get(end + close.len()..).unwrap_or("");
+    }
+    names
+}
+
+/// `x` in `('x'…` or `("x"…`: a filter's first argument when it is a string literal.
+fn literal_argument(text: &str) -> Option<&str> {
+    let text = text.trim_start().strip_prefix('(')?.trim_start();
+    let quote = text.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let body = &text[1..];
+    body.find(quote).map(|end| &body[..end])
 }
 
 fn is_identifier(text: &str) -> bool {

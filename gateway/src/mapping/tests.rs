@@ -374,10 +374,31 @@ ville = "{% if true %}{{ fields.ville|upper }}{% endif %}"
 fn misspelt_filters_are_refused_at_load() {
     assert_eq!(
         load_error("[document]\n\nnom = \"{{ fields.nom|uper }}\""),
-        "m.toml:3: field `nom`: template error: filter uper is unknown"
+        "m.toml:3: field `nom`: unknown filter `uper` (did you mean `upper`?); the filters are listed in docs/mappings.md"
     );
-    // Inside a branch an empty démarche does not take, a misspelt filter is only met at
-    // run time (and reported then with the field): the limit of trying templates.
+}
+
+#[test]
+fn names_in_branches_a_sample_does_not_take_are_checked_too() {
+    // An empty démarche takes none of these branches: trying the template would not see them.
+    assert_eq!(
+        load_error("[document]\nnom = \"{% if fields.a %}x{% elif fields.b %}{{ fields.b|strip_acents }}{% endif %}\""),
+        "m.toml:2: field `nom`: unknown filter `strip_acents` (did you mean `strip_accents`?); the filters are listed in docs/mappings.md"
+    );
+    assert_eq!(
+        load_error("[document]\nnom = \"{% if fields.a is not defind %}x{% endif %}\""),
+        "m.toml:2: field `nom`: unknown test `defind` (did you mean `defined`?); the tests are listed in docs/mappings.md"
+    );
+    assert_eq!(
+        load_error("[tables.nature]\n\"a\" = \"A\"\n[document]\nnom = \"{% if fields.a %}{{ fields.a|code('natures') }}{% endif %}\""),
+        "m.toml:4: field `nom`: no code table `natures` for `|code('natures')` (defined: nature): add [tables.natures]"
+    );
+    // Names inside strings are text, and known names of every kind pass.
+    Mapping::parse(
+        "[tables.nature]\n\"a\" = \"A\"\n[document]\nnom = \"{{ 'a|uper is b' }}{% if fields.a is not none and fields.b is defined %}{{ fields.a|code(\\\"nature\\\")|lower|default('x') }}{% endif %}\"",
+        "m.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
