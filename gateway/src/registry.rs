@@ -17,6 +17,7 @@ impl Registry {
         Self::default()
             .with::<aiguillage_connector_rest::RestConfig>()
             .with::<aiguillage_connector_file_drop::FileDropConfig>()
+            .with::<aiguillage_connector_etat_civil::EtatCivilConfig>()
     }
 
     /// Adds the kind whose configuration is `C` (a later registration of the same name wins).

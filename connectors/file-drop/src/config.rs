@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aiguillage_connector::{ConfigError, Connector, ConnectorConfig, Setup};
 use serde::Deserialize;
 
+use crate::transport::SftpConfig;
 use crate::FileDropConnector;
 
 /// Default of `file_name`: one file per envelope, named after its id.
@@ -28,7 +29,7 @@ pub const DEFAULT_PRETTY: bool = true;
 /// directory = "/var/spool/etat-civil/import"
 /// file_name = "{commune}_{form}_{id}.json"
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct FileDropConfig {
@@ -38,7 +39,14 @@ pub struct FileDropConfig {
     /// filesystem that supports hard links (each file is published with one, so that it
     /// appears complete or not at all). A relative path is relative to the directory of the
     /// configuration file. The directory is trusted: symbolic links in it are followed.
+    /// With `sftp`, it is the directory on the SFTP server instead (absolute, or relative
+    /// to the login directory), checked only when files are published.
     pub directory: PathBuf,
+
+    /// The SFTP server to drop the files on, when the directory is on another machine;
+    /// default: none, `directory` is local. See [`SftpConfig`].
+    #[serde(default)]
+    pub sftp: Option<SftpConfig>,
 
     /// The template of each file's path relative to `directory`; default `{id}.json`.
     ///
@@ -70,6 +78,7 @@ impl FileDropConfig {
     pub fn new(directory: impl Into<PathBuf>) -> Self {
         Self {
             directory: directory.into(),
+            sftp: None,
             file_name: default_file_name(),
             create_subdirectories: DEFAULT_CREATE_SUBDIRECTORIES,
             pretty: DEFAULT_PRETTY,
@@ -106,7 +115,8 @@ mod tests {
     fn only_directory_is_required() {
         let config: FileDropConfig =
             serde_json::from_value(serde_json::json!({"directory": "drop"})).unwrap();
-        assert_eq!(config, FileDropConfig::new("drop"));
+        assert_eq!(config.directory, FileDropConfig::new("drop").directory);
+        assert!(config.sftp.is_none());
         assert_eq!(config.file_name, "{id}.json");
         assert!(!config.create_subdirectories);
         assert!(config.pretty);

@@ -26,12 +26,18 @@
 //!   permanent. Messages name the path, never the content.
 //! - **Receipt**: the reference is the file's path relative to `directory`, e.g.
 //!   `44043_demande-acte-naissance_42.json`.
+//! - **Remote directories**: with an `sftp` table the files go to that directory on an SFTP
+//!   server, with the same guarantees (see [`transport`]).
+//!
+//! The [`transport`] and [`name`] modules are shared with the other connectors that drop
+//! files (`etat-civil/cityweb`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod config;
 mod connector;
-mod name;
+pub mod name;
+pub mod transport;
 
 pub use config::{
     FileDropConfig, DEFAULT_CREATE_SUBDIRECTORIES, DEFAULT_FILE_NAME, DEFAULT_PRETTY,

@@ -12,13 +12,13 @@ use std::path::{Component, Path};
 use sha2::{Digest, Sha256};
 
 /// Longest text one placeholder renders to, in bytes.
-pub(crate) const MAX_VALUE_BYTES: usize = 200;
+pub const MAX_VALUE_BYTES: usize = 200;
 
 /// Longest path component the connector writes, in bytes.
 ///
 /// Filesystems allow 255; the temporary file's name adds a dot, a random part and `.tmp`
 /// to the final name and must fit too.
-pub(crate) const MAX_COMPONENT_BYTES: usize = 224;
+pub const MAX_COMPONENT_BYTES: usize = 224;
 
 /// Hex digits of the hash appended to an altered value: 64 bits, so accidental collisions
 /// need billions of altered ids.
@@ -33,7 +33,7 @@ const MIN_VALUE_BYTES: usize = HASH_SUFFIX_BYTES + 8;
 
 /// The data a placeholder stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Placeholder {
+pub enum Placeholder {
     /// `{id}`: the envelope id.
     Id,
     /// `{commune}`: the commune's INSEE code.
@@ -65,11 +65,15 @@ impl Placeholder {
 
 /// The values of the placeholders for one delivery.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Values<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) commune: &'a str,
-    pub(crate) form: &'a str,
-    pub(crate) connector: &'a str,
+pub struct Values<'a> {
+    /// The envelope id.
+    pub id: &'a str,
+    /// The commune's INSEE code.
+    pub commune: &'a str,
+    /// The form slug.
+    pub form: &'a str,
+    /// The connector instance's name.
+    pub connector: &'a str,
 }
 
 impl Values<'_> {
@@ -85,43 +89,55 @@ impl Values<'_> {
 
 /// Why a `file_name` template is refused; the message follows the key's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TemplateError {
+pub enum TemplateError {
     #[error("the template is empty: give a name such as `{{id}}.json`")]
+    /// The template is empty.
     Empty,
     #[error(
         "`{{attempt}}` is not allowed: a retry must write the same file name \
          (known placeholders: {{id}}, {{commune}}, {{form}}, {{connector}})"
     )]
+    /// `{attempt}` would give each retry a new file.
     Attempt,
     #[error("unknown placeholder `{{{0}}}` (known: {{id}}, {{commune}}, {{form}}, {{connector}})")]
+    /// A placeholder that does not exist.
     UnknownPlaceholder(String),
     #[error("`{{` at byte {0} is not closed: placeholders are written `{{id}}`, and braces are allowed nowhere else")]
+    /// A `{` without its `}`.
     Unclosed(usize),
     #[error(
         "`}}` at byte {0} closes no placeholder: braces are allowed only around a placeholder"
     )]
+    /// A `}` without its `{`.
     Unopened(usize),
     #[error("the template must contain `{{id}}`, so that two démarches never share a file")]
+    /// No `{id}`: two démarches could share a file.
     MissingId,
     #[error(
         "`/` would create sub-directories: set `create_subdirectories = true` to allow it, \
          or remove the `/`"
     )]
+    /// A `/` while sub-directories are not allowed.
     Subdirectory,
     #[error("empty path component (a leading, trailing or doubled `/`)")]
+    /// An empty path component.
     EmptyComponent,
     #[error("path component `{0}` is not allowed")]
+    /// A `.` or `..` component.
     DotComponent(String),
     #[error("`{0}` starts with `.`: hidden names are kept for the connector's temporary files")]
+    /// A component starting with `.`.
     Hidden(String),
     #[error(
         "character {0:?} is not allowed in a file name (control characters and `\\` are refused)"
     )]
+    /// A control character or `\\`.
     ForbiddenChar(char),
     #[error(
         "`{0}` is too long: a name is at most {MAX_COMPONENT_BYTES} bytes and each placeholder \
          needs at least {MIN_VALUE_BYTES}; shorten the fixed text or split it with `/`"
     )]
+    /// A component too long for a file name.
     TooLong(String),
 }
 
@@ -129,7 +145,7 @@ pub(crate) enum TemplateError {
 /// the sanitised values are checked beforehand, but nothing is written if it happens.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("refusing the unsafe file name \"{}\": {reason}", name.escape_debug())]
-pub(crate) struct UnsafeName {
+pub struct UnsafeName {
     name: String,
     reason: &'static str,
 }
@@ -149,13 +165,13 @@ struct Segment {
 
 /// A checked `file_name` template.
 #[derive(Debug, Clone)]
-pub(crate) struct Template {
+pub struct Template {
     segments: Vec<Segment>,
 }
 
 impl Template {
     /// Parses and checks `text`; `/` is refused unless `allow_subdirectories`.
-    pub(crate) fn parse(text: &str, allow_subdirectories: bool) -> Result<Self, TemplateError> {
+    pub fn parse(text: &str, allow_subdirectories: bool) -> Result<Self, TemplateError> {
         if text.is_empty() {
             return Err(TemplateError::Empty);
         }
@@ -184,7 +200,7 @@ impl Template {
     ///
     /// [`UnsafeName`] when the result is not a plain relative path; the sanitising makes
     /// that impossible, the check is there so that a mistake in it cannot write elsewhere.
-    pub(crate) fn render(&self, values: &Values<'_>) -> Result<String, UnsafeName> {
+    pub fn render(&self, values: &Values<'_>) -> Result<String, UnsafeName> {
         let mut out = String::new();
         for (index, segment) in self.segments.iter().enumerate() {
             if index > 0 {
@@ -310,7 +326,7 @@ fn short_hash(value: &str) -> String {
 /// The result only has `[A-Za-z0-9._-]`, is not empty and does not start with a dot. A
 /// clean value is kept as is; any other gets a hash of the original appended, so the
 /// mapping is one-to-one except for hash collisions.
-pub(crate) fn sanitize(value: &str, budget: usize) -> String {
+pub fn sanitize(value: &str, budget: usize) -> String {
     let mut out: String = value
         .chars()
         .map(|c| if is_kept(c) { c } else { '_' })
@@ -339,7 +355,7 @@ pub(crate) fn sanitize(value: &str, budget: usize) -> String {
 /// # Errors
 ///
 /// [`UnsafeName`] saying what is wrong.
-pub(crate) fn check_relative(path: &str) -> Result<(), UnsafeName> {
+pub fn check_relative(path: &str) -> Result<(), UnsafeName> {
     let refuse = |reason| {
         Err(UnsafeName {
             name: path.to_owned(),

@@ -328,7 +328,10 @@ fn a_relative_directory_is_resolved_from_the_configuration() {
     std::fs::create_dir(base.path().join("drop")).unwrap();
     let setup = Setup::new("c", base.path());
     let connector = FileDropConnector::new(FileDropConfig::new("drop"), &setup).unwrap();
-    assert_eq!(connector.directory(), base.path().join("drop"));
+    assert_eq!(
+        connector.location(),
+        base.path().join("drop").display().to_string()
+    );
     assert!(FileDropConnector::new(FileDropConfig::new("other"), &setup).is_err());
     assert_no_temporary_files(base.path());
 }

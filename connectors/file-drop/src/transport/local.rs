@@ -1,0 +1,413 @@
+//! A local directory (or a network share mounted on the gateway's machine): files are
+//! written under a hidden temporary name, synced, then published with a hard link, which
+//! never replaces an existing file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use aiguillage_connector::{async_trait, ConnectorError};
+
+use super::{random_suffix, temp_name, Published, Transport};
+use crate::name::check_relative;
+
+/// Tries at finding a free temporary name before giving up; a clash needs two equal
+/// random 64-bit values in the same directory, so more than one retry means a bug.
+const TEMP_NAME_TRIES: u32 = 8;
+
+/// Prefix of the files the health probe creates (hidden, like every temporary file).
+const PROBE_NAME: &str = "aiguillage-probe";
+
+/// A local directory that files are dropped into.
+#[derive(Debug, Clone)]
+pub struct LocalDirectory {
+    directory: PathBuf,
+}
+
+impl LocalDirectory {
+    /// The directory at `directory` (already resolved), checked: it exists, files and hard
+    /// links can be created in it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProbeError`] saying what is wrong and how to fix it.
+    pub fn open(directory: PathBuf) -> Result<Self, ProbeError> {
+        probe(&directory)?;
+        Ok(Self { directory })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.directory
+    }
+}
+
+#[async_trait]
+impl Transport for LocalDirectory {
+    async fn publish(&self, relative: &str, bytes: Vec<u8>) -> Result<Published, ConnectorError> {
+        check_relative(relative).map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        let directory = self.directory.clone();
+        let name = relative.to_owned();
+        tokio::task::spawn_blocking(move || publish(&directory, &name, &bytes))
+            .await
+            .map_err(|error| {
+                ConnectorError::transient(format!(
+                    "writing {} did not finish: {error}",
+                    self.directory.join(relative).display()
+                ))
+                .with_source(error)
+            })?
+    }
+
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let directory = self.directory.clone();
+        tokio::task::spawn_blocking(move || probe(&directory))
+            .await
+            .map_err(|error| {
+                ConnectorError::transient(format!(
+                    "the probe of {} did not finish: {error}",
+                    self.directory.display()
+                ))
+                .with_source(error)
+            })?
+            .map_err(|error| ConnectorError::transient(error.to_string()).with_source(error))
+    }
+
+    fn location(&self) -> String {
+        self.directory.display().to_string()
+    }
+}
+
+/// Writes `bytes` to `directory/relative` without ever replacing an existing file.
+///
+/// `relative` has been checked by [`crate::name::check_relative`].
+pub(crate) fn publish(
+    directory: &Path,
+    relative: &str,
+    bytes: &[u8],
+) -> Result<Published, ConnectorError> {
+    let mut components: Vec<&str> = relative.split('/').collect();
+    let Some(file_name) = components.pop() else {
+        return Err(ConnectorError::permanent("refusing an empty file name"));
+    };
+    let mut parent = directory.to_path_buf();
+    for component in components {
+        parent.push(component);
+        ensure_directory(&parent)?;
+    }
+    let target = parent.join(file_name);
+
+    // A redelivery usually finds its file: answer without writing anything.
+    if existing(&target, bytes)? == Existing::Same {
+        // The earlier attempt may have stopped before syncing the directory.
+        sync_directory(&parent)?;
+        return Ok(Published::AlreadyThere);
+    }
+
+    let mut temp = TempFile::create(&parent, file_name)
+        .map_err(|error| io_failure("create a temporary file in", &parent, error))?;
+    temp.write_and_sync(bytes)
+        .map_err(|error| io_failure("write", &temp.path, error))?;
+
+    // `hard_link` fails when the name exists, where `rename` would replace it.
+    let outcome = match fs::hard_link(&temp.path, &target) {
+        Ok(()) => Published::Written,
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+            // Another delivery of the same name published first.
+            match existing(&target, bytes)? {
+                Existing::Same => Published::AlreadyThere,
+                Existing::Absent => {
+                    return Err(ConnectorError::transient(format!(
+                        "{} appeared and vanished while it was being published",
+                        target.display()
+                    )))
+                }
+            }
+        }
+        Err(error) => return Err(io_failure("publish", &target, error)),
+    };
+    temp.remove();
+    sync_directory(&parent)?;
+    Ok(outcome)
+}
+
+/// Creates `path` if missing; its parent exists.
+fn ensure_directory(path: &Path) -> Result<(), ConnectorError> {
+    match fs::create_dir(path) {
+        Ok(()) => match path.parent() {
+            // The new entry must survive a crash like the file that will be in it.
+            Some(parent) => sync_directory(parent),
+            None => Ok(()),
+        },
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => match fs::metadata(path) {
+            Ok(metadata) if metadata.is_dir() => Ok(()),
+            Ok(_) => Err(ConnectorError::transient(format!(
+                "{} exists and is not a directory: remove or rename it",
+                path.display()
+            ))),
+            Err(error) => Err(io_failure("inspect", path, error)),
+        },
+        Err(error) => Err(io_failure("create the directory", path, error)),
+    }
+}
+
+/// What is found under the final name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    Absent,
+    Same,
+}
+
+/// Compares the file at `target`, if any, with `bytes`.
+///
+/// # Errors
+///
+/// A permanent failure when something else is there: it is never overwritten.
+fn existing(target: &Path, bytes: &[u8]) -> Result<Existing, ConnectorError> {
+    let metadata = match fs::symlink_metadata(target) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Existing::Absent),
+        Err(error) => return Err(io_failure("inspect", target, error)),
+    };
+    if !metadata.is_file() {
+        return Err(ConnectorError::permanent(format!(
+            "{} already exists and is not a regular file; refusing to overwrite",
+            target.display()
+        )));
+    }
+    let conflict = || {
+        ConnectorError::permanent(format!(
+            "file {} already exists with different content; refusing to overwrite",
+            target.display()
+        ))
+    };
+    if metadata.len() != bytes.len() as u64 {
+        return Err(conflict());
+    }
+    match fs::read(target) {
+        Ok(content) if content == bytes => Ok(Existing::Same),
+        Ok(_) => Err(conflict()),
+        // The consumer took it in the meantime.
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(Existing::Absent),
+        Err(error) => Err(io_failure("read", target, error)),
+    }
+}
+
+/// An I/O failure: transient, since the operator can fix the disk or the permissions and
+/// the same document will then go through.
+pub(crate) fn io_failure(action: &str, path: &Path, error: io::Error) -> ConnectorError {
+    let hint = match error.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            " (free some space or raise the quota; the démarche will be retried)"
+        }
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            " (give the gateway's user write access; the démarche will be retried)"
+        }
+        _ => "",
+    };
+    ConnectorError::transient(format!("cannot {action} {}: {error}{hint}", path.display()))
+        .with_source(error)
+}
+
+/// Makes the directory's entries (a new file's name) durable.
+fn sync_directory(directory: &Path) -> Result<(), ConnectorError> {
+    #[cfg(unix)]
+    {
+        File::open(directory)
+            .and_then(|handle| handle.sync_all())
+            .map_err(|error| io_failure("sync the directory", directory, error))
+    }
+    // Elsewhere a directory cannot be opened as a file; its entries are synced with it.
+    #[cfg(not(unix))]
+    {
+        let _ = directory;
+        Ok(())
+    }
+}
+
+/// A hidden temporary file, removed when dropped (on every error path) unless already
+/// removed.
+#[derive(Debug)]
+struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    /// Creates `.<name>.<random>.tmp` in `directory`, where consumers that skip hidden or
+    /// `.tmp` files will not pick it up.
+    fn create(directory: &Path, name: &str) -> io::Result<Self> {
+        let mut tries = 0;
+        loop {
+            let path = directory.join(temp_name(name));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    return Ok(Self {
+                        path,
+                        file: Some(file),
+                    })
+                }
+                Err(error)
+                    if error.kind() == ErrorKind::AlreadyExists && tries < TEMP_NAME_TRIES =>
+                {
+                    tries += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn write_and_sync(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the temporary file is closed"))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+
+    fn remove(&mut self) {
+        self.file = None;
+        if let Err(error) = fs::remove_file(&self.path) {
+            if error.kind() != ErrorKind::NotFound {
+                tracing::warn!(path = %self.path.display(), %error, "cannot remove a temporary file");
+            }
+        }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            self.remove();
+        }
+    }
+}
+
+/// Why a local directory is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{} does not exist: create it or fix the path", .0.display())]
+    /// The directory does not exist.
+    Missing(PathBuf),
+    #[error("{} is not a directory: give the path of a directory", .0.display())]
+    /// The path is not a directory.
+    NotADirectory(PathBuf),
+    #[error("cannot inspect {}: {source}", path.display())]
+    /// Its metadata cannot be read.
+    Inspect {
+        /// The directory.
+        path: PathBuf,
+        #[source]
+        /// The system's error.
+        source: io::Error,
+    },
+    #[error("cannot create a file in {}: {source} (give the gateway's user write access to it)", path.display())]
+    /// Files cannot be created in it.
+    NotWritable {
+        /// The directory.
+        path: PathBuf,
+        #[source]
+        /// The system's error.
+        source: io::Error,
+    },
+    #[error(
+        "cannot create a hard link in {}: {source} (files are published with hard links: \
+         use a filesystem that supports them)",
+        path.display()
+    )]
+    /// Its filesystem has no hard links.
+    NoHardLink {
+        /// The directory.
+        path: PathBuf,
+        #[source]
+        /// The system's error.
+        source: io::Error,
+    },
+}
+
+/// Checks that `directory` is a directory where files and hard links can be created, by
+/// creating and removing hidden probe files.
+pub(crate) fn probe(directory: &Path) -> Result<(), ProbeError> {
+    let metadata = fs::metadata(directory).map_err(|source| {
+        if source.kind() == ErrorKind::NotFound {
+            ProbeError::Missing(directory.to_path_buf())
+        } else {
+            ProbeError::Inspect {
+                path: directory.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    if !metadata.is_dir() {
+        return Err(ProbeError::NotADirectory(directory.to_path_buf()));
+    }
+    let temp =
+        TempFile::create(directory, PROBE_NAME).map_err(|source| ProbeError::NotWritable {
+            path: directory.to_path_buf(),
+            source,
+        })?;
+    let link = directory.join(format!(".{PROBE_NAME}.{}.lnk", random_suffix()));
+    fs::hard_link(&temp.path, &link).map_err(|source| ProbeError::NoHardLink {
+        path: directory.to_path_buf(),
+        source,
+    })?;
+    fs::remove_file(&link).map_err(|source| ProbeError::NotWritable {
+        path: directory.to_path_buf(),
+        source,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_failures_are_transient_and_name_the_path() {
+        let path = Path::new("/srv/drop/x.json");
+        for kind in [
+            ErrorKind::StorageFull,
+            ErrorKind::QuotaExceeded,
+            ErrorKind::PermissionDenied,
+            ErrorKind::ReadOnlyFilesystem,
+            ErrorKind::Other,
+        ] {
+            let error = io_failure("write", path, io::Error::from(kind));
+            assert!(!error.is_permanent(), "{kind:?}");
+            assert!(error
+                .to_string()
+                .starts_with("cannot write /srv/drop/x.json: "));
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // ENOSPC and EDQUOT as the kernel reports them.
+            for code in [28, 122] {
+                let error = io_failure("write", path, io::Error::from_raw_os_error(code));
+                assert!(!error.is_permanent());
+                assert!(error.to_string().contains("free some space"), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_temporary_file_is_removed_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = {
+            let mut temp = TempFile::create(dir.path(), "x.json").unwrap();
+            temp.write_and_sync(b"partial").unwrap();
+            let name = temp
+                .path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            assert!(
+                name.starts_with(".x.json.") && name.ends_with(".tmp"),
+                "{name}"
+            );
+            temp.path.clone()
+        };
+        assert!(!path.exists());
+    }
+}

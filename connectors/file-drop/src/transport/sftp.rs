@@ -1,0 +1,681 @@
+//! A directory on an SFTP server (the import directory of a business software hosted on
+//! another machine), with OpenSSH's semantics.
+//!
+//! Each publication opens its own SSH connection (a few tens of milliseconds on a local
+//! network; état-civil volumes are a few dozen files a day), so that a server restart or
+//! a dropped connection never leaves a stale session behind. The server's host key is
+//! checked against a `known_hosts` file unless the configuration turns checking off.
+//!
+//! A file is uploaded under a hidden temporary name (`.<name>.<random>.tmp`), synced
+//! (`fsync@openssh.com` when the server offers it), then renamed. SFTP's `rename` (protocol
+//! version 3, OpenSSH's `sftp-server`) fails when the new name exists: a file is never
+//! replaced. Do not point this at a server whose `rename` replaces files.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aiguillage_connector::secret::{self, ExposeSecret, SecretString};
+use aiguillage_connector::{async_trait, ConfigError, ConnectorError, Setup};
+use russh::client;
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh_sftp::client::SftpSession;
+use russh_sftp::protocol::{OpenFlags, StatusCode};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::{temp_name, Published, Transport};
+use crate::name::check_relative;
+
+/// Default of `sftp.port`.
+pub const DEFAULT_SFTP_PORT: u16 = 22;
+
+/// Default of `sftp.timeout`: connecting, authenticating and writing one file.
+pub const DEFAULT_SFTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `sftp` table of a connector that drops files: `directory` is then a path on the
+/// SFTP server (absolute, or relative to the login directory).
+///
+/// ```toml
+/// [connectors.sftp]
+/// host = "cityweb.clisson.local"
+/// user = "aiguillage"
+/// private_key_file = "/run/credentials/aiguillage/cityweb-key"
+/// known_hosts = "/etc/aiguillage/known_hosts"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SftpConfig {
+    /// The server's host name or IP address. Required.
+    pub host: String,
+
+    /// The server's SSH port; default 22.
+    #[serde(default = "default_port")]
+    pub port: u16,
+
+    /// The user to log in as. Required.
+    pub user: String,
+
+    /// The user's password (a secret: prefer `password_file`). Give a password or a
+    /// private key, not both.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+
+    /// A file holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+
+    /// A private key file in OpenSSH format (`ssh-keygen -t ed25519`), readable by the
+    /// gateway's user; its public key goes into the server's `authorized_keys`.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+
+    /// The passphrase of an encrypted private key (a secret: prefer `passphrase_file`).
+    #[serde(default)]
+    pub passphrase: Option<SecretString>,
+
+    /// A file holding the passphrase of the private key.
+    #[serde(default)]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// The `known_hosts` file holding the server's host key (OpenSSH format, hashed or
+    /// not: `ssh-keyscan -p PORT HOST >> FILE`, then check the fingerprint with the
+    /// server's administrator). Default: `~/.ssh/known_hosts` of the gateway's user.
+    #[serde(default)]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Whether the server's host key is checked; default `true`. `false` accepts any
+    /// server that answers at `host`, including an impostor: use it only for a first test
+    /// on a trusted network.
+    #[serde(default = "default_check_host_key")]
+    pub check_host_key: bool,
+
+    /// Longest time for one publication (connect, log in, write, rename); default `30s`.
+    /// Past it the delivery is a transient failure, retried later.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_SFTP_PORT
+}
+
+fn default_check_host_key() -> bool {
+    true
+}
+
+fn default_timeout() -> Duration {
+    DEFAULT_SFTP_TIMEOUT
+}
+
+impl SftpConfig {
+    /// A configuration for `user@host` with every other key at its default (no
+    /// authentication yet: set `password` or `private_key_file`).
+    pub fn new(host: impl Into<String>, user: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            port: DEFAULT_SFTP_PORT,
+            user: user.into(),
+            password: None,
+            password_file: None,
+            private_key_file: None,
+            passphrase: None,
+            passphrase_file: None,
+            known_hosts: None,
+            check_host_key: true,
+            timeout: DEFAULT_SFTP_TIMEOUT,
+        }
+    }
+}
+
+/// How the connector logs in.
+#[derive(Clone)]
+pub enum SftpAuth {
+    /// With a password.
+    Password(SecretString),
+    /// With a private key.
+    Key(Arc<PrivateKey>),
+}
+
+impl std::fmt::Debug for SftpAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password(_) => f.write_str("Password(***)"),
+            Self::Key(key) => write!(f, "Key({})", key.algorithm()),
+        }
+    }
+}
+
+/// A directory on an SFTP server.
+#[derive(Debug, Clone)]
+pub struct SftpDirectory {
+    host: String,
+    port: u16,
+    user: String,
+    auth: SftpAuth,
+    /// `None` when host keys are not checked.
+    known_hosts: Option<PathBuf>,
+    timeout: Duration,
+    directory: String,
+}
+
+impl SftpDirectory {
+    /// Checks `config` and reads its secrets and key; does not connect (so that
+    /// `aiguillage check` works away from the server).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on the `sftp.…` key at fault: no host or user, no way or two ways
+    /// to log in, an unreadable key or secret file, a missing `known_hosts` file.
+    pub fn new(config: SftpConfig, directory: &Path, setup: &Setup) -> Result<Self, ConfigError> {
+        if config.host.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "sftp.host",
+                "the host is empty: give the SFTP server's name or address",
+            ));
+        }
+        if config.user.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "sftp.user",
+                "the user is empty: give the account the gateway logs in as",
+            ));
+        }
+        if config.port == 0 {
+            return Err(ConfigError::invalid(
+                "sftp.port",
+                "port 0 cannot be reached",
+            ));
+        }
+        if config.timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "sftp.timeout",
+                "must be longer than zero",
+            ));
+        }
+        let Some(directory) = directory.to_str().map(str::to_owned) else {
+            return Err(ConfigError::invalid(
+                "directory",
+                "the path is not valid UTF-8",
+            ));
+        };
+        let has_password = config.password.is_some() || config.password_file.is_some();
+        let auth = match (has_password, &config.private_key_file) {
+            (true, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "sftp.private_key_file",
+                    "give either a password (`sftp.password` or `sftp.password_file`) or a private key, not both",
+                ))
+            }
+            (true, None) => SftpAuth::Password(secret::resolve(
+                "sftp.password",
+                config.password,
+                config.password_file.as_deref(),
+                setup,
+            )?),
+            (false, Some(path)) => {
+                let passphrase = if config.passphrase.is_some() || config.passphrase_file.is_some() {
+                    Some(secret::resolve(
+                        "sftp.passphrase",
+                        config.passphrase,
+                        config.passphrase_file.as_deref(),
+                        setup,
+                    )?)
+                } else {
+                    None
+                };
+                let path = setup.resolve(path);
+                let key = russh::keys::load_secret_key(
+                    &path,
+                    passphrase.as_ref().map(|p| p.expose_secret()),
+                )
+                .map_err(|error| {
+                    ConfigError::invalid(
+                        "sftp.private_key_file",
+                        format!(
+                            "cannot read the private key {}: {error} (an OpenSSH private key, readable by the gateway's user; set `sftp.passphrase_file` if it is encrypted)",
+                            path.display()
+                        ),
+                    )
+                })?;
+                SftpAuth::Key(Arc::new(key))
+            }
+            (false, None) => {
+                return Err(ConfigError::missing_secret(
+                    "sftp.password",
+                    "no way to log in: set `sftp.private_key_file` (recommended) or `sftp.password_file`",
+                ))
+            }
+        };
+        let known_hosts = if config.check_host_key {
+            let path = match &config.known_hosts {
+                Some(path) => setup.resolve(path),
+                None => std::env::home_dir()
+                    .map(|home| home.join(".ssh/known_hosts"))
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            "sftp.known_hosts",
+                            "the gateway's user has no home directory: set `sftp.known_hosts`",
+                        )
+                    })?,
+            };
+            if !path.is_file() {
+                return Err(ConfigError::invalid(
+                    "sftp.known_hosts",
+                    format!(
+                        "{} does not exist: record the server's host key in it (`ssh-keyscan -p {} {} >> {}`, then compare the fingerprint with the server's administrator)",
+                        path.display(),
+                        config.port,
+                        config.host,
+                        path.display()
+                    ),
+                ));
+            }
+            Some(path)
+        } else {
+            None
+        };
+        Ok(Self {
+            host: config.host,
+            port: config.port,
+            user: config.user,
+            auth,
+            known_hosts,
+            timeout: config.timeout,
+            directory,
+        })
+    }
+
+    fn remote(&self, relative: &str) -> String {
+        if self.directory.ends_with('/') {
+            format!("{}{relative}", self.directory)
+        } else {
+            format!("{}/{relative}", self.directory)
+        }
+    }
+
+    /// Connects, checks the host key, logs in and opens the SFTP subsystem.
+    async fn open(&self) -> Result<Connection, ConnectorError> {
+        let refused = Arc::new(Mutex::new(None));
+        let handler = HostKeyCheck {
+            host: self.host.clone(),
+            port: self.port,
+            known_hosts: self.known_hosts.clone(),
+            refused: refused.clone(),
+        };
+        let config = Arc::new(client::Config {
+            inactivity_timeout: Some(self.timeout),
+            ..client::Config::default()
+        });
+        let mut session =
+            match client::connect(config, (self.host.as_str(), self.port), handler).await {
+                Ok(session) => session,
+                Err(error) => {
+                    let reason = refused.lock().ok().and_then(|mut r| r.take());
+                    return Err(match reason {
+                        Some(reason) => ConnectorError::transient(format!(
+                            "refused the SSH server {}: {reason}",
+                            self.location()
+                        )),
+                        None => ConnectorError::transient(format!(
+                            "cannot connect to the SSH server {}: {error}",
+                            self.location()
+                        ))
+                        .with_source(error),
+                    });
+                }
+            };
+        let auth = match &self.auth {
+            SftpAuth::Password(password) => {
+                session
+                    .authenticate_password(&self.user, password.expose_secret())
+                    .await
+            }
+            SftpAuth::Key(key) => {
+                let hash = session
+                    .best_supported_rsa_hash()
+                    .await
+                    .ok()
+                    .flatten()
+                    .flatten();
+                session
+                    .authenticate_publickey(
+                        &self.user,
+                        PrivateKeyWithHashAlg::new(key.clone(), hash),
+                    )
+                    .await
+            }
+        }
+        .map_err(|error| self.failure("log in to", error))?;
+        if !auth.success() {
+            return Err(ConnectorError::transient(format!(
+                "the SSH server {} refused to log in user `{}` (check the password or that the public key is in the user's authorized_keys)",
+                self.location(),
+                self.user
+            )));
+        }
+        let channel = session
+            .channel_open_session()
+            .await
+            .map_err(|error| self.failure("open a session on", error))?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(|error| self.failure("start SFTP on", error))?;
+        let sftp = SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|error| self.failure("start SFTP on", error))?;
+        Ok(Connection { session, sftp })
+    }
+
+    fn failure(
+        &self,
+        action: &str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> ConnectorError {
+        ConnectorError::transient(format!("cannot {action} {}: {error}", self.location()))
+            .with_source(error)
+    }
+
+    async fn publish_on(
+        &self,
+        sftp: &SftpSession,
+        relative: &str,
+        bytes: &[u8],
+    ) -> Result<Published, ConnectorError> {
+        let target = self.remote(relative);
+        if self.existing(sftp, &target, bytes).await? == Existing::Same {
+            return Ok(Published::AlreadyThere);
+        }
+        let mut components: Vec<&str> = relative.split('/').collect();
+        let Some(file_name) = components.pop() else {
+            return Err(ConnectorError::permanent("refusing an empty file name"));
+        };
+        let mut parent = self.directory.trim_end_matches('/').to_owned();
+        for component in components {
+            parent = format!("{parent}/{component}");
+            self.ensure_directory(sftp, &parent).await?;
+        }
+        let temp = format!("{parent}/{}", temp_name(file_name));
+        let written = self.write_temp(sftp, &temp, bytes).await;
+        if let Err(error) = written {
+            let _ = sftp.remove_file(temp.as_str()).await;
+            return Err(error);
+        }
+        match sftp.rename(temp.as_str(), target.as_str()).await {
+            Ok(()) => Ok(Published::Written),
+            Err(error) => {
+                let _ = sftp.remove_file(temp.as_str()).await;
+                // The name was taken in the meantime (rename never replaces), or the
+                // rename failed: what is there now decides.
+                match self.existing(sftp, &target, bytes).await? {
+                    Existing::Same => Ok(Published::AlreadyThere),
+                    Existing::Absent => {
+                        Err(self.sftp_failure("rename the upload to", &target, error))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write_temp(
+        &self,
+        sftp: &SftpSession,
+        temp: &str,
+        bytes: &[u8],
+    ) -> Result<(), ConnectorError> {
+        let mut file = sftp
+            .open_with_flags(
+                temp,
+                OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+            )
+            .await
+            .map_err(|error| self.sftp_failure("create", temp, error))?;
+        file.write_all(bytes)
+            .await
+            .map_err(|error| self.io_failure("write", temp, error))?;
+        file.sync_all()
+            .await
+            .map_err(|error| self.sftp_failure("sync", temp, error))?;
+        file.shutdown()
+            .await
+            .map_err(|error| self.io_failure("close", temp, error))
+    }
+
+    async fn ensure_directory(&self, sftp: &SftpSession, path: &str) -> Result<(), ConnectorError> {
+        match sftp.metadata(path).await {
+            Ok(metadata) if metadata.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(ConnectorError::transient(format!(
+                    "{} exists on {} and is not a directory: remove or rename it",
+                    path,
+                    self.location()
+                )))
+            }
+            Err(_) => {}
+        }
+        match sftp.create_dir(path).await {
+            Ok(()) => Ok(()),
+            // Created by a concurrent delivery?
+            Err(error) => match sftp.metadata(path).await {
+                Ok(metadata) if metadata.is_dir() => Ok(()),
+                _ => Err(self.sftp_failure("create the directory", path, error)),
+            },
+        }
+    }
+
+    async fn existing(
+        &self,
+        sftp: &SftpSession,
+        target: &str,
+        bytes: &[u8],
+    ) -> Result<Existing, ConnectorError> {
+        let metadata = match sftp.symlink_metadata(target).await {
+            Ok(metadata) => metadata,
+            Err(russh_sftp::client::error::Error::Status(status))
+                if status.status_code == StatusCode::NoSuchFile =>
+            {
+                return Ok(Existing::Absent)
+            }
+            Err(error) => return Err(self.sftp_failure("inspect", target, error)),
+        };
+        if !metadata.is_regular() {
+            return Err(ConnectorError::permanent(format!(
+                "{target} already exists on {} and is not a regular file; refusing to overwrite",
+                self.location()
+            )));
+        }
+        let conflict = || {
+            ConnectorError::permanent(format!(
+                "file {target} already exists on {} with different content; refusing to overwrite",
+                self.location()
+            ))
+        };
+        if metadata.size != Some(bytes.len() as u64) {
+            return Err(conflict());
+        }
+        match sftp.read(target).await {
+            Ok(content) if content == bytes => Ok(Existing::Same),
+            Ok(_) => Err(conflict()),
+            Err(russh_sftp::client::error::Error::Status(status))
+                if status.status_code == StatusCode::NoSuchFile =>
+            {
+                Ok(Existing::Absent)
+            }
+            Err(error) => Err(self.sftp_failure("read", target, error)),
+        }
+    }
+
+    fn sftp_failure(
+        &self,
+        action: &str,
+        path: &str,
+        error: russh_sftp::client::error::Error,
+    ) -> ConnectorError {
+        let hint = match &error {
+            russh_sftp::client::error::Error::Status(status)
+                if status.status_code == StatusCode::PermissionDenied =>
+            {
+                " (give the SFTP user write access; the démarche will be retried)"
+            }
+            _ => "",
+        };
+        ConnectorError::transient(format!(
+            "cannot {action} {path} on {}: {error}{hint}",
+            self.location()
+        ))
+        .with_source(error)
+    }
+
+    fn io_failure(&self, action: &str, path: &str, error: std::io::Error) -> ConnectorError {
+        ConnectorError::transient(format!(
+            "cannot {action} {path} on {}: {error}",
+            self.location()
+        ))
+        .with_source(error)
+    }
+
+    async fn with_timeout<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T, ConnectorError>>,
+    ) -> Result<T, ConnectorError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectorError::transient(format!(
+                "{what} on {} took longer than {:?} (`sftp.timeout`)",
+                self.location(),
+                self.timeout
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    Absent,
+    Same,
+}
+
+/// An open SFTP session and the SSH connection under it.
+struct Connection {
+    session: client::Handle<HostKeyCheck>,
+    sftp: SftpSession,
+}
+
+impl Connection {
+    async fn close(self) {
+        let _ = self.sftp.close().await;
+        let _ = self
+            .session
+            .disconnect(russh::Disconnect::ByApplication, "done", "en")
+            .await;
+    }
+}
+
+#[async_trait]
+impl Transport for SftpDirectory {
+    async fn publish(&self, relative: &str, bytes: Vec<u8>) -> Result<Published, ConnectorError> {
+        check_relative(relative).map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        self.with_timeout("publishing a file", async {
+            let connection = self.open().await?;
+            let outcome = self.publish_on(&connection.sftp, relative, &bytes).await;
+            connection.close().await;
+            outcome
+        })
+        .await
+    }
+
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        self.with_timeout("the probe", async {
+            let connection = self.open().await?;
+            let outcome = match connection.sftp.metadata(self.directory.as_str()).await {
+                Ok(metadata) if metadata.is_dir() => Ok(()),
+                Ok(_) => Err(ConnectorError::transient(format!(
+                    "{} on {} is not a directory",
+                    self.directory,
+                    self.location()
+                ))),
+                Err(error) => Err(self.sftp_failure("inspect", &self.directory, error)),
+            };
+            connection.close().await;
+            outcome
+        })
+        .await
+    }
+
+    fn location(&self) -> String {
+        let slash = if self.directory.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
+        format!(
+            "sftp://{}@{}:{}{slash}{}",
+            self.user, self.host, self.port, self.directory
+        )
+    }
+}
+
+/// The SSH client's handler: accepts the server only if its host key is in `known_hosts`.
+struct HostKeyCheck {
+    host: String,
+    port: u16,
+    known_hosts: Option<PathBuf>,
+    /// Why the key was refused, for the error message.
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for HostKeyCheck {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let Some(known_hosts) = &self.known_hosts else {
+            return Ok(true);
+        };
+        let PublicKeyOrCertificate::PublicKey { key, .. } = server_public_key else {
+            self.refuse(
+                "it presented a certificate; only host keys listed in known_hosts are accepted"
+                    .into(),
+            );
+            return Ok(false);
+        };
+        let fingerprint = key.fingerprint(Default::default());
+        match russh::keys::check_known_hosts_path(&self.host, self.port, key, known_hosts) {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                self.refuse(format!(
+                    "its host key ({} {fingerprint}) is not in {} (record it with `ssh-keyscan -p {} {}` after checking the fingerprint with the server's administrator)",
+                    key.algorithm(),
+                    known_hosts.display(),
+                    self.port,
+                    self.host
+                ));
+                Ok(false)
+            }
+            Err(russh::keys::Error::KeyChanged { line }) => {
+                self.refuse(format!(
+                    "its host key ({} {fingerprint}) is not the one recorded at line {line} of {}: someone may be impersonating the server, or its key was changed (ask its administrator before updating the file)",
+                    key.algorithm(),
+                    known_hosts.display()
+                ));
+                Ok(false)
+            }
+            Err(error) => {
+                self.refuse(format!("cannot read {}: {error}", known_hosts.display()));
+                Ok(false)
+            }
+        }
+    }
+}
+
+impl HostKeyCheck {
+    fn refuse(&self, reason: String) {
+        if let Ok(mut slot) = self.refused.lock() {
+            *slot = Some(reason);
+        }
+    }
+}
