@@ -127,7 +127,13 @@ struct FieldSpec {
 enum Node {
     Literal(Value),
     Field(Box<FieldSpec>),
-    Object(Vec<(String, Node)>),
+    /// An object, left out when its `when` condition is false or when nothing in it has a
+    /// value.
+    Object {
+        name: String,
+        entries: Vec<(String, Node)>,
+        when: Option<Source>,
+    },
     List(Vec<Node>),
     Each {
         name: String,
@@ -212,7 +218,16 @@ impl Mapping {
         match node {
             Node::Literal(value) => Ok(Some(value.clone())),
             Node::Field(spec) => self.render_field(spec, scope),
-            Node::Object(entries) => {
+            Node::Object {
+                name,
+                entries,
+                when,
+            } => {
+                if let Some(when) = when {
+                    if is_false(&self.text(&format!("{name} (when)"), when, scope)?) {
+                        return Ok(None);
+                    }
+                }
                 let mut object = Map::new();
                 for (key, child) in entries {
                     if let Some(value) = self.render(child, scope)? {
@@ -303,8 +318,7 @@ impl Mapping {
         scope: &Scope<'_>,
     ) -> Result<Option<Value>, MappingError> {
         if let Some(when) = &spec.when {
-            let text = self.text(&spec.name, when, scope)?;
-            if matches!(text.trim(), "" | "false" | "False" | "0" | "non" | "none") {
+            if is_false(&self.text(&spec.name, when, scope)?) {
                 return Ok(None);
             }
         }
@@ -447,6 +461,12 @@ impl Mapping {
         }
         Ok(out)
     }
+}
+
+/// How a `when` condition reads as false: the engine's falsy values, and the words a
+/// w.c.s. form writes for an unticked box.
+fn is_false(text: &str) -> bool {
+    matches!(text.trim(), "" | "false" | "False" | "0" | "non" | "none")
 }
 
 fn unreachable_table(table: &str) -> ! {
@@ -777,6 +797,7 @@ impl<'t> Parser<'t> {
                     self.parse_each(name, offset, table, aliases)
                 } else {
                     let mut entries = Vec::with_capacity(table.len());
+                    let mut when = None;
                     for (key, child) in table.iter() {
                         let key_text = key.get_ref().to_string();
                         let child_name = if name.is_empty() {
@@ -784,9 +805,29 @@ impl<'t> Parser<'t> {
                         } else {
                             format!("{name}.{key_text}")
                         };
+                        // `when` in an object is the object's condition, as in a field.
+                        if key_text == "when" {
+                            let DeValue::String(condition) = child.get_ref() else {
+                                return Err(self.error(
+                                    child.span().start,
+                                    format!("object `{name}`: `when` is the condition that keeps the object, a template such as \"{{{{ fields.conjoint_nom }}}}\""),
+                                ));
+                            };
+                            when = Some(self.source(
+                                &format!("{name} (when)"),
+                                condition,
+                                child.span().start,
+                                aliases,
+                            )?);
+                            continue;
+                        }
                         entries.push((key_text, self.parse_node(&child_name, child, aliases)?));
                     }
-                    Ok(Node::Object(entries))
+                    Ok(Node::Object {
+                        name: name.to_owned(),
+                        entries,
+                        when,
+                    })
                 }
             }
         }

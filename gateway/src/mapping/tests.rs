@@ -473,3 +473,44 @@ item.memes = { for_each = "famille.enfants", as = "famille", item = { prenom = "
         ]})
     );
 }
+
+#[test]
+fn an_object_with_a_false_condition_is_left_out_and_its_required_fields_unchecked() {
+    let text = r#"
+[document.demandeur]
+when = "{{ fields.qualite != 'titulaire' }}"
+qualite = { template = "{{ fields.qualite }}", required = true }
+individu.nom = { template = "{{ fields.demandeur_nom }}", required = true }
+"#;
+    let mapping = Mapping::parse(text, "m.toml").unwrap_or_else(|e| panic!("{e}"));
+    let own = mapping
+        .apply(&envelope(serde_json::json!({"qualite": "titulaire"})))
+        .unwrap();
+    assert_eq!(own.document, serde_json::json!({}));
+    let other = mapping
+        .apply(&envelope(
+            serde_json::json!({"qualite": "pere", "demandeur_nom": "Durand"}),
+        ))
+        .unwrap();
+    assert_eq!(
+        other.document,
+        serde_json::json!({"demandeur": {"qualite": "pere", "individu": {"nom": "Durand"}}})
+    );
+    let missing = mapping
+        .apply(&envelope(serde_json::json!({"qualite": "pere"})))
+        .unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("field `demandeur.individu.nom`: required"),
+        "{missing}"
+    );
+    assert_eq!(
+        load_error("[document.d]\nwhen = 3\nx = \"a\""),
+        "m.toml:2: object `d`: `when` is the condition that keeps the object, a template such as \"{{ fields.conjoint_nom }}\""
+    );
+    assert_eq!(
+        load_error("[document.d]\nwhen = \"{{ fields.a|uper }}\"\nx = \"a\""),
+        "m.toml:2: field `d (when)`: unknown filter `uper` (did you mean `upper`?); the filters are listed in docs/mappings.md"
+    );
+}
