@@ -152,6 +152,9 @@ pub struct Mapping {
     tables: Tables,
     document: Node,
     attachments: Vec<AttachmentSpec>,
+    /// `[mapping] attachments = "none"`: no file is handed over, even without
+    /// `[[attachments]]` blocks (which otherwise means every file field).
+    no_attachments: bool,
     slots: Slots,
 }
 
@@ -423,6 +426,9 @@ impl Mapping {
     }
 
     fn attachments(&self, envelope: &Envelope) -> Result<Vec<Attachment>, MappingError> {
+        if self.no_attachments {
+            return Ok(Vec::new());
+        }
         if self.attachments.is_empty() {
             return attachments(envelope, Some(&self.file));
         }
@@ -637,6 +643,7 @@ impl<'t> Parser<'t> {
         let mut description = None;
         let mut document = None;
         let mut attachments = Vec::new();
+        let mut no_attachments = None;
         // Tables first: fields refer to them.
         if let Some((key, value)) = root.get_key_value("tables") {
             self.parse_tables(key.span().start, value)?;
@@ -659,11 +666,22 @@ impl<'t> Parser<'t> {
                             ("description", DeValue::String(text)) => {
                                 description = Some(text.to_string())
                             }
+                            ("attachments", DeValue::String(text))
+                                if matches!(text.as_ref(), "none" | "all") =>
+                            {
+                                no_attachments = Some((text == "none", v.span().start));
+                            }
+                            ("attachments", _) => {
+                                return Err(self.error(
+                                    v.span().start,
+                                    "`attachments` in [mapping] is \"all\" (every file field, the default without [[attachments]] blocks) or \"none\" (no file is handed over)",
+                                ))
+                            }
                             (other, _) => {
                                 return Err(self.error(
                                     k.span().start,
                                     format!(
-                                        "unknown key `{other}` in [mapping] (known: description)"
+                                        "unknown key `{other}` in [mapping] (known: description, attachments)"
                                     ),
                                 ))
                             }
@@ -696,7 +714,14 @@ impl<'t> Parser<'t> {
                 "no [document] section: it lists the fields of the output document",
             ));
         };
+        if let (Some((true, at)), false) = (no_attachments, attachments.is_empty()) {
+            return Err(self.error(
+                at,
+                "`attachments = \"none\"` in [mapping], but [[attachments]] blocks list files: keep one or the other",
+            ));
+        }
         Ok(Mapping {
+            no_attachments: no_attachments.is_some_and(|(none, _)| none),
             file: self.file,
             description,
             env: self.env,

@@ -514,3 +514,35 @@ individu.nom = { template = "{{ fields.demandeur_nom }}", required = true }
         "m.toml:2: field `d (when)`: unknown filter `uper` (did you mean `upper`?); the filters are listed in docs/mappings.md"
     );
 }
+
+#[test]
+fn attachments_none_hands_over_no_file() {
+    let fields = serde_json::json!({
+        "nom": "Durand",
+        "justificatif": {"filename": "id.pdf", "content_type": "application/pdf", "content": "JVBERi0x"}
+    });
+    let all = Mapping::parse("[document]\nnom = \"{{ fields.nom }}\"", "m.toml").unwrap();
+    assert_eq!(
+        all.apply(&envelope(fields.clone()))
+            .unwrap()
+            .attachments
+            .len(),
+        1
+    );
+    let none = Mapping::parse(
+        "[mapping]\nattachments = \"none\"\n[document]\nnom = \"{{ fields.nom }}\"",
+        "m.toml",
+    )
+    .unwrap();
+    let mapped = none.apply(&envelope(fields)).unwrap();
+    assert!(mapped.attachments.is_empty());
+    assert_eq!(mapped.document, serde_json::json!({"nom": "Durand"}));
+    assert_eq!(
+        load_error("[mapping]\nattachments = \"aucune\"\n[document]\nx = \"a\""),
+        "m.toml:2: `attachments` in [mapping] is \"all\" (every file field, the default without [[attachments]] blocks) or \"none\" (no file is handed over)"
+    );
+    assert_eq!(
+        load_error("[mapping]\nattachments = \"none\"\n[document]\nx = \"a\"\n[[attachments]]\nfield = \"f\""),
+        "m.toml:2: `attachments = \"none\"` in [mapping], but [[attachments]] blocks list files: keep one or the other"
+    );
+}
