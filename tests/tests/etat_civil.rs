@@ -219,8 +219,8 @@ async fn a_gateway_killed_while_writing_leaves_no_partial_file_for_the_importer(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // 300 births of distinct envelopes, killed with SIGKILL once some are in.
-    let total = 300;
+    // 1,000 births of distinct envelopes, killed with SIGKILL once some are in.
+    let total = 1000;
     let base = fixture("naissance-cpi-titulaire", &scenario.prefix);
     let demarches: Vec<Value> = (0..total)
         .map(|n| {
@@ -229,10 +229,32 @@ async fn a_gateway_killed_while_writing_leaves_no_partial_file_for_the_importer(
             demarche
         })
         .collect();
-    scenario.publish(&demarches).await;
-    let started = sim.wait_for(20, Duration::from_secs(60)).await;
-    assert!(started.len() >= 20, "deliveries started");
-    gateway.kill().await.expect("SIGKILL the gateway");
+    let written = |import: &std::path::Path| -> usize {
+        std::fs::read_dir(import.join("NAI"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    // The gateway consumes while the démarches are being published: watch the directory
+    // meanwhile, and kill it as soon as files come in.
+    let watch = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while written(&import) + sim.imported().len() < 30 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        gateway.kill().await.expect("SIGKILL the gateway");
+    };
+    tokio::join!(scenario.publish(&demarches), watch);
+    let at_kill = written(&import) + sim.imported().len();
+    assert!(
+        (30..total).contains(&at_kill),
+        "killed in the middle ({at_kill} written)"
+    );
 
     // Whatever the kill interrupted, the importer only ever saw whole, valid files.
     let mut gateway = spawn(2);
@@ -292,7 +314,7 @@ async fn a_gateway_killed_while_writing_leaves_no_partial_file_for_the_importer(
     let again = imported.len() - total;
     assert!(again <= 8, "{again} files imported twice");
     eprintln!(
-        "killed while writing: {} files, {again} imported twice",
+        "killed after {at_kill} files: {} imports, {again} of them a second time",
         imported.len()
     );
     let _ = connection.close(200, "done".into()).await;
