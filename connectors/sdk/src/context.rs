@@ -1,4 +1,8 @@
 use std::fmt;
+use std::sync::Arc;
+
+use crate::numbering::Numbering;
+use crate::ConnectorError;
 
 /// What a connector knows about the démarche it delivers, besides the document.
 #[derive(Debug, Clone)]
@@ -10,6 +14,7 @@ pub struct Context {
     attempt: u32,
     attachments: Vec<Attachment>,
     span: tracing::Span,
+    numbering: Option<Arc<dyn Numbering>>,
 }
 
 impl Context {
@@ -28,6 +33,7 @@ impl Context {
             attempt: 1,
             attachments: Vec::new(),
             span: tracing::Span::none(),
+            numbering: None,
         }
     }
 
@@ -50,6 +56,27 @@ impl Context {
     pub fn with_span(mut self, span: tracing::Span) -> Self {
         self.span = span;
         self
+    }
+
+    /// Sets the durable numbering (the gateway gives its store's).
+    #[must_use]
+    pub fn with_numbering(mut self, numbering: Arc<dyn Numbering>) -> Self {
+        self.numbering = Some(numbering);
+        self
+    }
+
+    /// The durable sequences of numbers kept by the gateway (see [`crate::numbering`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectorError::Permanent`] when the host gave none (a test harness that did not
+    /// call [`Context::with_numbering`]): the gateway always does.
+    pub fn numbering(&self) -> Result<&dyn Numbering, ConnectorError> {
+        self.numbering.as_deref().ok_or_else(|| {
+            ConnectorError::permanent(
+                "this connector numbers what it delivers, but no numbering was given to it",
+            )
+        })
     }
 
     /// The envelope id: globally unique, stable across redeliveries.

@@ -53,6 +53,7 @@
 mod config;
 mod context;
 mod error;
+pub mod numbering;
 pub mod secret;
 
 use std::sync::Arc;
