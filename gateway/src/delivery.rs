@@ -17,7 +17,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Channel;
 use time::OffsetDateTime;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
@@ -27,6 +27,7 @@ use crate::config::{BusConfig, ConnectorInstance};
 use crate::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
 use crate::mapping;
 use crate::metrics::ConnectorMetrics;
+use crate::numbering::StoreNumbering;
 use crate::routing::{Decision, Router};
 use crate::store::{Outcome, Status, Store, StoreError};
 
@@ -61,6 +62,8 @@ pub struct Pipeline {
     bus: Arc<BusConfig>,
     router: Arc<Router>,
     store: Store,
+    /// The store's durable numbering, handed to the connector in each context.
+    numbering: Arc<StoreNumbering>,
     publisher: Publisher,
     tiers: Vec<Duration>,
     stop: watch::Receiver<bool>,
@@ -105,7 +108,9 @@ impl Pipeline {
         state: ConnectorState,
     ) -> Self {
         let tiers = instance.retry.tiers();
+        let numbering = Arc::new(StoreNumbering::new(store.clone()));
         Self {
+            numbering,
             instance,
             bus,
             router,
@@ -152,13 +157,20 @@ impl Pipeline {
     }
 
     /// Handles one message, from its body to its ack, and counts what became of it.
+    /// `slot` is one of the connector's `concurrency` slots: it is given back as soon as
+    /// the outcome is recorded, so that announcing and acknowledging (which involve
+    /// neither the target nor the store) overlap with the next deliveries.
     ///
     /// # Errors
     ///
     /// [`PipelineError`] when the bus or the store fails: the message is not acknowledged
     /// (nor counted).
-    pub async fn handle(&self, delivery: &Delivery) -> Result<(), PipelineError> {
-        let handled = self.process(delivery).await?;
+    pub async fn handle(
+        &self,
+        delivery: &Delivery,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<(), PipelineError> {
+        let handled = self.process(delivery, slot).await?;
         self.account(handled);
         Ok(())
     }
@@ -187,7 +199,11 @@ impl Pipeline {
     }
 
     /// The pipeline of one message, from its body to its ack.
-    async fn process(&self, delivery: &Delivery) -> Result<Handled, PipelineError> {
+    async fn process(
+        &self,
+        delivery: &Delivery,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<Handled, PipelineError> {
         let headers = delivery.properties.headers().as_ref();
         let attempt = bus::attempt_of(headers);
         let connector = self.instance.name.as_str();
@@ -263,6 +279,7 @@ impl Pipeline {
                     let ctx = Context::new(&envelope.id, &envelope.commune, &envelope.form, connector)
                         .with_attempt(attempt)
                         .with_attachments(mapped.attachments)
+                        .with_numbering(self.numbering.clone())
                         .with_span(tracing::Span::current());
                     let called = Instant::now();
                     let result = self.instance.connector.deliver(&mapped.document, &ctx).await;
@@ -320,6 +337,10 @@ impl Pipeline {
             }
             self.persist("record the outcome", || self.store.record(&outcome))
                 .await?;
+            // Given back once the outcome is durable, not before: a crash can then find at
+            // most `concurrency` démarches delivered but not recorded (delivered again, with
+            // the same idempotency key).
+            drop(slot);
             let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, outcome.status, attempt);
             event.reference = outcome.reference;
             event.error = outcome.last_error;
@@ -644,8 +665,8 @@ pub async fn consume(
         let pipeline = pipeline.clone();
         let counted = pipeline.metrics.in_flight();
         in_flight.spawn(async move {
-            let result = pipeline.handle(&delivery).await;
-            drop((permit, counted));
+            let result = pipeline.handle(&delivery, permit).await;
+            drop(counted);
             result
         });
     };

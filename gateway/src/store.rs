@@ -12,6 +12,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -119,6 +120,10 @@ pub enum StoreError {
     /// A row holds something this version does not understand.
     #[error("store holds an unexpected value: {0}")]
     Corrupt(String),
+    /// A group of outcomes could not be committed (each of them gets this), or the store
+    /// is closed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A binding of a connector's queue on the démarches exchange.
@@ -136,7 +141,19 @@ pub struct Binding {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The outcomes waiting to be committed (see [`Store::record`]).
+    commits: mpsc::Sender<PendingOutcome>,
 }
+
+/// An outcome waiting for the group commit, and who waits for it.
+struct PendingOutcome {
+    outcome: Outcome,
+    at: String,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The most outcomes committed in one transaction.
+const MAX_GROUP: usize = 256;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,8 +180,18 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await?;
+        if url.starts_with("sqlite:") {
+            // Write-ahead log: a commit is one fsync of the log instead of three (journal,
+            // database, journal removal), and readers do not wait for the writer. Kept in
+            // the file; `synchronous` stays FULL, so a commit is durable when it returns.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let (commits, pending) = mpsc::channel(MAX_GROUP * 4);
+        tokio::spawn(commit_in_groups(pool.clone(), pending));
+        Ok(Self { pool, commits })
     }
 
     /// Checks that the database answers.
@@ -199,50 +226,29 @@ impl Store {
     }
 
     /// Records an outcome (inserting or replacing the previous one), and, for a failed
-    /// attempt, its reason in the error history, in one transaction.
+    /// attempt, its reason in the error history. Returns once it is committed.
+    ///
+    /// Outcomes recorded at the same time are committed together, in one transaction
+    /// (a group commit): while one group is being written, the next one gathers. Nobody
+    /// waits for a group to fill, and each caller still returns only when its own outcome
+    /// is durable.
     ///
     /// # Errors
     ///
     /// [`StoreError`] when the database cannot be written: the caller must not ack.
     pub async fn record(&self, outcome: &Outcome) -> Result<(), StoreError> {
-        let now = now_text();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO deliveries \
-               (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-             ON CONFLICT (envelope_id, connector) DO UPDATE SET \
-               status = excluded.status, attempts = excluded.attempts, reference = excluded.reference, \
-               last_error = excluded.last_error, updated_at = excluded.updated_at",
-        )
-        .bind(&outcome.envelope_id)
-        .bind(&outcome.connector)
-        .bind(&outcome.commune)
-        .bind(&outcome.form)
-        .bind(outcome.status.as_str())
-        .bind(i64::from(outcome.attempts))
-        .bind(outcome.reference.as_deref())
-        .bind(outcome.last_error.as_deref())
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        if outcome.status != Status::Delivered {
-            if let Some(error) = &outcome.last_error {
-                sqlx::query(
-                    "INSERT INTO delivery_errors (envelope_id, connector, attempt, error, at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&outcome.envelope_id)
-                .bind(&outcome.connector)
-                .bind(i64::from(outcome.attempts))
-                .bind(error)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        let (done, committed) = oneshot::channel();
+        let pending = PendingOutcome {
+            outcome: outcome.clone(),
+            at: now_text(),
+            done,
+        };
+        let closed = || StoreError::Unavailable("the store is closed".into());
+        self.commits.send(pending).await.map_err(|_| closed())?;
+        committed
+            .await
+            .map_err(|_| closed())?
+            .map_err(StoreError::Unavailable)
     }
 
     /// The failed attempts of `envelope_id` with `connector`, oldest first:
@@ -444,6 +450,145 @@ impl Store {
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The group committer: takes what is waiting (at most [`MAX_GROUP`]), commits it in one
+/// transaction, answers each caller, and starts over.
+async fn commit_in_groups(pool: AnyPool, mut pending: mpsc::Receiver<PendingOutcome>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let text = |error: StoreError| match error {
+            StoreError::Database(error) => error.to_string(),
+            other => other.to_string(),
+        };
+        match write_group(&pool, &group).await {
+            Ok(()) => {
+                for waiting in group.drain(..) {
+                    let _ = waiting.done.send(Ok(()));
+                }
+            }
+            // One outcome the database refuses must not hold the others: each on its own.
+            Err(_) if group.len() > 1 => {
+                for waiting in group.drain(..) {
+                    let result = write_group(&pool, std::slice::from_ref(&waiting))
+                        .await
+                        .map_err(text);
+                    let _ = waiting.done.send(result);
+                }
+            }
+            Err(error) => {
+                let error = text(error);
+                for waiting in group.drain(..) {
+                    let _ = waiting.done.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for PendingOutcome { outcome, at, .. } in group {
+        sqlx::query(
+            "INSERT INTO deliveries \
+               (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (envelope_id, connector) DO UPDATE SET \
+               status = excluded.status, attempts = excluded.attempts, reference = excluded.reference, \
+               last_error = excluded.last_error, updated_at = excluded.updated_at",
+        )
+        .bind(&outcome.envelope_id)
+        .bind(&outcome.connector)
+        .bind(&outcome.commune)
+        .bind(&outcome.form)
+        .bind(outcome.status.as_str())
+        .bind(i64::from(outcome.attempts))
+        .bind(outcome.reference.as_deref())
+        .bind(outcome.last_error.as_deref())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        if outcome.status != Status::Delivered {
+            if let Some(error) = &outcome.last_error {
+                sqlx::query(
+                    "INSERT INTO delivery_errors (envelope_id, connector, attempt, error, at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&outcome.envelope_id)
+                .bind(&outcome.connector)
+                .bind(i64::from(outcome.attempts))
+                .bind(error)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How many times a number is tried when another instance took the same one first.
+const NUMBER_TRIES: u32 = 16;
+
+impl Store {
+    /// The number of `owner` in `sequence`: the one it already has, or the next one.
+    ///
+    /// The insert takes `MAX(value) + 1`; when two instances take the same value at once,
+    /// one insert fails on the primary key and that instance tries again. The owner's
+    /// unique index makes a second number for the same owner impossible.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read or written, or when the number
+    /// could not be taken in [`NUMBER_TRIES`] tries.
+    pub async fn number(&self, sequence: &str, owner: &str) -> Result<u64, StoreError> {
+        let mut last_error = None;
+        for _ in 0..NUMBER_TRIES {
+            if let Some(value) = self.assigned_number(sequence, owner).await? {
+                return Ok(value);
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO numbers (sequence, value, owner, assigned_at) \
+                 SELECT $1, COALESCE(MAX(value), 0) + 1, $2, $3 FROM numbers WHERE sequence = $1",
+            )
+            .bind(sequence)
+            .bind(owner)
+            .bind(now_text())
+            .execute(&self.pool)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                // Another instance took this value, or numbered this owner, first.
+                Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                    last_error = Some(sqlx::Error::Database(error));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        match self.assigned_number(sequence, owner).await? {
+            Some(value) => Ok(value),
+            None => Err(StoreError::Unavailable(format!(
+                "no number could be taken in sequence `{sequence}` after {NUMBER_TRIES} tries, other instances taking each one first ({})",
+                last_error.map_or_else(String::new, |e| e.to_string())
+            ))),
+        }
+    }
+
+    async fn assigned_number(&self, sequence: &str, owner: &str) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query("SELECT value FROM numbers WHERE sequence = $1 AND owner = $2")
+            .bind(sequence)
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let value: i64 = row.try_get(0)?;
+            u64::try_from(value).map_err(|_| {
+                StoreError::Corrupt(format!("number {value} in sequence `{sequence}`"))
+            })
+        })
+        .transpose()
     }
 }
 

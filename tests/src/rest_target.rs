@@ -5,7 +5,9 @@
 //! - `/accept/…`: 201 with `{"numero": "REF-<n>"}`;
 //! - `/reject/…`: 422 with a validation message (a permanent refusal);
 //! - `/fail-first/<n>/…`: 503 for the first `n` requests of each key, then 201;
-//! - `/switch/…`: 503 while [`RestTarget::set_failing`] says so, 201 otherwise.
+//! - `/switch/…`: 503 while [`RestTarget::set_failing`] says so, 201 otherwise;
+//! - `/slow/<ms>/…`: like `/accept/…`, after `<ms>` milliseconds (a software that takes
+//!   its time, so that a test can act while deliveries are still going on).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -161,6 +163,14 @@ async fn handle(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if let Some(rest) = path.strip_prefix("slow/") {
+        let millis: u64 = rest
+            .split('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
     let mut state = inner.lock().expect("lock");
     state.total_requests += 1;
     let Some(key) = key else {
@@ -207,7 +217,7 @@ async fn handle(
                 );
             }
         }
-        Some("accept") => {}
+        Some("accept" | "slow") => {}
         _ => {
             return (
                 StatusCode::NOT_FOUND,

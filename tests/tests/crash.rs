@@ -44,6 +44,19 @@ async fn wait_for_queue(scenario: &Scenario, queue: &str) {
     panic!("the gateway did not declare {queue} within 30 s");
 }
 
+/// Declares the scenario's queues and bindings as its gateway will, so that a backlog can
+/// wait in the queue before any gateway runs.
+async fn declare_topology(scenario: &Scenario) {
+    let config = scenario.config();
+    let connection = scenario.connection().await;
+    let channel = connection.create_channel().await.unwrap();
+    let router = aiguillage_gateway::routing::Router::new(config.routes.clone());
+    aiguillage_gateway::bus::declare_topology(&channel, &config.bus, &config.connectors, &router)
+        .await
+        .expect("declare the topology");
+    let _ = connection.close(200, "declared".into()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_in_the_middle_of_2000_demarches_loses_nothing_and_duplicates_nothing() {
     let target = RestTarget::start().await;
@@ -61,9 +74,9 @@ async fn sigkill_in_the_middle_of_2000_demarches_loses_nothing_and_duplicates_no
         .extra("[shutdown]\ngrace = \"10s\"");
     let queue = scenario.bus().connector_queue("famille");
 
-    let mut gateway = spawn_gateway(&scenario, 1);
-    wait_for_queue(&scenario, &queue).await;
-
+    // The backlog is in place first: the gateway delivers faster than a publisher that
+    // waits for each confirm, and it must be killed in the middle of its work.
+    declare_topology(&scenario).await;
     let envelopes: Vec<_> = (0..2000)
         .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
         .collect();
@@ -72,6 +85,8 @@ async fn sigkill_in_the_middle_of_2000_demarches_loses_nothing_and_duplicates_no
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     scenario.publish(&envelopes).await;
+    let mut gateway = spawn_gateway(&scenario, 1);
+    wait_for_queue(&scenario, &queue).await;
 
     assert!(
         target.wait_for_effects(600, Duration::from_secs(60)).await,
@@ -237,12 +252,14 @@ async fn sigterm_under_load_exits_cleanly_and_loses_nothing() {
         .route("44043", &["*"], "famille")
         .extra("[shutdown]\ngrace = \"5s\"");
     let queue = scenario.bus().connector_queue("famille");
-    let mut gateway = spawn_gateway(&scenario, 1);
-    wait_for_queue(&scenario, &queue).await;
+    // The backlog is in place first, so that the stop comes under load.
+    declare_topology(&scenario).await;
     let envelopes: Vec<_> = (0..1500)
         .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
         .collect();
     scenario.publish(&envelopes).await;
+    let mut gateway = spawn_gateway(&scenario, 1);
+    wait_for_queue(&scenario, &queue).await;
     assert!(target.wait_for_effects(300, Duration::from_secs(60)).await);
 
     let pid = gateway.id().expect("running").to_string();

@@ -192,7 +192,9 @@ async fn the_gateway_reconnects_when_the_broker_drops_its_connection() {
             "rest",
             &format!(
                 "url = \"{}\"\nconcurrency = 8",
-                target.url("accept/famille")
+                // 20 ms a démarche: still delivering when the connection is closed
+                // (`rabbitmqctl` takes a second or two to do it).
+                target.url("slow/20/famille")
             ),
         )
         .route("44043", &["*"], "famille");
