@@ -22,6 +22,7 @@ pub mod demo;
 pub mod envelope;
 pub mod mapping;
 pub mod metrics;
+pub mod numbering;
 pub mod publish;
 pub mod registry;
 pub mod routing;

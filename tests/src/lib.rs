@@ -368,6 +368,11 @@ impl Scenario {
         }
     }
 
+    /// The store's URL (an SQLite file of the scenario, or its own PostgreSQL schema).
+    pub fn store_url(&self) -> &str {
+        &self.store_url
+    }
+
     /// Removes the scenario's queues, exchanges and PostgreSQL schema.
     pub async fn cleanup(self) {
         let config = self.config();
