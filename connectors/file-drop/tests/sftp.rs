@@ -174,6 +174,50 @@ async fn a_server_down_is_a_transient_failure_and_the_retry_goes_through() {
     connector.health().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_password_logs_in_and_a_wrong_one_is_refused() {
+    let (sshd, user, password) = Sshd::start_with_password_user();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("password"), format!("{password}\n")).unwrap();
+    let known_hosts = sshd.known_hosts();
+    let with = |password_file: &str| {
+        let config: SftpConfig = serde_json::from_value(json!({
+            "host": "127.0.0.1",
+            "port": sshd.port,
+            "user": user,
+            "password_file": password_file,
+            "known_hosts": known_hosts,
+        }))
+        .unwrap();
+        transport::build(
+            &sshd.drop_dir(),
+            Some(config),
+            &Setup::new("sftp-test", dir.path()),
+        )
+        .expect("the SFTP configuration")
+    };
+    let transport = with("password");
+    let outcome = transport.publish("NAI/p.xml", b"<x/>".to_vec()).await;
+    assert_eq!(
+        outcome.unwrap_or_else(|e| panic!("{}\n{}", e.report(), sshd.log())),
+        Published::Written
+    );
+    assert_eq!(files(&sshd.drop_dir()), ["NAI/p.xml"]);
+
+    std::fs::write(dir.path().join("wrong"), "not-the-password").unwrap();
+    let error = with("wrong")
+        .publish("NAI/q.xml", b"<x/>".to_vec())
+        .await
+        .unwrap_err();
+    assert!(!error.is_permanent(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("refused to log in user `{user}`")),
+        "{error}"
+    );
+}
+
 #[test]
 fn sftp_configurations_are_checked_at_build() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 /// A running `sshd`, stopped (killed) when dropped.
 pub struct Sshd {
     child: Option<Child>,
+    /// A throwaway system user with a password, when password login is tested.
+    password_user: Option<(String, String)>,
     /// The server's files: keys, configuration, log, and `drop/`.
     pub dir: tempfile::TempDir,
     /// Its port on 127.0.0.1.
@@ -74,6 +76,7 @@ impl Sshd {
         let port = free_port();
         let mut sshd = Self {
             child: None,
+            password_user: None,
             dir,
             port,
         };
@@ -81,15 +84,57 @@ impl Sshd {
         sshd
     }
 
+    /// Like [`Sshd::start`], with password login for a throwaway system user (created
+    /// with `useradd`, removed when dropped; the tests run as root) who owns `drop/`.
+    /// Returns the server, the user and the password.
+    pub fn start_with_password_user() -> (Self, String, String) {
+        let mut sshd = Self::start();
+        sshd.stop();
+        let user = format!("aigtest{}", sshd.port);
+        let password = format!("pw-{}-{}", std::process::id(), sshd.port);
+        let status = Command::new("useradd")
+            .args(["-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", &user])
+            .status()
+            .expect("useradd (the SFTP password test runs as root)");
+        assert!(
+            status.success(),
+            "useradd {user} failed (run the tests as root)"
+        );
+        sshd.password_user = Some((user.clone(), password.clone()));
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        {
+            use std::io::Write as _;
+            let stdin = chpasswd.stdin.as_mut().unwrap();
+            writeln!(stdin, "{user}:{password}").unwrap();
+        }
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+        // The user must reach drop/ (tempdir is 0700) and write in it.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(sshd.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let status = Command::new("chown")
+            .arg(&user)
+            .arg(sshd.drop_dir())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        sshd.launch();
+        (sshd, user, password)
+    }
+
     fn launch(&mut self) {
         let d = self.dir.path().display();
-        let config = format!(
+        let config =
+            format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PasswordAuthentication {password}\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
              Subsystem sftp internal-sftp\nLogLevel VERBOSE\n",
-            port = self.port
+            port = self.port,
+            password = if self.password_user.is_some() { "yes" } else { "no" },
         );
         let config_path = self.dir.path().join("sshd_config");
         std::fs::write(&config_path, config).unwrap();
@@ -193,5 +238,8 @@ impl Sshd {
 impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
+        if let Some((user, _)) = self.password_user.take() {
+            let _ = Command::new("userdel").arg(&user).status();
+        }
     }
 }
