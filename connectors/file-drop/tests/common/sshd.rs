@@ -92,6 +92,11 @@ impl Sshd {
         sshd.stop();
         let user = format!("aigtest{}", sshd.port);
         let password = format!("pw-{}-{}", std::process::id(), sshd.port);
+        // A user left behind by a test that was killed, on the same port by chance.
+        let _ = Command::new("userdel")
+            .arg(&user)
+            .stderr(Stdio::null())
+            .status();
         let status = Command::new("useradd")
             .args(["-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", &user])
             .status()
