@@ -308,9 +308,10 @@ async fn a_gateway_killed_while_writing_leaves_no_partial_file_for_the_importer(
             std::fs::read_dir(&import).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>()
         );
     }
-    // A file written and imported just before the kill, whose outcome the gateway had
-    // not yet recorded, is written again on redelivery (docs/connectors/etat-civil.md):
-    // at most the deliveries in flight (concurrency 8).
+    // The connector's journal keeps a redelivered démarche whose file the software already
+    // took from being written again; only a kill between the file's publication and its
+    // journal entry (the directory's fsync) lets one through (docs/connectors/etat-civil.md):
+    // at most the deliveries in flight (concurrency 8), in practice 0 or 1.
     let again = imported.len() - total;
     assert!(again <= 8, "{again} files imported twice");
     eprintln!(

@@ -35,7 +35,9 @@ impl EtatCivilConnector {
     pub fn new(config: EtatCivilConfig, setup: &Setup) -> Result<Self, ConfigError> {
         let template = Template::parse(&config.file_name, true)
             .map_err(|error| ConfigError::invalid("file_name", error.to_string()))?;
-        let transport = transport::build(&config.directory, config.sftp, setup)?;
+        // The software takes imported files away: the journal keeps a redelivery after a
+        // crash from writing one again.
+        let transport = transport::build_with(&config.directory, config.sftp, setup, true)?;
         Ok(Self {
             transport,
             template,

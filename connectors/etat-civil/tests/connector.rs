@@ -40,6 +40,10 @@ fn files(directory: &Path) -> Vec<String> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
+            // The connector's journal (`.aiguillage-published/`) is not an import file.
+            if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+                continue;
+            }
             if path.is_dir() {
                 stack.push(path);
             } else {
@@ -115,6 +119,41 @@ async fn the_same_envelope_twice_gives_one_file() {
     let error = connector.deliver(&changed, &ctx).await.unwrap_err();
     assert!(error.is_permanent());
     assert!(error.to_string().contains("different content"), "{error}");
+}
+
+#[tokio::test]
+async fn a_file_the_software_took_is_not_written_again_on_redelivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = build(json!({"directory": dir.path()}));
+    let document = golden("deces-cpi-notaire");
+    let ctx = context(&document);
+    let first = connector.deliver(&document, &ctx).await.unwrap();
+    let name = first.reference.clone().unwrap();
+    // The software imports the file and moves it away.
+    std::fs::remove_file(dir.path().join(&name)).unwrap();
+    // The gateway died before recording the outcome: the démarche comes again.
+    let again = connector
+        .deliver(&document, &ctx.clone().with_attempt(2))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert!(files(dir.path()).is_empty(), "not written a second time");
+    let journal = dir
+        .path()
+        .join(".aiguillage-published")
+        .join(format!("{name}.sha256"));
+    assert_eq!(std::fs::read_to_string(&journal).unwrap().trim().len(), 64);
+    // Another document under the same name is still refused.
+    let mut changed = document.clone();
+    changed["motif"] = json!("Autre motif");
+    let error = connector.deliver(&changed, &ctx).await.unwrap_err();
+    assert!(error.is_permanent());
+    assert!(
+        error
+            .to_string()
+            .contains("different content was published"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -247,6 +286,7 @@ async fn the_legal_rules_refuse_before_anything_is_written() {
         for file in files(dir.path()) {
             std::fs::remove_file(dir.path().join(file)).unwrap();
         }
+        let _ = std::fs::remove_dir_all(dir.path().join(".aiguillage-published"));
     }
 
     // The cousin of the issue: a copie intégrale of a birth act.

@@ -18,10 +18,14 @@ const TEMP_NAME_TRIES: u32 = 8;
 /// Prefix of the files the health probe creates (hidden, like every temporary file).
 const PROBE_NAME: &str = "aiguillage-probe";
 
+/// The hidden directory where a [`LocalDirectory`] with a journal records what it published.
+pub const JOURNAL_DIRECTORY: &str = ".aiguillage-published";
+
 /// A local directory that files are dropped into.
 #[derive(Debug, Clone)]
 pub struct LocalDirectory {
     directory: PathBuf,
+    journal: bool,
 }
 
 impl LocalDirectory {
@@ -33,7 +37,23 @@ impl LocalDirectory {
     /// A [`ProbeError`] saying what is wrong and how to fix it.
     pub fn open(directory: PathBuf) -> Result<Self, ProbeError> {
         probe(&directory)?;
-        Ok(Self { directory })
+        Ok(Self {
+            directory,
+            journal: false,
+        })
+    }
+
+    /// Keeps a journal of the files published, so that a file the software has already
+    /// taken away (imported, then moved or deleted) is not written again when the same
+    /// démarche is redelivered (after a crash between the write and the recording of its
+    /// outcome). For each file `NAI/x.xml` it keeps the SHA-256 of its bytes in
+    /// `.aiguillage-published/NAI/x.xml.sha256` (hidden, a few dozen bytes per file, never
+    /// removed by the gateway: the operator may prune entries older than the store's
+    /// memory of outcomes).
+    #[must_use]
+    pub fn with_journal(mut self) -> Self {
+        self.journal = true;
+        self
     }
 
     /// The directory.
@@ -48,7 +68,8 @@ impl Transport for LocalDirectory {
         check_relative(relative).map_err(|error| ConnectorError::permanent(error.to_string()))?;
         let directory = self.directory.clone();
         let name = relative.to_owned();
-        tokio::task::spawn_blocking(move || publish(&directory, &name, &bytes))
+        let journal = self.journal;
+        tokio::task::spawn_blocking(move || publish(&directory, &name, &bytes, journal))
             .await
             .map_err(|error| {
                 ConnectorError::transient(format!(
@@ -85,6 +106,7 @@ pub(crate) fn publish(
     directory: &Path,
     relative: &str,
     bytes: &[u8],
+    journal: bool,
 ) -> Result<Published, ConnectorError> {
     let mut components: Vec<&str> = relative.split('/').collect();
     let Some(file_name) = components.pop() else {
@@ -101,7 +123,24 @@ pub(crate) fn publish(
     if existing(&target, bytes)? == Existing::Same {
         // The earlier attempt may have stopped before syncing the directory.
         sync_directory(&parent)?;
+        if journal {
+            record(directory, relative, bytes)?;
+        }
         return Ok(Published::AlreadyThere);
+    }
+    // Or the software took it away already.
+    if journal {
+        match recorded(directory, relative)? {
+            Some(digest) if digest == hex_digest(bytes) => return Ok(Published::AlreadyThere),
+            Some(_) => {
+                return Err(ConnectorError::permanent(format!(
+                    "a file with different content was published as {} earlier (recorded in {}); refusing to publish another",
+                    target.display(),
+                    directory.join(JOURNAL_DIRECTORY).display()
+                )))
+            }
+            None => {}
+        }
     }
 
     let mut temp = TempFile::create(&parent, file_name)
@@ -128,7 +167,56 @@ pub(crate) fn publish(
     };
     temp.remove();
     sync_directory(&parent)?;
+    if journal {
+        record(directory, relative, bytes)?;
+    }
     Ok(outcome)
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn journal_entry(directory: &Path, relative: &str) -> PathBuf {
+    directory
+        .join(JOURNAL_DIRECTORY)
+        .join(format!("{relative}.sha256"))
+}
+
+/// The digest recorded for `relative`, if any.
+fn recorded(directory: &Path, relative: &str) -> Result<Option<String>, ConnectorError> {
+    let entry = journal_entry(directory, relative);
+    match fs::read_to_string(&entry) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(io_failure("read", &entry, error)),
+    }
+}
+
+/// Records the digest of the file published as `relative` (atomically: a temporary entry
+/// renamed over the name, so that a crash never leaves a truncated digest).
+fn record(directory: &Path, relative: &str, bytes: &[u8]) -> Result<(), ConnectorError> {
+    let entry = journal_entry(directory, relative);
+    let Some(parent) = entry.parent() else {
+        return Ok(());
+    };
+    fs::create_dir_all(parent)
+        .map_err(|error| io_failure("create the directory", parent, error))?;
+    let name = entry
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut temp = TempFile::create(parent, &name)
+        .map_err(|error| io_failure("create a temporary file in", parent, error))?;
+    temp.write_and_sync(format!("{}\n", hex_digest(bytes)).as_bytes())
+        .map_err(|error| io_failure("write", &temp.path, error))?;
+    fs::rename(&temp.path, &entry).map_err(|error| io_failure("record", &entry, error))?;
+    temp.file = None;
+    sync_directory(parent)
 }
 
 /// Creates `path` if missing; its parent exists.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use aiguillage_connector::{async_trait, ConfigError, ConnectorError, Setup};
 
-pub use local::{LocalDirectory, ProbeError};
+pub use local::{LocalDirectory, ProbeError, JOURNAL_DIRECTORY};
 pub use sftp::{SftpAuth, SftpConfig, SftpDirectory, DEFAULT_SFTP_PORT, DEFAULT_SFTP_TIMEOUT};
 
 /// What publishing a file found.
@@ -66,6 +66,21 @@ pub fn build(
     sftp: Option<SftpConfig>,
     setup: &Setup,
 ) -> Result<Arc<dyn Transport>, ConfigError> {
+    build_with(directory, sftp, setup, false)
+}
+
+/// [`build`], with a journal of the files published when the directory is local (see
+/// [`LocalDirectory::with_journal`]); over SFTP there is no journal.
+///
+/// # Errors
+///
+/// As [`build`].
+pub fn build_with(
+    directory: &Path,
+    sftp: Option<SftpConfig>,
+    setup: &Setup,
+    journal: bool,
+) -> Result<Arc<dyn Transport>, ConfigError> {
     if directory.as_os_str().is_empty() {
         return Err(ConfigError::invalid(
             "directory",
@@ -77,7 +92,7 @@ pub fn build(
             let directory = setup.resolve(directory);
             let local = LocalDirectory::open(directory)
                 .map_err(|error| ConfigError::invalid("directory", error.to_string()))?;
-            Ok(Arc::new(local))
+            Ok(Arc::new(if journal { local.with_journal() } else { local }))
         }
         Some(config) => Ok(Arc::new(SftpDirectory::new(config, directory, setup)?)),
     }
