@@ -50,17 +50,36 @@ async fn golden_requests_land_on_the_sftp_server_once_and_valid() {
         assert!(bytes.starts_with(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"));
     }
     xmllint(&written).unwrap();
-    let count = walk(&sshd.drop_dir());
+    let count = walk(&sshd.drop_dir(), false);
     assert_eq!(count, 4, "one file per request, no temporary file left");
+    assert_eq!(
+        walk(&sshd.drop_dir(), true),
+        8,
+        "and one journal entry each"
+    );
+
+    // The software imports a file and removes it; a redelivery does not write it again.
+    let (name, document) = fixtures().remove(0);
+    std::fs::remove_file(&written[0]).unwrap();
+    let id = document["identifiant"].as_str().unwrap();
+    let ctx = Context::new(id, "44064", "demande-acte", "gorges-cityweb").with_attempt(3);
+    connector
+        .deliver(&document, &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {}", e.report()));
+    assert!(!written[0].exists(), "{name} was written again");
+    assert_eq!(walk(&sshd.drop_dir(), false), 3);
 }
 
-fn walk(dir: &std::path::Path) -> usize {
+/// Files under `dir`; `hidden`: the journal's too.
+fn walk(dir: &std::path::Path, hidden: bool) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
         .flatten()
+        .filter(|entry| hidden || !entry.file_name().to_string_lossy().starts_with('.'))
         .map(|entry| {
             if entry.path().is_dir() {
-                walk(&entry.path())
+                walk(&entry.path(), hidden)
             } else {
                 1
             }

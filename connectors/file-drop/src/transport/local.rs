@@ -173,7 +173,8 @@ pub(crate) fn publish(
     Ok(outcome)
 }
 
-fn hex_digest(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes` in hex, as journal entries hold it.
+pub(crate) fn hex_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes)
         .iter()

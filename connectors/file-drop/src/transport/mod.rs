@@ -69,8 +69,8 @@ pub fn build(
     build_with(directory, sftp, setup, false)
 }
 
-/// [`build`], with a journal of the files published when the directory is local (see
-/// [`LocalDirectory::with_journal`]); over SFTP there is no journal.
+/// [`build`], with a journal of the files published when `journal` (see
+/// [`LocalDirectory::with_journal`] and [`SftpDirectory::with_journal`]).
 ///
 /// # Errors
 ///
@@ -94,7 +94,14 @@ pub fn build_with(
                 .map_err(|error| ConfigError::invalid("directory", error.to_string()))?;
             Ok(Arc::new(if journal { local.with_journal() } else { local }))
         }
-        Some(config) => Ok(Arc::new(SftpDirectory::new(config, directory, setup)?)),
+        Some(config) => {
+            let remote = SftpDirectory::new(config, directory, setup)?;
+            Ok(Arc::new(if journal {
+                remote.with_journal()
+            } else {
+                remote
+            }))
+        }
     }
 }
 

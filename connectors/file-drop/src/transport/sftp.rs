@@ -158,9 +158,19 @@ pub struct SftpDirectory {
     known_hosts: Option<PathBuf>,
     timeout: Duration,
     directory: String,
+    journal: bool,
 }
 
 impl SftpDirectory {
+    /// Keeps a journal of the files published on the server, as
+    /// [`super::LocalDirectory::with_journal`] does (`.aiguillage-published/` in the
+    /// directory).
+    #[must_use]
+    pub fn with_journal(mut self) -> Self {
+        self.journal = true;
+        self
+    }
+
     /// Checks `config` and reads its secrets and key; does not connect (so that
     /// `aiguillage check` works away from the server).
     ///
@@ -283,6 +293,7 @@ impl SftpDirectory {
             known_hosts,
             timeout: config.timeout,
             directory,
+            journal: false,
         })
     }
 
@@ -385,7 +396,25 @@ impl SftpDirectory {
     ) -> Result<Published, ConnectorError> {
         let target = self.remote(relative);
         if self.existing(sftp, &target, bytes).await? == Existing::Same {
+            if self.journal {
+                self.record(sftp, relative, bytes).await?;
+            }
             return Ok(Published::AlreadyThere);
+        }
+        if self.journal {
+            match self.recorded(sftp, relative).await? {
+                Some(digest) if digest == super::local::hex_digest(bytes) => {
+                    return Ok(Published::AlreadyThere)
+                }
+                Some(_) => {
+                    return Err(ConnectorError::permanent(format!(
+                        "a file with different content was published as {target} on {} earlier (recorded in {}); refusing to publish another",
+                        self.location(),
+                        self.remote(super::JOURNAL_DIRECTORY)
+                    )))
+                }
+                None => {}
+            }
         }
         let mut components: Vec<&str> = relative.split('/').collect();
         let Some(file_name) = components.pop() else {
@@ -402,7 +431,7 @@ impl SftpDirectory {
             let _ = sftp.remove_file(temp.as_str()).await;
             return Err(error);
         }
-        match sftp.rename(temp.as_str(), target.as_str()).await {
+        let outcome = match sftp.rename(temp.as_str(), target.as_str()).await {
             Ok(()) => Ok(Published::Written),
             Err(error) => {
                 let _ = sftp.remove_file(temp.as_str()).await;
@@ -415,7 +444,67 @@ impl SftpDirectory {
                     }
                 }
             }
+        }?;
+        if self.journal {
+            self.record(sftp, relative, bytes).await?;
         }
+        Ok(outcome)
+    }
+
+    fn journal_entry(&self, relative: &str) -> String {
+        self.remote(&format!("{}/{relative}.sha256", super::JOURNAL_DIRECTORY))
+    }
+
+    async fn recorded(
+        &self,
+        sftp: &SftpSession,
+        relative: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        let entry = self.journal_entry(relative);
+        match sftp.read(entry.as_str()).await {
+            Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).trim().to_owned())),
+            Err(russh_sftp::client::error::Error::Status(status))
+                if status.status_code == StatusCode::NoSuchFile =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(self.sftp_failure("read", &entry, error)),
+        }
+    }
+
+    /// Records the digest of `relative` (a temporary entry renamed to its name; an entry
+    /// already there is kept).
+    async fn record(
+        &self,
+        sftp: &SftpSession,
+        relative: &str,
+        bytes: &[u8],
+    ) -> Result<(), ConnectorError> {
+        if self.recorded(sftp, relative).await?.is_some() {
+            return Ok(());
+        }
+        let entry = self.journal_entry(relative);
+        let mut parent = self.directory.trim_end_matches('/').to_owned();
+        let journal_relative = format!("{}/{relative}", super::JOURNAL_DIRECTORY);
+        let mut components: Vec<&str> = journal_relative.split('/').collect();
+        let file_name = components.pop().unwrap_or_default();
+        for component in components {
+            parent = format!("{parent}/{component}");
+            self.ensure_directory(sftp, &parent).await?;
+        }
+        let temp = format!("{parent}/{}", temp_name(&format!("{file_name}.sha256")));
+        let digest = format!("{}\n", super::local::hex_digest(bytes));
+        if let Err(error) = self.write_temp(sftp, &temp, digest.as_bytes()).await {
+            let _ = sftp.remove_file(temp.as_str()).await;
+            return Err(error);
+        }
+        if let Err(error) = sftp.rename(temp.as_str(), entry.as_str()).await {
+            let _ = sftp.remove_file(temp.as_str()).await;
+            if self.recorded(sftp, relative).await?.is_none() {
+                return Err(self.sftp_failure("record", &entry, error));
+            }
+        }
+        Ok(())
     }
 
     async fn write_temp(
