@@ -1,0 +1,234 @@
+//! The `facturation/pes` connector: check, number, encode, publish.
+
+use std::sync::Arc;
+
+use aiguillage_connector::{
+    async_trait, ConfigError, Connector, ConnectorError, Context, Document, Receipt, Setup,
+};
+use aiguillage_connector_file_drop::name::{Template, Values};
+use aiguillage_connector_file_drop::transport::{self, Published, Transport};
+
+use crate::encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece};
+use crate::{siret, PesConfig, Titre};
+
+/// Delivers titres de recette as PES V2 files. Built from a [`PesConfig`].
+///
+/// A delivery reads and checks the titre (a permanent failure names the field and the
+/// Treasury's rule), takes its bordereau and titre numbers from the gateway's durable
+/// numbering (the same numbers on every retry of the envelope), writes the PES file and
+/// publishes it with the shared file transport: atomically, never replacing a file, and a
+/// redelivery of the same envelope finds its file and succeeds without writing another.
+#[derive(Debug)]
+pub struct PesConnector {
+    transport: Arc<dyn Transport>,
+    file_name: String,
+    collectivite: Collectivite,
+    options: EncodeOptions,
+}
+
+impl PesConnector {
+    /// Checks `config` and builds the connector.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `id_coll` (not a SIRET), `cod_col`, `cod_bud`, `id_post`,
+    /// `libelle`, `file_name`, `directory` (empty, missing or not writable when local) or
+    /// an `sftp` key.
+    pub fn new(config: PesConfig, setup: &Setup) -> Result<Self, ConfigError> {
+        if !siret::is_valid(&config.id_coll) {
+            return Err(ConfigError::invalid(
+                "id_coll",
+                format!(
+                    "`{}` is not a SIRET (14 digits whose key checks): copy the SIRET of the budget's collectivité from the Treasury's records, without spaces",
+                    config.id_coll.escape_debug()
+                ),
+            ));
+        }
+        let alphanumeric = |text: &str| text.bytes().all(|b| b.is_ascii_alphanumeric());
+        if config.cod_col.is_empty()
+            || config.cod_col.len() > 3
+            || !alphanumeric(&config.cod_col)
+            || config.cod_col.bytes().all(|b| b == b'0')
+        {
+            return Err(ConfigError::invalid(
+                "cod_col",
+                format!(
+                    "`{}`: the code collectivité is 1 to 3 letters or digits, not only zeros, as the Treasury gave it",
+                    config.cod_col.escape_debug()
+                ),
+            ));
+        }
+        if config.cod_bud.is_empty() || config.cod_bud.len() > 2 || !alphanumeric(&config.cod_bud) {
+            return Err(ConfigError::invalid(
+                "cod_bud",
+                format!(
+                    "`{}`: the code budget is 1 or 2 letters or digits (`00` for the main budget)",
+                    config.cod_bud.escape_debug()
+                ),
+            ));
+        }
+        if config.id_post.is_empty() || config.id_post.len() > 7 || !alphanumeric(&config.id_post) {
+            return Err(ConfigError::invalid(
+                "id_post",
+                format!(
+                    "`{}`: the codique of the poste comptable is up to 7 letters or digits, e.g. 044012",
+                    config.id_post.escape_debug()
+                ),
+            ));
+        }
+        if let Some(libelle) = &config.libelle {
+            let length = libelle.chars().count();
+            if length == 0 || length > 38 || libelle.chars().any(char::is_control) {
+                return Err(ConfigError::invalid(
+                    "libelle",
+                    "the name of the collectivité and budget is 1 to 38 characters on one line",
+                ));
+            }
+        }
+        let sample = numbered_name(&config.file_name, 2026, 1);
+        Template::parse(&sample, true)
+            .map_err(|error| ConfigError::invalid("file_name", error.to_string()))?;
+        // The software takes imported files away: the journal keeps a redelivery after a
+        // crash from writing one again.
+        let transport = transport::build_with(&config.directory, config.sftp, setup, true)?;
+        Ok(Self {
+            transport,
+            file_name: config.file_name,
+            collectivite: Collectivite {
+                id_coll: config.id_coll,
+                cod_col: config.cod_col,
+                cod_bud: config.cod_bud,
+                id_post: config.id_post,
+                libelle: config.libelle,
+            },
+            options: EncodeOptions {
+                encoding: config.encoding,
+                transliterate: config.transliterate,
+            },
+        })
+    }
+
+    /// Where the files go: the resolved directory, or `sftp://user@host:port/path`.
+    pub fn location(&self) -> String {
+        self.transport.location()
+    }
+
+    /// The numbering sequence of bordereaux for `exercice`: one per collectivité, budget
+    /// and year, as the Treasury checks them.
+    pub fn bordereau_sequence(&self, exercice: u16) -> String {
+        format!(
+            "pes/bordereau/{}/{}/{exercice}",
+            self.collectivite.id_coll, self.collectivite.cod_bud
+        )
+    }
+
+    /// The numbering sequence of titres for `exercice`.
+    pub fn titre_sequence(&self, exercice: u16) -> String {
+        format!(
+            "pes/titre/{}/{}/{exercice}",
+            self.collectivite.id_coll, self.collectivite.cod_bud
+        )
+    }
+
+    /// Reads and checks the titre of `document`.
+    ///
+    /// # Errors
+    ///
+    /// A permanent [`ConnectorError`] naming the field at fault.
+    pub fn read(&self, document: &Document, ctx: &Context) -> Result<Titre, ConnectorError> {
+        let titre = Titre::from_document(document).map_err(|error| {
+            ConnectorError::permanent(format!("the titre de recette cannot be issued: {error}"))
+        })?;
+        if titre.reference != ctx.envelope_id() {
+            return Err(ConnectorError::permanent(format!(
+                "the titre de recette cannot be issued: field `reference`: `{}` is not the envelope id `{}` (the mapping must write `{{{{ envelope.id }}}}`, so that a retry issues the same titre)",
+                titre.reference.escape_debug(),
+                ctx.envelope_id()
+            )));
+        }
+        Ok(titre)
+    }
+
+    /// The file (path relative to the directory) and its bytes for `titre`, numbered
+    /// `id_bord` and `id_pce`.
+    ///
+    /// # Errors
+    ///
+    /// A permanent [`ConnectorError`]: a text that cannot be written, a number beyond the
+    /// PES's digits.
+    pub fn prepare(
+        &self,
+        titre: &Titre,
+        id_bord: u64,
+        id_pce: u64,
+        ctx: &Context,
+    ) -> Result<(String, Vec<u8>), ConnectorError> {
+        let exercice = titre.exercice();
+        let template = Template::parse(&numbered_name(&self.file_name, exercice, id_bord), true)
+            .map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        let relative = template
+            .render(&Values {
+                id: ctx.envelope_id(),
+                commune: ctx.commune(),
+                form: ctx.form(),
+                connector: ctx.connector(),
+            })
+            .map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        let nom_fic = relative.rsplit('/').next().unwrap_or(&relative).to_owned();
+        let nom_fic: String = nom_fic.chars().take(100).collect();
+        let bordereau = Bordereau {
+            nom_fic,
+            exercice,
+            id_bord,
+            date: titre.date_emission.clone(),
+            pieces: vec![Piece { id_pce, titre }],
+        };
+        let bytes = encode(&self.collectivite, &bordereau, self.options).map_err(|error| {
+            ConnectorError::permanent(format!("the titre de recette cannot be issued: {error}"))
+        })?;
+        Ok((relative, bytes))
+    }
+}
+
+/// `template` with `{exercice}` and `{bordereau}` replaced by their digits.
+fn numbered_name(template: &str, exercice: u16, id_bord: u64) -> String {
+    template
+        .replace("{exercice}", &format!("{exercice:04}"))
+        .replace("{bordereau}", &format!("{id_bord:07}"))
+}
+
+#[async_trait]
+impl Connector for PesConnector {
+    async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
+        // Every check before any number is taken: a refused titre consumes none.
+        let titre = self.read(document, ctx)?;
+        // The texts too: written once with placeholder numbers, so that a titre whose
+        // file cannot be written is refused without leaving a gap in the sequences.
+        self.prepare(&titre, 1, 1, ctx)?;
+        let exercice = titre.exercice();
+        let numbering = ctx.numbering()?;
+        let id_bord = numbering
+            .number(&self.bordereau_sequence(exercice), ctx.envelope_id())
+            .await?;
+        let id_pce = numbering
+            .number(&self.titre_sequence(exercice), ctx.envelope_id())
+            .await?;
+        let (relative, bytes) = self.prepare(&titre, id_bord, id_pce, ctx)?;
+        let outcome = self.transport.publish(&relative, bytes).await?;
+        ctx.span().in_scope(|| match outcome {
+            Published::Written => {
+                tracing::debug!(file = %relative, exercice, bordereau = id_bord, titre = id_pce, "titre de recette dropped");
+            }
+            Published::AlreadyThere => {
+                tracing::debug!(file = %relative, "titre de recette already dropped with the same content");
+            }
+        });
+        Ok(Receipt::with_reference(format!(
+            "{exercice}-B{id_bord}-T{id_pce}"
+        )))
+    }
+
+    async fn health(&self) -> Result<(), ConnectorError> {
+        self.transport.probe().await
+    }
+}

@@ -1,0 +1,439 @@
+//! The PES V2 `PES_Aller` file of a bordereau of titres
+//! (`../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`), written with quick-xml in the
+//! schema's element order, every value in the `V` attribute.
+//!
+//! Texts: control characters are refused with the field named; tabs and line breaks become
+//! spaces (an attribute would turn them into spaces anyway); in ISO-8859-1 a character
+//! outside it is transliterated (`œ` → `oe`, `’` → `'`) or refused when `transliterate` is
+//! off; a text longer than the PES allows is refused with its field and limit (the mapping
+//! shortens citizens' texts, the connector never cuts silently).
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
+use quick_xml::Writer;
+
+use crate::amount::{self, Cents};
+use crate::config::Encoding;
+use crate::titre::{FieldError, Titre};
+
+/// The namespace of the root element `PES_Aller` (the only qualified element).
+pub const NAMESPACE: &str = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/aller";
+
+/// How texts are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// The file's encoding.
+    pub encoding: Encoding,
+    /// In ISO-8859-1, replace characters outside it by their closest Latin letters
+    /// (`true`) or refuse the titre (`false`).
+    pub transliterate: bool,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            encoding: Encoding::Latin1,
+            transliterate: true,
+        }
+    }
+}
+
+/// What the configuration says of the collectivité (`EnTetePES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collectivite {
+    /// SIRET of the budget's collectivité (`IdColl`).
+    pub id_coll: String,
+    /// Code collectivité (`CodCol`).
+    pub cod_col: String,
+    /// Code budget (`CodBud`).
+    pub cod_bud: String,
+    /// Codique of the poste comptable (`IdPost`).
+    pub id_post: String,
+    /// `LibelleColBud`, if any.
+    pub libelle: Option<String>,
+}
+
+/// A titre and its number in the bordereau.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'a> {
+    /// `IdPce`, unique within the bordereau.
+    pub id_pce: u64,
+    /// The titre.
+    pub titre: &'a Titre,
+}
+
+/// A bordereau of titres: one file.
+#[derive(Debug, Clone)]
+pub struct Bordereau<'a> {
+    /// `NomFic`: the file's name.
+    pub nom_fic: String,
+    /// `Exer`.
+    pub exercice: u16,
+    /// `IdBord`.
+    pub id_bord: u64,
+    /// `DteBordEm` and `DteStr`, `YYYY-MM-DD`.
+    pub date: String,
+    /// The titres, at least one.
+    pub pieces: Vec<Piece<'a>>,
+}
+
+impl Bordereau<'_> {
+    /// `MtBordHt`: the sum of every line of every titre.
+    pub fn total(&self) -> Option<Cents> {
+        self.pieces
+            .iter()
+            .flat_map(|piece| piece.titre.montants())
+            .try_fold(Cents(0), Cents::checked_add)
+    }
+}
+
+/// The file of `bordereau`, in bytes of the chosen encoding.
+///
+/// # Errors
+///
+/// A [`FieldError`] naming a field whose text cannot be written (control character,
+/// character outside ISO-8859-1 without transliteration, too long), or a number beyond what
+/// the PES can hold.
+pub fn encode(
+    collectivite: &Collectivite,
+    bordereau: &Bordereau<'_>,
+    options: EncodeOptions,
+) -> Result<Vec<u8>, FieldError> {
+    if bordereau.pieces.is_empty() {
+        return Err(FieldError::new("", "a bordereau needs at least one titre"));
+    }
+    if bordereau.id_bord == 0 || bordereau.id_bord > 9_999_999 {
+        return Err(FieldError::new(
+            "",
+            format!(
+                "bordereau number {} is beyond the 7 digits of IdBord: start a new sequence (new budget code) with the Treasury",
+                bordereau.id_bord
+            ),
+        ));
+    }
+    if bordereau.pieces.len() > 99_999 {
+        return Err(FieldError::new("", "more than 99999 titres in a bordereau"));
+    }
+    let total = bordereau.total().ok_or_else(|| {
+        FieldError::new(
+            "lignes",
+            "the bordereau's total is more than the 14 digits a PES amount can have",
+        )
+    })?;
+    let mut xml = Xml {
+        writer: Writer::new_with_indent(Vec::new(), b' ', 2),
+        options,
+    };
+    xml.event(Event::Decl(BytesDecl::new(
+        "1.0",
+        Some(options.encoding.xml_name()),
+        None,
+    )))?;
+    let mut root = BytesStart::new("n:PES_Aller");
+    root.push_attribute(("xmlns:n", NAMESPACE));
+    xml.event(Event::Start(root))?;
+
+    xml.open("Enveloppe")?;
+    xml.open("Parametres")?;
+    xml.code("Version", "1")?;
+    xml.code("TypFic", "PESALR1")?;
+    xml.text("NomFic", "file_name", &bordereau.nom_fic, 100)?;
+    xml.close("Parametres")?;
+    xml.close("Enveloppe")?;
+
+    xml.open("EnTetePES")?;
+    xml.code("DteStr", &bordereau.date)?;
+    xml.code("IdPost", &collectivite.id_post)?;
+    xml.code("IdColl", &collectivite.id_coll)?;
+    xml.code("CodCol", &collectivite.cod_col)?;
+    xml.code("CodBud", &collectivite.cod_bud)?;
+    if let Some(libelle) = &collectivite.libelle {
+        xml.text("LibelleColBud", "libelle", libelle, 38)?;
+    }
+    xml.close("EnTetePES")?;
+
+    xml.open("PES_RecetteAller")?;
+    xml.open("EnTeteRecette")?;
+    xml.code("IdVer", "2")?;
+    // 1 only with an electronic signature, which the connector does not make.
+    xml.code("InfoDematerialisee", "0")?;
+    xml.close("EnTeteRecette")?;
+
+    xml.open("Bordereau")?;
+    xml.open("BlocBordereau")?;
+    xml.code("Exer", &bordereau.exercice.to_string())?;
+    xml.code("IdBord", &bordereau.id_bord.to_string())?;
+    xml.code("DteBordEm", &bordereau.date)?;
+    // Ordinary titres of operating revenue: TypBord 01, TypPce 01, NatPce 01.
+    xml.code("TypBord", "01")?;
+    xml.code("NbrPce", &bordereau.pieces.len().to_string())?;
+    xml.code("MtBordHt", &total.to_string())?;
+    xml.close("BlocBordereau")?;
+    for piece in &bordereau.pieces {
+        xml.piece(piece)?;
+    }
+    xml.close("Bordereau")?;
+    xml.close("PES_RecetteAller")?;
+    xml.close("n:PES_Aller")?;
+
+    let mut text = xml.writer.into_inner();
+    text.push(b'\n');
+    Ok(match options.encoding {
+        Encoding::Utf8 => text,
+        Encoding::Latin1 => to_latin1(&text),
+    })
+}
+
+/// The writer and the options of one file.
+struct Xml {
+    writer: Writer<Vec<u8>>,
+    options: EncodeOptions,
+}
+
+impl Xml {
+    fn event(&mut self, event: Event<'_>) -> Result<(), FieldError> {
+        // Writing into a Vec cannot fail; the error is mapped rather than unwrapped.
+        self.writer
+            .write_event(event)
+            .map_err(|error| FieldError::new("", format!("cannot write the XML: {error}")))
+    }
+
+    fn open(&mut self, name: &str) -> Result<(), FieldError> {
+        self.event(Event::Start(BytesStart::new(name)))
+    }
+
+    fn close(&mut self, name: &str) -> Result<(), FieldError> {
+        self.event(Event::End(BytesEnd::new(name)))
+    }
+
+    /// `<name V="value"/>` for a value of the connector's own (a code, a number, a date).
+    fn code(&mut self, name: &str, value: &str) -> Result<(), FieldError> {
+        let mut element = BytesStart::new(name);
+        element.push_attribute(("V", value));
+        self.event(Event::Empty(element))
+    }
+
+    /// `<name V="…"/>` for the text of `field`, checked against `Base_Texte<max>`.
+    fn text(&mut self, name: &str, field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+        let text = self.convert(field, value)?;
+        let text = text.trim();
+        let length = text.chars().count();
+        if length > max {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{length} characters: the PES allows {max} in {name}; shorten it in the mapping"
+                ),
+            ));
+        }
+        if text.is_empty() || text == "." || text == "nc" || text.chars().all(|c| c == '0') {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "`{}` is not a value the Treasury accepts in {name}",
+                    text.escape_debug()
+                ),
+            ));
+        }
+        self.code(name, text)
+    }
+
+    /// The text of `field` in the file's character set, whitespace made single-line.
+    fn convert<'a>(&self, field: &str, value: &'a str) -> Result<Cow<'a, str>, FieldError> {
+        if let Some(bad) = value.chars().find(|&c| !is_writable(c)) {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "contains the control character U+{:04X}, which an XML file cannot carry: remove it from the démarche",
+                    u32::from(bad)
+                ),
+            ));
+        }
+        let value: Cow<'a, str> = if value.contains(['\t', '\n', '\r']) {
+            Cow::Owned(value.replace(['\t', '\n', '\r'], " "))
+        } else {
+            Cow::Borrowed(value)
+        };
+        if self.options.encoding == Encoding::Utf8 || value.chars().all(is_latin1) {
+            return Ok(value);
+        }
+        let mut out = String::with_capacity(value.len());
+        for c in value.chars() {
+            if is_latin1(c) {
+                out.push(c);
+                continue;
+            }
+            match (self.options.transliterate, transliterate(c)) {
+                (true, Some(text)) => out.push_str(&text),
+                (true, None) => {
+                    return Err(FieldError::new(
+                        field,
+                        format!(
+                            "the character {c:?} (U+{:04X}) has no equivalent in ISO-8859-1, the encoding of PES files: correct the démarche",
+                            u32::from(c)
+                        ),
+                    ))
+                }
+                (false, _) => {
+                    return Err(FieldError::new(
+                        field,
+                        format!(
+                            "the character {c:?} (U+{:04X}) is not in ISO-8859-1, the encoding of PES files, and `transliterate` is off: correct the démarche, or set `transliterate = true`",
+                            u32::from(c)
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(Cow::Owned(out))
+    }
+
+    fn piece(&mut self, piece: &Piece<'_>) -> Result<(), FieldError> {
+        let titre = piece.titre;
+        if piece.id_pce == 0 || piece.id_pce > 99_999_999 {
+            return Err(FieldError::new(
+                "",
+                format!(
+                    "titre number {} is beyond the 8 digits of IdPce",
+                    piece.id_pce
+                ),
+            ));
+        }
+        self.open("Piece")?;
+        self.open("BlocPiece")?;
+        self.code("IdPce", &piece.id_pce.to_string())?;
+        self.code("TypPce", "01")?;
+        self.code("NatPce", "01")?;
+        self.text("ObjPce", "objet", &titre.objet, 160)?;
+        self.close("BlocPiece")?;
+        for (index, (ligne, montant)) in titre.lignes.iter().zip(titre.montants()).enumerate() {
+            self.open("LigneDePiece")?;
+            self.open("BlocLignePiece")?;
+            self.open("InfoLignePiece")?;
+            self.code("IdLigne", &(index + 1).to_string())?;
+            self.text(
+                "ObjLignePce",
+                &format!("lignes[{index}].libelle"),
+                &ligne.libelle,
+                160,
+            )?;
+            self.code("CodProdLoc", &titre.imputation.code_produit)?;
+            self.code("Nature", &titre.imputation.nature)?;
+            if let Some(fonction) = &titre.imputation.fonction {
+                self.code("Fonction", fonction)?;
+            }
+            let rate = match &ligne.taux_tva {
+                Some(text) => amount::parse_rate(text).map_err(|reason| {
+                    FieldError::new(format!("lignes[{index}].taux_tva"), reason)
+                })?,
+                None => 0,
+            };
+            if rate > 0 {
+                self.code("TxTva", &format!("{}.{:02}", rate / 100, rate % 100))?;
+            }
+            self.code("Majo", "0")?;
+            self.code("TvaIntraCom", "0")?;
+            self.code("MtHT", &montant.to_string())?;
+            let vat = amount::vat(montant, rate);
+            if vat > 0 {
+                self.code("MtTVA", &Cents(vat).to_string())?;
+            }
+            self.close("InfoLignePiece")?;
+            self.close("BlocLignePiece")?;
+            // The debtor on every line, as Hélios reads it.
+            self.tiers(titre)?;
+            self.close("LigneDePiece")?;
+        }
+        self.close("Piece")
+    }
+
+    fn tiers(&mut self, titre: &Titre) -> Result<(), FieldError> {
+        let debiteur = &titre.debiteur;
+        self.open("Tiers")?;
+        self.open("InfoTiers")?;
+        if let Some(reference) = &debiteur.reference_tiers {
+            self.text("RefTiers", "debiteur.reference_tiers", reference, 30)?;
+        }
+        // A private person, principal debtor.
+        self.code("CatTiers", "01")?;
+        self.code("NatJur", "01")?;
+        self.code("TypTiers", "01")?;
+        self.code("Civilite", &debiteur.civilite)?;
+        self.text("Nom", "debiteur.nom", &debiteur.nom, 38)?;
+        self.text("Prenom", "debiteur.prenom", &debiteur.prenom, 38)?;
+        self.close("InfoTiers")?;
+        let adresse = &debiteur.adresse;
+        self.open("Adresse")?;
+        self.code("TypAdr", "1")?;
+        self.text("Adr2", "debiteur.adresse.ligne", &adresse.ligne, 38)?;
+        if let Some(complement) = &adresse.complement {
+            self.text("Adr3", "debiteur.adresse.complement", complement, 38)?;
+        }
+        self.code("CP", &adresse.code_postal)?;
+        self.text("Ville", "debiteur.adresse.ville", &adresse.ville, 38)?;
+        // Resident in France: the document refuses other countries.
+        self.code("CodRes", "0")?;
+        self.close("Adresse")?;
+        self.close("Tiers")
+    }
+}
+
+/// Whether XML 1.0 can carry `c` and the connector accepts it in a text.
+fn is_writable(c: char) -> bool {
+    match c {
+        '\t' | '\n' | '\r' => true,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => false,
+        _ => true,
+    }
+}
+
+fn is_latin1(c: char) -> bool {
+    u32::from(c) <= 0xff
+}
+
+/// The Latin-1 text standing for `c`, if any (the same table as `etat-civil/cityweb`).
+fn transliterate(c: char) -> Option<Cow<'static, str>> {
+    let fixed = match c {
+        'œ' => "oe",
+        'Œ' => "OE",
+        'Ÿ' => "Y",
+        '‘' | '’' | '‚' | '′' => "'",
+        '“' | '”' | '„' | '″' => "\"",
+        '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => "-",
+        '…' => "...",
+        '€' => "EUR",
+        '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' => " ",
+        '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' => "",
+        _ => {
+            let text = deunicode::deunicode_char(c)?;
+            let text = text.trim_end();
+            if text.is_empty() || text.contains("[?]") || !text.is_ascii() {
+                return None;
+            }
+            return Some(Cow::Owned(text.to_owned()));
+        }
+    };
+    Some(Cow::Borrowed(fixed))
+}
+
+/// UTF-8 bytes whose characters are all below U+0100, as ISO-8859-1 bytes.
+fn to_latin1(utf8: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(utf8)
+        .chars()
+        // Every text went through `Xml::convert`; markup is ASCII.
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transliteration_keeps_french_names_readable() {
+        assert_eq!(transliterate('œ').unwrap(), "oe");
+        assert_eq!(transliterate('’').unwrap(), "'");
+        assert_eq!(transliterate('ł').unwrap(), "l");
+    }
+}

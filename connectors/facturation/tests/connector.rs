@@ -1,0 +1,287 @@
+//! The connector through its `Connector` trait: files in the directory, numbering kept
+//! across retries, consecutive per démarche, restarting with the exercice, and the checks
+//! that refuse what the Treasury would bounce.
+
+mod common;
+
+use std::sync::Arc;
+
+use aiguillage_connector::numbering::MemoryNumbering;
+use aiguillage_connector::{Connector, Context, Setup};
+use aiguillage_connector_facturation::{PesConfig, PesConnector};
+use common::{config, connector, context, fixtures, latin1, value_of, xmllint, SIRET};
+use serde_json::{json, Value};
+
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    out.sort();
+    out
+}
+
+fn golden(name: &str) -> Value {
+    fixtures()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("fixture {name}"))
+        .1
+}
+
+#[tokio::test]
+async fn the_golden_titres_become_valid_numbered_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(config(dir.path()));
+    let numbering = Arc::new(MemoryNumbering::default());
+    let mut references = Vec::new();
+    for (_, doc) in fixtures() {
+        let receipt = pes.deliver(&doc, &context(&doc, &numbering)).await.unwrap();
+        references.push(receipt.reference.clone().unwrap());
+    }
+    assert_eq!(references, ["2026-B1-T1", "2026-B2-T2", "2026-B3-T3"]);
+    let written = files(dir.path());
+    assert_eq!(written.len(), 3);
+    let first = written[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        first.starts_with("PESALR1_2026_0000001_"),
+        "{first}: exercice and bordereau in the name"
+    );
+    let text = latin1(&std::fs::read(&written[0]).unwrap());
+    assert_eq!(value_of(&text, "NomFic").unwrap(), first);
+    xmllint(&written).unwrap();
+}
+
+#[tokio::test]
+async fn the_same_envelope_twice_gives_one_file_and_keeps_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(config(dir.path()));
+    let numbering = Arc::new(MemoryNumbering::default());
+    let doc = golden("cantine-trois-enfants");
+    let first = pes.deliver(&doc, &context(&doc, &numbering)).await.unwrap();
+    let again = pes
+        .deliver(&doc, &context(&doc, &numbering).with_attempt(2))
+        .await
+        .unwrap();
+    assert_eq!(first.reference, again.reference);
+    assert_eq!(files(dir.path()).len(), 1);
+    // A second démarche takes the next number.
+    let other = golden("piscine-cartes");
+    let receipt = pes
+        .deliver(&other, &context(&other, &numbering))
+        .await
+        .unwrap();
+    assert_eq!(receipt.reference.as_deref(), Some("2026-B2-T2"));
+}
+
+#[tokio::test]
+async fn a_new_exercice_restarts_at_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(config(dir.path()));
+    let numbering = Arc::new(MemoryNumbering::default());
+    for (index, date) in ["2026-12-30", "2026-12-31", "2027-01-02"]
+        .iter()
+        .enumerate()
+    {
+        let mut doc = golden("dechetterie-carte");
+        let id = format!("portail:carte-acces-dechetterie:{index}");
+        doc["reference"] = json!(id);
+        doc["date_emission"] = json!(date);
+        pes.deliver(&doc, &context(&doc, &numbering)).await.unwrap();
+    }
+    let names: Vec<String> = files(dir.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names[0].starts_with("PESALR1_2026_0000001_"), "{names:?}");
+    assert!(names[1].starts_with("PESALR1_2026_0000002_"), "{names:?}");
+    assert!(names[2].starts_with("PESALR1_2027_0000001_"), "{names:?}");
+    let text = latin1(&std::fs::read(dir.path().join(&names[2])).unwrap());
+    assert_eq!(value_of(&text, "Exer").unwrap(), "2027");
+    assert_eq!(value_of(&text, "IdBord").unwrap(), "1");
+}
+
+/// (what is wrong, the change, words the reason must hold)
+fn refusals() -> Vec<(&'static str, Value, &'static str)> {
+    let base = golden("dechetterie-carte");
+    let change = |pointer: &str, value: Value| {
+        let mut doc = base.clone();
+        *doc.pointer_mut(pointer).unwrap() = value;
+        doc
+    };
+    vec![
+        (
+            "empty debtor name",
+            change("/debiteur/nom", json!(" ")),
+            "debiteur.nom",
+        ),
+        (
+            "zero amount",
+            change("/lignes/0/montant_ht", json!("0.00")),
+            "zero or less",
+        ),
+        (
+            "negative amount",
+            change("/lignes/0/montant_ht", json!("-8.00")),
+            "zero or less",
+        ),
+        (
+            "three decimals",
+            change("/lignes/0/montant_ht", json!("8.005")),
+            "more than 2 decimals",
+        ),
+        ("no line", change("/lignes", json!([])), "at least one"),
+        ("MLLE", change("/debiteur/civilite", json!("MLLE")), "MLLE"),
+        (
+            "abroad",
+            change("/debiteur/adresse/pays", json!("BELGIQUE")),
+            "abroad",
+        ),
+        (
+            "postal code",
+            change("/debiteur/adresse/code_postal", json!("4419")),
+            "5 digits",
+        ),
+        (
+            "nature",
+            change("/imputation/nature", json!("70A")),
+            "imputation.nature",
+        ),
+        (
+            "date",
+            change("/date_emission", json!("28/11/2026")),
+            "date_emission",
+        ),
+        (
+            "reference",
+            change("/reference", json!("autre")),
+            "envelope id",
+        ),
+        (
+            "name too long",
+            change("/debiteur/nom", json!("N".repeat(39))),
+            "38",
+        ),
+        (
+            "missing name",
+            {
+                let mut doc = base.clone();
+                doc["debiteur"].as_object_mut().unwrap().remove("nom");
+                doc
+            },
+            "nom",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn what_the_treasury_would_bounce_is_refused_for_good_and_takes_no_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(config(dir.path()));
+    let numbering = Arc::new(MemoryNumbering::default());
+    let ctx = Context::new(
+        "clisson-sevre-maine:carte-acces-dechetterie:418",
+        "44043",
+        "carte-acces-dechetterie",
+        "clisson-finances",
+    )
+    .with_numbering(numbering.clone());
+    for (what, doc, words) in refusals() {
+        let error = pes.deliver(&doc, &ctx).await.unwrap_err();
+        assert!(error.is_permanent(), "{what}: {error}");
+        assert!(error.to_string().contains(words), "{what}: {error}");
+    }
+    assert!(files(dir.path()).is_empty());
+    // None of them took a number.
+    let good = golden("piscine-cartes");
+    let receipt = pes
+        .deliver(&good, &context(&good, &numbering))
+        .await
+        .unwrap();
+    assert_eq!(receipt.reference.as_deref(), Some("2026-B1-T1"));
+}
+
+#[test]
+fn a_wrong_configuration_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new("clisson-finances", "/");
+    let build = |config: PesConfig| PesConnector::new(config, &setup).map(|_| ()).unwrap_err();
+    let base = || config(dir.path());
+    let mut bad = base();
+    bad.id_coll = "21440043800006".into();
+    let error = build(bad);
+    assert_eq!(error.key(), "id_coll");
+    assert!(error.to_string().contains("SIRET"), "{error}");
+    let mut bad = base();
+    bad.cod_col = "000".into();
+    assert_eq!(build(bad).key(), "cod_col");
+    let mut bad = base();
+    bad.cod_bud = "001".into();
+    assert_eq!(build(bad).key(), "cod_bud");
+    let mut bad = base();
+    bad.id_post = String::new();
+    assert_eq!(build(bad).key(), "id_post");
+    assert_eq!(
+        build(base().with_file_name("{bordereau}.xml")).key(),
+        "file_name"
+    );
+    assert_eq!(
+        build(PesConfig::new(
+            dir.path().join("missing"),
+            SIRET,
+            "043",
+            "00",
+            "044012"
+        ))
+        .key(),
+        "directory"
+    );
+}
+
+#[test]
+fn the_configuration_reads_from_toml_with_its_defaults() {
+    let text = format!(
+        "directory = \"/tmp\"\nid_coll = \"{SIRET}\"\ncod_col = \"043\"\ncod_bud = \"00\"\nid_post = \"044012\"\n"
+    );
+    let config: PesConfig =
+        serde_json::from_value(serde_json::to_value(toml_like(&text)).unwrap()).unwrap();
+    assert_eq!(
+        config.file_name,
+        aiguillage_connector_facturation::DEFAULT_FILE_NAME
+    );
+    assert_eq!(
+        config.encoding,
+        aiguillage_connector_facturation::Encoding::Latin1
+    );
+    let unknown = json!({"directory": "/tmp", "id_coll": SIRET, "cod_col": "043", "cod_bud": "00", "id_post": "1", "siret": "x"});
+    assert!(serde_json::from_value::<PesConfig>(unknown).is_err());
+}
+
+/// `key = "value"` lines as a JSON object (the gateway gives the table as JSON).
+fn toml_like(text: &str) -> Value {
+    let mut map = serde_json::Map::new();
+    for line in text.lines() {
+        let (key, value) = line.split_once(" = ").unwrap();
+        map.insert(key.into(), json!(value.trim_matches('"')));
+    }
+    Value::Object(map)
+}
+
+#[tokio::test]
+async fn without_numbering_the_delivery_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(config(dir.path()));
+    let doc = golden("dechetterie-carte");
+    let ctx = Context::new(
+        doc["reference"].as_str().unwrap(),
+        "44043",
+        "carte-acces-dechetterie",
+        "c",
+    );
+    assert!(pes.deliver(&doc, &ctx).await.unwrap_err().is_permanent());
+}
