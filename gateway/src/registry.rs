@@ -18,6 +18,7 @@ impl Registry {
             .with::<aiguillage_connector_rest::RestConfig>()
             .with::<aiguillage_connector_file_drop::FileDropConfig>()
             .with::<aiguillage_connector_etat_civil::EtatCivilConfig>()
+            .with::<aiguillage_connector_facturation::PesConfig>()
     }
 
     /// Adds the kind whose configuration is `C` (a later registration of the same name wins).
