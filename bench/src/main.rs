@@ -203,14 +203,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map(|c| Case::parse(c))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let binary = gateway::locate(cli.gateway.clone())?;
-    let connection = lapin::Connection::connect(
+    let connect = lapin::Connection::connect(
         &cli.amqp_url,
         lapin::ConnectionProperties::default().with_connection_name("aiguillage-bench".into()),
-    )
-    .await
-    .with_context(|| {
-        "RabbitMQ is not reachable on 127.0.0.1:5672: start it with `rabbitmq-server -detached`"
-    })?;
+    );
+    // A broker that accepts the TCP connection but not the AMQP handshake must not hang us.
+    let connection = tokio::time::timeout(Duration::from_secs(20), connect)
+        .await
+        .map_err(|_| anyhow::anyhow!("RabbitMQ did not answer the AMQP handshake within 20 s"))?
+        .with_context(|| {
+            "RabbitMQ is not reachable on 127.0.0.1:5672: start it with `rabbitmq-server -detached`"
+        })?;
     let prefetch = cli.prefetch.unwrap_or(BusConfig::default().prefetch);
     let bench = Bench {
         deadline: Instant::now() + Duration::from_secs(cli.max_minutes * 60),
@@ -227,8 +230,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     for &n in &bench.cli.messages {
         eprintln!("== N = {n}: bare consumer (prefetch {})", bench.prefetch);
         let prefix = unique_prefix();
-        let baseline =
-            baseline::run(&bench.connection, &prefix, n, bench.prefetch, bench.left()).await;
+        let baseline = tokio::time::timeout(
+            bench.left(),
+            baseline::run(&bench.connection, &prefix, n, bench.prefetch, bench.left()),
+        )
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("not finished: --max-minutes reached")));
         let rate = match &baseline {
             Ok(b) => {
                 eprintln!(
@@ -327,8 +334,8 @@ async fn print_conditions(bench: &Bench) {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|t| t.trim().to_owned())
         .unwrap_or_else(|| "?".into());
-    let rabbit = std::process::Command::new("rabbitmqctl")
-        .args(["version"])
+    let rabbit = std::process::Command::new("timeout")
+        .args(["10", "rabbitmqctl", "version"])
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
@@ -376,7 +383,9 @@ async fn run_case(bench: &Bench, case: Case, n: u64) -> Result<Measured, String>
         pg_schema: None,
         config: None,
     };
-    let result = measure_case(bench, case, n, &mut setup).await;
+    let result = tokio::time::timeout(bench.left(), measure_case(bench, case, n, &mut setup))
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("not finished: --max-minutes reached")));
     cleanup(bench, setup).await;
     result.map_err(|error| format!("{error:#}"))
 }
