@@ -1,0 +1,191 @@
+//! The facturation connector end to end, on the real RabbitMQ: w.c.s.-shaped bills go
+//! through the shipped mapping and the `facturation/pes` connector, with the gateway's
+//! store numbering, into a finance software's import directory; every file validates
+//! against the PES V2 schema and carries its own bordereau number; a démarche published
+//! twice gives one titre; a bill of zero is dead-lettered with the Treasury's reason.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use aiguillage_tests::{count_status, header_text, Scenario, StoreKind};
+use serde_json::Value;
+
+/// A SIRET whose key checks (fictitious).
+const SIRET: &str = "21440043800005";
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mapping() -> PathBuf {
+    workspace().join("mappings/facturation/titre-recette.toml")
+}
+
+fn schema() -> PathBuf {
+    workspace().join("../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd")
+}
+
+/// A golden w.c.s. démarche of tests/fixtures/facturation, with an id unique to the test.
+fn fixture(name: &str, prefix: &str) -> Value {
+    let path = workspace().join(format!("tests/fixtures/facturation/{name}.json"));
+    let mut envelope: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let id = envelope["id"].as_str().unwrap().to_owned();
+    envelope["id"] = Value::String(format!("{prefix}:{id}"));
+    envelope
+}
+
+fn finances(scenario: &mut Scenario, import: &Path) {
+    scenario
+        .connector(
+            "clisson-finances",
+            "facturation/pes",
+            &format!(
+                "directory = {}\nid_coll = \"{SIRET}\"\ncod_col = \"043\"\ncod_bud = \"00\"\nid_post = \"044012\"\nlibelle = \"COMMUNE DE CLISSON\"",
+                serde_json::json!(import.display().to_string())
+            ),
+        )
+        .route_with_mapping(
+            "44043",
+            &["carte-acces-dechetterie", "inscription-cantine", "piscine-cartes-entrees"],
+            "clisson-finances",
+            &mapping(),
+        );
+}
+
+/// The PES files in `import` (hidden temporary files left out), sorted.
+fn pes_files(import: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(import)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    out.sort();
+    out
+}
+
+fn value_of(xml: &str, name: &str) -> String {
+    let open = format!("<{name} V=\"");
+    let at = xml.find(&open).unwrap_or_else(|| panic!("{name} in {xml}")) + open.len();
+    xml[at..at + xml[at..].find('"').unwrap()].to_owned()
+}
+
+const GOLDEN: [&str; 3] = [
+    "cantine-trois-enfants",
+    "dechetterie-carte",
+    "piscine-cartes",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bills_reach_the_finance_import_as_valid_numbered_pes_files() {
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let import = scenario.subdir("finances/pes");
+    finances(&mut scenario, &import);
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+
+    let demarches: Vec<Value> = GOLDEN
+        .iter()
+        .map(|name| fixture(name, &scenario.prefix))
+        .collect();
+    scenario.publish(&demarches).await;
+    // The first one again, as the portal may publish it twice.
+    scenario.publish(&demarches[..1]).await;
+
+    let seen = events
+        .wait_until(Duration::from_secs(60), |seen| {
+            count_status(seen, "delivered") >= 3
+        })
+        .await;
+    assert!(count_status(seen, "delivered") >= 3, "{seen:#?}");
+    events.settle(Duration::from_millis(500)).await;
+    // The duplicate may be reported delivered too (it found its file): three démarches.
+    let delivered: std::collections::BTreeSet<&str> = events
+        .with_status("delivered")
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
+
+    let files = pes_files(&import);
+    assert_eq!(files.len(), 3, "one file per démarche: {files:?}");
+    let output = Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(schema())
+        .args(&files)
+        .output()
+        .expect("xmllint (apt-get install -y libxml2-utils; .ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut bordereaux = Vec::new();
+    let mut total = 0u64;
+    for file in &files {
+        let xml: String = std::fs::read(file)
+            .unwrap()
+            .iter()
+            .map(|&b| char::from(b))
+            .collect();
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"));
+        assert_eq!(value_of(&xml, "IdColl"), SIRET);
+        assert_eq!(value_of(&xml, "Exer"), "2026");
+        bordereaux.push(value_of(&xml, "IdBord").parse::<u64>().unwrap());
+        let amount = value_of(&xml, "MtBordHt").replace('.', "");
+        total += amount.parse::<u64>().unwrap();
+    }
+    bordereaux.sort_unstable();
+    assert_eq!(bordereaux, [1, 2, 3], "consecutive, never reused");
+    // 109.75 + 8.00 + 69.00
+    assert_eq!(total, 18675);
+    // Each status event names exercice, bordereau and titre.
+    for event in events.with_status("delivered") {
+        let reference = event["reference"].as_str().unwrap();
+        assert!(reference.starts_with("2026-B"), "{reference}");
+    }
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bill_of_zero_is_dead_lettered_with_the_treasury_s_reason() {
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let import = scenario.subdir("finances/pes");
+    finances(&mut scenario, &import);
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+
+    let mut demarche = fixture("dechetterie-carte", &scenario.prefix);
+    demarche["formdata"]["fields"]["prestations"][0]["prestation_structured"]["tarif"] =
+        "0.00".into();
+    scenario.publish(std::slice::from_ref(&demarche)).await;
+
+    let seen = events
+        .wait_until(Duration::from_secs(60), |seen| !seen.is_empty())
+        .await;
+    assert_eq!(seen[0].1["status"], "rejected", "{seen:#?}");
+    let reason = seen[0].1["error"].as_str().unwrap().to_owned();
+    assert!(
+        reason.contains("lignes[0].montant_ht") && reason.contains("zero or less"),
+        "{reason}"
+    );
+    let dead_queue = scenario.bus().dead_queue("clisson-finances");
+    assert!(
+        scenario
+            .wait_for_depth(&dead_queue, 1, Duration::from_secs(10))
+            .await
+    );
+    let dead = scenario.peek(&dead_queue).await;
+    assert_eq!(
+        dead[0].0, demarche,
+        "the dead letter is the original démarche"
+    );
+    assert_eq!(header_text(&dead[0].1, "x-aiguillage-reason"), reason);
+    assert!(pes_files(&import).is_empty());
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
