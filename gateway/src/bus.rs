@@ -32,6 +32,12 @@ pub const HEADER_ROUTING_KEY: &str = "x-aiguillage-routing-key";
 pub const HEADER_DEAD_AT: &str = "x-aiguillage-dead-at";
 /// Header on a message replayed from the dead letters: when an operator replayed it (RFC 3339).
 pub const HEADER_REPLAYED_AT: &str = "x-aiguillage-replayed-at";
+/// Header of a fence marker: the token of the consuming session that put it in its queue
+/// (see `fence.rs`).
+pub const HEADER_FENCE: &str = "x-aiguillage-fence";
+/// Header on a copy that a connector passed on to the connectors whose route takes it:
+/// how many times it was passed on.
+pub const HEADER_FORWARDS: &str = "x-aiguillage-forwards";
 /// Header RabbitMQ sets on a message a quorum queue delivers again (its count of returns).
 pub const HEADER_DELIVERY_COUNT: &str = "x-delivery-count";
 /// Header RabbitMQ adds when it dead-letters a message itself (e.g. at the delivery limit).

@@ -25,6 +25,7 @@ use crate::breaker::{Breaker, BreakerState};
 use crate::bus::{self, BusError, Publisher, StatusEvent};
 use crate::config::{BusConfig, ConnectorInstance};
 use crate::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
+use crate::fence::{self, Fence, Seen};
 use crate::mapping;
 use crate::metrics::ConnectorMetrics;
 use crate::numbering::StoreNumbering;
@@ -76,6 +77,10 @@ enum Attempt {
     Delivered(Option<String>),
     Failed(ConnectorError),
 }
+
+/// How many times a copy is passed on between connectors before it goes to the unrouted
+/// démarches (see [`Pipeline::pass_on`]).
+const MAX_FORWARDS: u32 = 3;
 
 /// What became of a message, once acknowledged (for the metrics).
 enum Handled {
@@ -169,8 +174,9 @@ impl Pipeline {
         &self,
         delivery: &Delivery,
         slot: OwnedSemaphorePermit,
+        before_fence: bool,
     ) -> Result<(), PipelineError> {
-        let handled = self.process(delivery, slot).await?;
+        let handled = self.process(delivery, slot, before_fence).await?;
         self.account(handled);
         Ok(())
     }
@@ -203,7 +209,10 @@ impl Pipeline {
         &self,
         delivery: &Delivery,
         slot: OwnedSemaphorePermit,
+        before_fence: bool,
     ) -> Result<Handled, PipelineError> {
+        // A copy of another connector's démarche may be its only copy (see fence.rs).
+        let may_be_alone = before_fence || fence::may_be_alone(delivery);
         let headers = delivery.properties.headers().as_ref();
         let attempt = bus::attempt_of(headers);
         let connector = self.instance.name.as_str();
@@ -213,7 +222,7 @@ impl Pipeline {
             Err(rejection) => {
                 let Rejection { error, salvage } = *rejection;
                 return self
-                    .reject_invalid(delivery, &error, salvage, attempt)
+                    .reject_invalid(delivery, &error, salvage, attempt, may_be_alone)
                     .await;
             }
         };
@@ -228,8 +237,13 @@ impl Pipeline {
         async move {
             let route = match self.router.decide(connector, &envelope.commune, &envelope.form) {
                 Decision::Deliver(route) => route,
-                Decision::NotMine => {
-                    debug!("taken by another connector's route");
+                Decision::NotMine { takers } => {
+                    if may_be_alone {
+                        info!(takers = ?takers, "taken by another connector's route, and queued before this configuration: passed on");
+                        self.pass_on(delivery, &takers).await?;
+                    } else {
+                        debug!("taken by another connector's route");
+                    }
                     return ack(delivery).await.map(|()| Handled::NotMine);
                 }
                 Decision::Unrouted => {
@@ -365,15 +379,18 @@ impl Pipeline {
         error: &EnvelopeError,
         salvage: Salvage,
         attempt: u32,
+        may_be_alone: bool,
     ) -> Result<Handled, PipelineError> {
         // Several connectors may hold a copy (broad bindings): the routing key decides,
         // like the body would have, which of them keeps it.
         let key = bus::original_routing_key(delivery);
         if let Some((commune, form)) = key.split_once('.') {
-            if matches!(
-                self.router.decide(&self.instance.name, commune, form),
-                Decision::NotMine
-            ) {
+            if let Decision::NotMine { takers } =
+                self.router.decide(&self.instance.name, commune, form)
+            {
+                if may_be_alone {
+                    self.pass_on(delivery, &takers).await?;
+                }
                 debug!(routing_key = %key, "invalid envelope: another connector's copy keeps it");
                 return ack(delivery).await.map(|()| Handled::NotMine);
             }
@@ -482,6 +499,52 @@ impl Pipeline {
             .await
     }
 
+    /// Passes a copy on to the queues of the connectors whose routes take it (or, when no
+    /// route does, to the unrouted démarches): it was queued here before this
+    /// configuration's bindings, so they may have no copy of their own. A copy passed on
+    /// [`MAX_FORWARDS`] times (instances disagreeing on the routes during a rolling
+    /// restart) goes to the unrouted démarches instead of travelling on.
+    async fn pass_on(&self, delivery: &Delivery, takers: &[&str]) -> Result<(), BusError> {
+        let original = delivery.properties.headers().as_ref();
+        let forwards = match original.and_then(|h| h.inner().get(bus::HEADER_FORWARDS)) {
+            Some(AMQPValue::LongUInt(n)) => *n,
+            _ => 0,
+        };
+        let routing_key = bus::original_routing_key(delivery);
+        if takers.is_empty() || forwards >= MAX_FORWARDS {
+            return self
+                .publisher
+                .publish(
+                    &self.bus.unrouted_exchange(),
+                    &routing_key,
+                    &delivery.data,
+                    delivery.properties.clone(),
+                    true,
+                )
+                .await;
+        }
+        let headers = bus::headers_with(
+            original,
+            vec![
+                (bus::HEADER_ROUTING_KEY, bus::long_string(&routing_key)),
+                (bus::HEADER_FORWARDS, AMQPValue::LongUInt(forwards + 1)),
+            ],
+        );
+        let properties = bus::forwarded_properties(&delivery.properties, headers);
+        for taker in takers {
+            self.publisher
+                .publish(
+                    "",
+                    &self.bus.connector_queue(taker),
+                    &delivery.data,
+                    properties.clone(),
+                    true,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn send_to_dead_letters(
         &self,
         delivery: &Delivery,
@@ -551,6 +614,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn consume(
     pipeline: Arc<Pipeline>,
     channel: Channel,
+    mut fence: Fence,
     prefetch: u16,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
@@ -578,7 +642,7 @@ pub async fn consume(
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut in_flight: JoinSet<Result<(), PipelineError>> = JoinSet::new();
     // A delivery taken from the consumer while the breaker opened: held, not lost.
-    let mut held: Option<Delivery> = None;
+    let mut held: Option<(Delivery, bool)> = None;
     let breaker = pipeline.breaker.clone();
     let failure: Option<String> = 'consume: loop {
         // The breaker gates what is taken: open, probe until the target answers; half-open,
@@ -646,26 +710,49 @@ pub async fn consume(
                 Err(_) => break Some("semaphore closed".into()),
             },
         };
-        let delivery = match held.take() {
-            Some(delivery) => delivery,
-            None => tokio::select! {
-                biased;
-                _ = stop.changed() => break None,
-                next = consumer.next() => match next {
-                    Some(Ok(delivery)) => delivery,
-                    Some(Err(error)) => break Some(format!("connector `{name}`: consumer failed: {error}")),
-                    None => break Some(format!("connector `{name}`: the broker cancelled the consumer")),
-                },
-            },
+        let (delivery, before_fence) = match held.take() {
+            Some(held) => held,
+            None => {
+                let delivery = tokio::select! {
+                    biased;
+                    _ = stop.changed() => break None,
+                    next = consumer.next() => match next {
+                        Some(Ok(delivery)) => delivery,
+                        Some(Err(error)) => break Some(format!("connector `{name}`: consumer failed: {error}")),
+                        None => break Some(format!("connector `{name}`: the broker cancelled the consumer")),
+                    },
+                };
+                // Classified in the order received: the fence is a place in the queue.
+                match fence.see(&delivery) {
+                    Seen::Demarche { before_fence } => (delivery, before_fence),
+                    Seen::OwnMarker => {
+                        debug!(connector = %name, "fence reached: every copy from here on was queued under this configuration");
+                        if let Err(error) = ack(&delivery).await {
+                            break Some(format!("connector `{name}`: {error}"));
+                        }
+                        continue;
+                    }
+                    Seen::OtherMarker => {
+                        let settled = match fence.put_back(&pipeline.publisher, &delivery).await {
+                            Ok(_) => ack(&delivery).await.map_err(|e| e.to_string()),
+                            Err(error) => Err(error.to_string()),
+                        };
+                        if let Err(error) = settled {
+                            break Some(format!("connector `{name}`: {error}"));
+                        }
+                        continue;
+                    }
+                }
+            }
         };
         if breaker.state() == BreakerState::Open {
-            held = Some(delivery);
+            held = Some((delivery, before_fence));
             continue;
         }
         let pipeline = pipeline.clone();
         let counted = pipeline.metrics.in_flight();
         in_flight.spawn(async move {
-            let result = pipeline.handle(&delivery, permit).await;
+            let result = pipeline.handle(&delivery, permit, before_fence).await;
             drop(counted);
             result
         });

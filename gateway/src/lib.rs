@@ -20,6 +20,7 @@ pub mod dead;
 pub mod delivery;
 pub mod demo;
 pub mod envelope;
+pub mod fence;
 pub mod mapping;
 pub mod metrics;
 pub mod numbering;

@@ -163,12 +163,17 @@ pub struct Router {
 }
 
 /// What the router says about a démarche that reached a connector's queue.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Decision<'a> {
     /// This connector delivers it, under this route.
     Deliver(&'a Route),
-    /// Another connector's route takes it (the copy here came through a broad binding).
-    NotMine,
+    /// Other connectors' routes take it: the copy here came through a broad binding, or
+    /// was queued before the route moved to them. `takers` lists them; it is empty when
+    /// no route takes it and another connector sends it to the unrouted démarches.
+    NotMine {
+        /// The connectors whose routes take it.
+        takers: Vec<&'a str>,
+    },
     /// No route of the gateway takes it: it belongs with the unrouted démarches.
     Unrouted,
 }
@@ -188,15 +193,21 @@ impl Router {
         {
             return Decision::Deliver(route);
         }
-        if self.routes.iter().any(|r| r.matches(commune, form)) {
-            return Decision::NotMine;
+        let mut takers: Vec<&str> = Vec::new();
+        for route in self.routes.iter().filter(|r| r.matches(commune, form)) {
+            if !takers.contains(&route.connector.as_str()) {
+                takers.push(&route.connector);
+            }
+        }
+        if !takers.is_empty() {
+            return Decision::NotMine { takers };
         }
         // Several connectors may hold a copy through broad bindings: exactly one of them,
         // the first in file order, keeps it for the operator; the others drop theirs. A
         // copy that no route explains (a binding left by an older configuration) is kept
         // too: a duplicate in the unrouted queue is better than a démarche dropped.
         match self.forwarder(commune, form) {
-            Some(forwarder) if forwarder != connector => Decision::NotMine,
+            Some(forwarder) if forwarder != connector => Decision::NotMine { takers: Vec::new() },
             _ => Decision::Unrouted,
         }
     }
@@ -283,7 +294,9 @@ mod tests {
         ));
         assert_eq!(
             router.decide("famille", "44043", "piscine"),
-            Decision::NotMine
+            Decision::NotMine {
+                takers: vec!["sport"]
+            }
         );
         assert_eq!(
             router.decide("famille", "44043", "autre"),
@@ -305,14 +318,17 @@ mod tests {
             route("44043", &["demande-acte-*"], "etat-civil"),
         ]);
         // `sport` binds only `44043.piscine`: it never holds a copy of another form.
-        assert_eq!(router.decide("sport", "44043", "permis"), Decision::NotMine);
+        assert_eq!(
+            router.decide("sport", "44043", "permis"),
+            Decision::NotMine { takers: vec![] }
+        );
         assert_eq!(
             router.decide("famille", "44043", "permis"),
             Decision::Unrouted
         );
         assert_eq!(
             router.decide("etat-civil", "44043", "permis"),
-            Decision::NotMine
+            Decision::NotMine { takers: vec![] }
         );
     }
 

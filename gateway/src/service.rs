@@ -17,6 +17,7 @@ use crate::breaker::{Breaker, BreakerState};
 use crate::bus::{self, Publisher};
 use crate::config::Config;
 use crate::delivery::{self, ConnectorState, Pipeline};
+use crate::fence::Fence;
 use crate::metrics::{Metrics, QueueKind};
 use crate::routing::Router;
 use crate::store::{Binding, Store, StoreError};
@@ -343,6 +344,16 @@ async fn session(
             .create_channel()
             .await
             .map_err(|e| format!("cannot open a channel for `{}`: {e}", instance.name))?;
+        // Before anything is consumed, and before the gateway says it is ready: the
+        // marker's place in the queue separates what was queued under older bindings.
+        let fence = Fence::put(&publisher, &bus_config.connector_queue(&instance.name))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot put the fence marker in `{}`'s queue: {e}",
+                    instance.name
+                )
+            })?;
         let pipeline = Arc::new(Pipeline::new(
             instance.clone(),
             bus_config.clone(),
@@ -362,6 +373,7 @@ async fn session(
         workers.spawn(delivery::consume(
             pipeline,
             channel,
+            fence,
             config.bus.prefetch,
             workers_stop.clone(),
             config.shutdown.grace,

@@ -576,7 +576,11 @@ impl Store {
         }
     }
 
-    async fn assigned_number(&self, sequence: &str, owner: &str) -> Result<Option<u64>, StoreError> {
+    async fn assigned_number(
+        &self,
+        sequence: &str,
+        owner: &str,
+    ) -> Result<Option<u64>, StoreError> {
         let row = sqlx::query("SELECT value FROM numbers WHERE sequence = $1 AND owner = $2")
             .bind(sequence)
             .bind(owner)

@@ -20,20 +20,41 @@ async fn numbers_are_given_once_per_owner(kind: StoreKind) {
     let scenario = scenario(kind).await;
     let store = Store::open(scenario.store_url(), 4).await.expect("store");
     let bordereaux = "pes/bordereau/21440043800019/01/2026";
-    assert_eq!(store.number(bordereaux, "portail:cantine:1").await.unwrap(), 1);
-    assert_eq!(store.number(bordereaux, "portail:cantine:2").await.unwrap(), 2);
+    assert_eq!(
+        store.number(bordereaux, "portail:cantine:1").await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.number(bordereaux, "portail:cantine:2").await.unwrap(),
+        2
+    );
     // A retry of the first démarche keeps its number.
-    assert_eq!(store.number(bordereaux, "portail:cantine:1").await.unwrap(), 1);
+    assert_eq!(
+        store.number(bordereaux, "portail:cantine:1").await.unwrap(),
+        1
+    );
     // Another sequence (the next exercice) starts again at 1.
     let next_year = "pes/bordereau/21440043800019/01/2027";
-    assert_eq!(store.number(next_year, "portail:cantine:3").await.unwrap(), 1);
-    assert_eq!(store.number(bordereaux, "portail:cantine:3").await.unwrap(), 3);
+    assert_eq!(
+        store.number(next_year, "portail:cantine:3").await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.number(bordereaux, "portail:cantine:3").await.unwrap(),
+        3
+    );
 
     // Restarted: the numbers are still there.
     drop(store);
     let store = Store::open(scenario.store_url(), 4).await.expect("store");
-    assert_eq!(store.number(bordereaux, "portail:cantine:2").await.unwrap(), 2);
-    assert_eq!(store.number(bordereaux, "portail:cantine:4").await.unwrap(), 4);
+    assert_eq!(
+        store.number(bordereaux, "portail:cantine:2").await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.number(bordereaux, "portail:cantine:4").await.unwrap(),
+        4
+    );
     scenario.cleanup().await;
 }
 
