@@ -263,3 +263,23 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Thousands of random bills (without xmllint, which the test above runs): the
+    /// bordereau's total is the exact sum of its lines, every line is written, and the
+    /// counts hold.
+    #[test]
+    fn totals_add_up_over_thousands_of_bills(bills in prop::collection::vec(bill(), 1..5)) {
+        let titres: Vec<Titre> = bills.iter().map(|(doc, _)| titre(doc)).collect();
+        let expected: u64 = bills.iter().flat_map(|(_, cents)| cents).sum();
+        let lines: usize = bills.iter().map(|(_, cents)| cents.len()).sum();
+        let text = latin1(&file(&titres, LATIN1));
+        prop_assert_eq!(value_of(&text, "MtBordHt").unwrap(), Cents(expected).to_string());
+        prop_assert_eq!(values_of(&text, "MtHT").len(), lines);
+        prop_assert_eq!(values_of(&text, "Tiers").len(), 0);
+        prop_assert_eq!(text.matches("<Tiers>").count(), lines);
+        prop_assert_eq!(values_of(&text, "IdPce").len(), titres.len());
+    }
+}
