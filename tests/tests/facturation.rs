@@ -189,3 +189,59 @@ async fn a_bill_of_zero_is_dead_lettered_with_the_treasury_s_reason() {
     running.shutdown().await;
     scenario.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_gateway_instances_on_postgresql_never_reuse_a_bordereau_number() {
+    let mut scenario = Scenario::new(StoreKind::Postgres).await;
+    let import = scenario.subdir("finances/pes");
+    finances(&mut scenario, &import);
+    let mut events = scenario.status_events().await;
+    let first = scenario.start().await;
+    let second = scenario.start().await;
+
+    const BILLS: usize = 40;
+    let demarches: Vec<Value> = (0..BILLS)
+        .map(|n| {
+            let mut envelope = fixture(GOLDEN[n % GOLDEN.len()], &scenario.prefix);
+            let id = format!("{}-{n}", envelope["id"].as_str().unwrap());
+            envelope["id"] = Value::String(id);
+            envelope
+        })
+        .collect();
+    scenario.publish(&demarches).await;
+    // Half of them again: redeliveries race with the first deliveries.
+    scenario.publish(&demarches[..BILLS / 2]).await;
+
+    events
+        .wait_until(Duration::from_secs(90), |seen| {
+            seen.iter()
+                .filter(|(_, e)| e["status"] == "delivered")
+                .map(|(_, e)| e["id"].as_str().unwrap().to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                >= BILLS
+        })
+        .await;
+    events.settle(Duration::from_millis(500)).await;
+
+    let files = pes_files(&import);
+    assert_eq!(files.len(), BILLS, "one file per démarche");
+    let mut bordereaux: Vec<u64> = files
+        .iter()
+        .map(|file| {
+            let xml: String = std::fs::read(file)
+                .unwrap()
+                .iter()
+                .map(|&b| char::from(b))
+                .collect();
+            value_of(&xml, "IdBord").parse().unwrap()
+        })
+        .collect();
+    bordereaux.sort_unstable();
+    let expected: Vec<u64> = (1..=BILLS as u64).collect();
+    assert_eq!(bordereaux, expected, "every number once, none reused");
+
+    first.shutdown().await;
+    second.shutdown().await;
+    scenario.cleanup().await;
+}
