@@ -52,7 +52,7 @@ impl Encoding {
 /// name = "clisson-finances"
 /// kind = "facturation/pes"
 /// directory = "/var/spool/finances/clisson/pes"
-/// id_coll = "21440043800019"
+/// id_coll = "21440043800005"
 /// cod_col = "043"
 /// cod_bud = "00"
 /// id_post = "044012"

@@ -9,7 +9,7 @@
 //! name = "clisson-finances"
 //! kind = "facturation/pes"
 //! directory = "/var/spool/finances/clisson/pes"  # or the directory on the SFTP server
-//! id_coll = "21440043800019"                     # SIRET of the collectivité (checked)
+//! id_coll = "21440043800005"                     # SIRET of the collectivité (checked)
 //! cod_col = "043"                                # code collectivité (Hélios)
 //! cod_bud = "00"                                 # code budget
 //! id_post = "044012"                             # codique of the poste comptable
