@@ -37,6 +37,8 @@ pub fn environment(tables: Tables) -> Environment<'static> {
     env.add_filter("insee", insee);
     env.add_filter("postal_code", postal_code);
     env.add_filter("date_format", date_format);
+    env.add_filter("multiply", multiply);
+    env.add_filter("round_decimal", round_decimal);
     env.add_filter("code", move |value: String, table: String| {
         code(&tables, &value, &table)
     });
@@ -69,6 +71,50 @@ pub fn known(codes: &BTreeMap<String, String>) -> String {
 
 fn invalid(message: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// The text of an amount given to a filter: a number or a text (`12,50`).
+fn amount(value: &minijinja::Value) -> Result<(i128, u32), Error> {
+    let text = match value.as_str() {
+        Some(text) => text.to_owned(),
+        None => value.to_string(),
+    };
+    super::types::exact_decimal(&text).map_err(|super::types::TypeError(message)| invalid(message))
+}
+
+/// `{{ quantite|multiply(tarif) }}`: the exact product of two amounts (`3 × 12,50` →
+/// `37.50`), with every decimal kept: no binary rounding ever touches money. Round it with
+/// `round_decimal`.
+pub(super) fn multiply(value: minijinja::Value, other: minijinja::Value) -> Result<String, Error> {
+    let (a, scale_a) = amount(&value)?;
+    let (b, scale_b) = amount(&other)?;
+    let product = a
+        .checked_mul(b)
+        .ok_or_else(|| invalid("the product is too large".into()))?;
+    Ok(super::types::format_exact(product, scale_a + scale_b))
+}
+
+/// `{{ montant|round_decimal(2) }}`: an amount rounded to `places` decimals, half away from
+/// zero as in accounting (`18.495` → `18.50`), exactly.
+pub(super) fn round_decimal(value: minijinja::Value, places: u32) -> Result<String, Error> {
+    if places > 18 {
+        return Err(invalid(format!(
+            "round_decimal({places}): at most 18 decimals"
+        )));
+    }
+    let (units, scale) = amount(&value)?;
+    if scale <= places {
+        let factor = 10i128.pow(places - scale);
+        return Ok(super::types::format_exact(units * factor, places));
+    }
+    let divisor = 10i128.pow(scale - places);
+    let (quotient, remainder) = (units / divisor, units % divisor);
+    let rounded = if remainder.abs() * 2 >= divisor {
+        quotient + units.signum()
+    } else {
+        quotient
+    };
+    Ok(super::types::format_exact(rounded, places))
 }
 
 /// `Élodie Lefèvre-Œuf` → `Elodie Lefevre-OEuf`: ASCII for software that takes nothing else.

@@ -546,3 +546,36 @@ fn attachments_none_hands_over_no_file() {
         "m.toml:2: `attachments = \"none\"` in [mapping], but [[attachments]] blocks list files: keep one or the other"
     );
 }
+
+#[test]
+fn amounts_are_multiplied_and_rounded_exactly() {
+    let text = r#"
+[document]
+a = "{{ fields.q|multiply(fields.p) }}"
+b = "{{ fields.q|multiply(fields.p)|round_decimal(2) }}"
+c = "{{ fields.x|multiply(3)|round_decimal(2) }}"
+d = "{{ fields.n|round_decimal(2) }}"
+e = "{{ fields.h|round_decimal(1) }}"
+"#;
+    let mapping = Mapping::parse(text, "m.toml").unwrap_or_else(|e| panic!("{e}"));
+    let mapped = mapping
+        .apply(&envelope(serde_json::json!({
+            "q": "1,5", "p": "12.33", "x": "0,10", "n": -2.005, "h": "0.05"
+        })))
+        .unwrap();
+    // 0.10 × 3 is 0.30, not 0.30000000000000004; 18.495 rounds half away from zero.
+    assert_eq!(
+        mapped.document,
+        serde_json::json!({"a": "18.495", "b": "18.50", "c": "0.30", "d": "-2.01", "e": "0.1"})
+    );
+    let error = mapping
+        .apply(&envelope(
+            serde_json::json!({"q": "deux", "p": "1", "x": "1", "n": "1", "h": "1"}),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("field `a`") && error.contains("`deux` is not an amount"),
+        "{error}"
+    );
+}

@@ -106,6 +106,50 @@ pub fn convert(
     Ok(value)
 }
 
+/// An amount read exactly, as an integer of units of 10^-scale: `12,5` → (125, 1).
+/// The same spellings as the `decimal` type; at most 18 significant digits.
+pub fn exact_decimal(text: &str) -> Result<(i128, u32), TypeError> {
+    let invalid = || {
+        TypeError(format!(
+            "`{}` is not an amount (write 12,50 or 12.50)",
+            shorten(text)
+        ))
+    };
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '\u{202f}' | '\u{a0}'))
+        .collect();
+    let compact = compact.trim_end_matches('€');
+    let (negative, digits) = match compact.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, compact.strip_prefix('+').unwrap_or(compact)),
+    };
+    let (whole, fraction) = digits.split_once([',', '.']).unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+        || whole.trim_start_matches('0').len() + fraction.len() > 18
+    {
+        return Err(invalid());
+    }
+    let units: i128 = format!("{whole}{fraction}").parse().unwrap_or(0);
+    let scale = u32::try_from(fraction.len()).map_err(|_| invalid())?;
+    Ok((if negative { -units } else { units }, scale))
+}
+
+/// `(125, 1)` → `12.5`: an exact amount written with a decimal point.
+pub fn format_exact(units: i128, scale: u32) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let digits = units.unsigned_abs().to_string();
+    let scale = scale as usize;
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    format!("{sign}{whole}.{fraction}")
+}
+
 /// `12,50`, `12.5`, `1 234,5`, `-3` → `12.50`, `12.50`, `1234.50`, `-3.00` (with 2 places).
 fn decimal(text: &str, places: u32) -> Result<String, TypeError> {
     let invalid = || {
