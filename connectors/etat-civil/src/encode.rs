@@ -16,35 +16,15 @@
 
 use std::borrow::Cow;
 
+use aiguillage_connector::charset::{self, Refused};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
-use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::document::{format_day, Adresse, DemandeActe, FieldError, Individu, Lieu};
 
-/// The character encoding of the files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum Encoding {
-    /// UTF-8: every character is written as is.
-    #[default]
-    #[serde(rename = "utf-8", alias = "UTF-8")]
-    Utf8,
-    /// ISO-8859-1 (Latin-1), for software that reads nothing else.
-    #[serde(rename = "iso-8859-1", alias = "ISO-8859-1", alias = "latin-1")]
-    Latin1,
-}
-
-impl Encoding {
-    /// The name in the XML declaration.
-    pub fn xml_name(self) -> &'static str {
-        match self {
-            Self::Utf8 => "UTF-8",
-            Self::Latin1 => "ISO-8859-1",
-        }
-    }
-}
+pub use aiguillage_connector::charset::Encoding;
 
 /// How texts are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,10 +137,7 @@ pub fn encode(demande: &DemandeActe, options: EncodeOptions) -> Result<Vec<u8>, 
 
     let mut text = xml.writer.into_inner();
     text.push(b'\n');
-    Ok(match options.encoding {
-        Encoding::Utf8 => text,
-        Encoding::Latin1 => to_latin1(&text),
-    })
+    Ok(options.encoding.bytes(text))
 }
 
 /// `date_demande` as an `xs:dateTime`, normalised (`T`, upper-case `Z`, the offset kept).
@@ -231,52 +208,26 @@ impl Xml {
 
     /// The text of `field` in the file's character set.
     fn text<'a>(&self, field: &str, value: &'a str) -> Result<Cow<'a, str>, FieldError> {
-        if let Some(bad) = value.chars().find(|&c| !is_writable(c)) {
-            return Err(FieldError::new(
+        let options = &self.options;
+        charset::convert(value, options.encoding, options.transliterate).map_err(|refused| {
+            FieldError::new(
                 field,
-                format!(
-                    "contains the control character U+{:04X}, which an XML file cannot carry: remove it from the démarche",
-                    u32::from(bad)
-                ),
-            ));
-        }
-        if self.options.encoding == Encoding::Utf8 || value.chars().all(is_latin1) {
-            return Ok(Cow::Borrowed(value));
-        }
-        let mut out = String::with_capacity(value.len());
-        for c in value.chars() {
-            if is_latin1(c) {
-                out.push(c);
-                continue;
-            }
-            let replacement = if self.options.transliterate {
-                transliterate(c)
-            } else {
-                None
-            };
-            match replacement {
-                Some(text) => out.push_str(&text),
-                None if self.options.transliterate => {
-                    return Err(FieldError::new(
-                        field,
-                        format!(
-                            "the character {c:?} (U+{:04X}) has no equivalent in ISO-8859-1, the encoding of the import files: correct the démarche, or set `encoding = \"utf-8\"` if the software reads it",
-                            u32::from(c)
-                        ),
-                    ))
-                }
-                None => {
-                    return Err(FieldError::new(
-                        field,
-                        format!(
-                            "the character {c:?} (U+{:04X}) is not in ISO-8859-1, the encoding of the import files, and `transliterate` is off: correct the démarche, or set `transliterate = true`",
-                            u32::from(c)
-                        ),
-                    ))
-                }
-            }
-        }
-        Ok(Cow::Owned(out))
+                match refused {
+                    Refused::Control(c) => format!(
+                        "contains the control character U+{:04X}, which an XML file cannot carry: remove it from the démarche",
+                        u32::from(c)
+                    ),
+                    Refused::NoEquivalent(c) => format!(
+                        "the character {c:?} (U+{:04X}) has no equivalent in ISO-8859-1, the encoding of the import files: correct the démarche, or set `encoding = \"utf-8\"` if the software reads it",
+                        u32::from(c)
+                    ),
+                    Refused::NotInLatin1(c) => format!(
+                        "the character {c:?} (U+{:04X}) is not in ISO-8859-1, the encoding of the import files, and `transliterate` is off: correct the démarche, or set `transliterate = true`",
+                        u32::from(c)
+                    ),
+                },
+            )
+        })
     }
 
     fn lieu(&mut self, name: &str, field: &str, lieu: &Lieu) -> Result<(), FieldError> {
@@ -374,46 +325,6 @@ impl Xml {
     }
 }
 
-/// Whether XML 1.0 can carry `c` and the connector accepts it in a text.
-fn is_writable(c: char) -> bool {
-    match c {
-        '\t' | '\n' | '\r' => true,
-        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => false,
-        _ => true,
-    }
-}
-
-fn is_latin1(c: char) -> bool {
-    u32::from(c) <= 0xff
-}
-
-/// The Latin-1 text standing for `c`, if any.
-fn transliterate(c: char) -> Option<Cow<'static, str>> {
-    // French typography first: deunicode would turn `œ` into `oe` too, but quotes and
-    // dashes deserve their plain equivalents.
-    let fixed = match c {
-        'œ' => "oe",
-        'Œ' => "OE",
-        'Ÿ' => "Y",
-        '‘' | '’' | '‚' | '′' => "'",
-        '“' | '”' | '„' | '″' => "\"",
-        '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => "-",
-        '…' => "...",
-        '€' => "EUR",
-        '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' => " ",
-        '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' => "",
-        _ => {
-            let text = deunicode::deunicode_char(c)?;
-            let text = text.trim_end();
-            if text.is_empty() || text.contains("[?]") || !text.is_ascii() {
-                return None;
-            }
-            return Some(Cow::Owned(text.to_owned()));
-        }
-    };
-    Some(Cow::Borrowed(fixed))
-}
-
 /// Escapes a checked text for element content.
 fn escape(text: &str) -> Cow<'_, str> {
     if !text.contains(['&', '<', '>', '"', '\'', '\r']) {
@@ -434,15 +345,6 @@ fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// UTF-8 bytes whose characters are all below U+0100, as ISO-8859-1 bytes.
-fn to_latin1(utf8: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(utf8)
-        .chars()
-        // Every text went through `Xml::text`; markup is ASCII.
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,28 +354,5 @@ mod tests {
         assert_eq!(escape("a & b < c > d"), "a &amp; b &lt; c &gt; d");
         assert_eq!(escape("l'\"x\"\r\n"), "l&apos;&quot;x&quot;&#13;\n");
         assert!(matches!(escape("Hélène"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn transliteration_keeps_french_names_readable() {
-        assert_eq!(transliterate('œ').unwrap(), "oe");
-        assert_eq!(transliterate('’').unwrap(), "'");
-        assert_eq!(transliterate('ł').unwrap(), "l");
-        assert_eq!(transliterate('Ș').unwrap(), "S");
-        assert!(
-            transliterate('\u{1F600}').is_none() || transliterate('\u{1F600}').unwrap().is_ascii()
-        );
-    }
-
-    #[test]
-    fn writable_characters() {
-        for c in ['\t', '\n', '\r', 'a', 'é', '中', '\u{10000}'] {
-            assert!(is_writable(c), "{c:?}");
-        }
-        for c in [
-            '\0', '\u{1}', '\u{b}', '\u{1f}', '\u{7f}', '\u{85}', '\u{fffe}',
-        ] {
-            assert!(!is_writable(c), "{c:?}");
-        }
     }
 }

@@ -21,27 +21,9 @@ pub const DEFAULT_ENCODING: Encoding = Encoding::Latin1;
 /// Default of `transliterate`: `œ` becomes `oe` rather than the titre being refused.
 pub const DEFAULT_TRANSLITERATE: bool = true;
 
-/// The character encoding of the files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum Encoding {
-    /// ISO-8859-1 (Latin-1), what Hélios and the finance software expect.
-    #[default]
-    #[serde(rename = "iso-8859-1", alias = "ISO-8859-1", alias = "latin-1")]
-    Latin1,
-    /// UTF-8, for software that asks for it.
-    #[serde(rename = "utf-8", alias = "UTF-8")]
-    Utf8,
-}
-
-impl Encoding {
-    /// The name in the XML declaration.
-    pub fn xml_name(self) -> &'static str {
-        match self {
-            Self::Utf8 => "UTF-8",
-            Self::Latin1 => "ISO-8859-1",
-        }
-    }
-}
+/// The character encoding of the files (ISO-8859-1 by default: what Hélios and the finance
+/// software expect).
+pub use aiguillage_connector::charset::Encoding;
 
 /// Configuration of a `facturation/pes` connector: each titre de recette becomes one PES
 /// V2 `PES_Aller` file (one bordereau, one titre) in the finance software's import
@@ -98,7 +80,7 @@ pub struct PesConfig {
     pub file_name: String,
 
     /// The files' encoding: `"iso-8859-1"` (default, the PES encoding) or `"utf-8"`.
-    #[serde(default)]
+    #[serde(default = "default_encoding")]
     pub encoding: Encoding,
 
     /// In ISO-8859-1, whether characters outside it are transliterated (`œ` → `oe`;
@@ -162,6 +144,10 @@ impl PesConfig {
 
 fn default_file_name() -> String {
     DEFAULT_FILE_NAME.to_owned()
+}
+
+fn default_encoding() -> Encoding {
+    DEFAULT_ENCODING
 }
 
 fn default_transliterate() -> bool {

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 
+use aiguillage_connector::charset::{self, Refused};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
@@ -179,10 +180,7 @@ pub fn encode(
 
     let mut text = xml.writer.into_inner();
     text.push(b'\n');
-    Ok(match options.encoding {
-        Encoding::Utf8 => text,
-        Encoding::Latin1 => to_latin1(&text),
-    })
+    Ok(options.encoding.bytes(text))
 }
 
 /// The writer and the options of one file.
@@ -241,52 +239,34 @@ impl Xml {
 
     /// The text of `field` in the file's character set, whitespace made single-line.
     fn convert<'a>(&self, field: &str, value: &'a str) -> Result<Cow<'a, str>, FieldError> {
-        if let Some(bad) = value.chars().find(|&c| !is_writable(c)) {
-            return Err(FieldError::new(
+        let refuse = |refused| {
+            FieldError::new(
                 field,
-                format!(
-                    "contains the control character U+{:04X}, which an XML file cannot carry: remove it from the démarche",
-                    u32::from(bad)
-                ),
-            ));
-        }
-        let value: Cow<'a, str> = if value.contains(['\t', '\n', '\r']) {
-            Cow::Owned(value.replace(['\t', '\n', '\r'], " "))
-        } else {
-            Cow::Borrowed(value)
+                match refused {
+                    Refused::Control(c) => format!(
+                        "contains the control character U+{:04X}, which an XML file cannot carry: remove it from the démarche",
+                        u32::from(c)
+                    ),
+                    Refused::NoEquivalent(c) => format!(
+                        "the character {c:?} (U+{:04X}) has no equivalent in ISO-8859-1, the encoding of PES files: correct the démarche",
+                        u32::from(c)
+                    ),
+                    Refused::NotInLatin1(c) => format!(
+                        "the character {c:?} (U+{:04X}) is not in ISO-8859-1, the encoding of PES files, and `transliterate` is off: correct the démarche, or set `transliterate = true`",
+                        u32::from(c)
+                    ),
+                },
+            )
         };
-        if self.options.encoding == Encoding::Utf8 || value.chars().all(is_latin1) {
-            return Ok(value);
+        let (encoding, transliterate) = (self.options.encoding, self.options.transliterate);
+        // Tabs and line breaks are writable; in an attribute they would become spaces anyway.
+        if value.contains(['\t', '\n', '\r']) {
+            let single_line = value.replace(['\t', '\n', '\r'], " ");
+            return charset::convert(&single_line, encoding, transliterate)
+                .map(|text| Cow::Owned(text.into_owned()))
+                .map_err(refuse);
         }
-        let mut out = String::with_capacity(value.len());
-        for c in value.chars() {
-            if is_latin1(c) {
-                out.push(c);
-                continue;
-            }
-            match (self.options.transliterate, transliterate(c)) {
-                (true, Some(text)) => out.push_str(&text),
-                (true, None) => {
-                    return Err(FieldError::new(
-                        field,
-                        format!(
-                            "the character {c:?} (U+{:04X}) has no equivalent in ISO-8859-1, the encoding of PES files: correct the démarche",
-                            u32::from(c)
-                        ),
-                    ))
-                }
-                (false, _) => {
-                    return Err(FieldError::new(
-                        field,
-                        format!(
-                            "the character {c:?} (U+{:04X}) is not in ISO-8859-1, the encoding of PES files, and `transliterate` is off: correct the démarche, or set `transliterate = true`",
-                            u32::from(c)
-                        ),
-                    ))
-                }
-            }
-        }
-        Ok(Cow::Owned(out))
+        charset::convert(value, encoding, transliterate).map_err(refuse)
     }
 
     fn piece(&mut self, piece: &Piece<'_>) -> Result<(), FieldError> {
@@ -376,64 +356,5 @@ impl Xml {
         self.code("CodRes", "0")?;
         self.close("Adresse")?;
         self.close("Tiers")
-    }
-}
-
-/// Whether XML 1.0 can carry `c` and the connector accepts it in a text.
-fn is_writable(c: char) -> bool {
-    match c {
-        '\t' | '\n' | '\r' => true,
-        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => false,
-        _ => true,
-    }
-}
-
-fn is_latin1(c: char) -> bool {
-    u32::from(c) <= 0xff
-}
-
-/// The Latin-1 text standing for `c`, if any (the same table as `etat-civil/cityweb`).
-fn transliterate(c: char) -> Option<Cow<'static, str>> {
-    let fixed = match c {
-        'œ' => "oe",
-        'Œ' => "OE",
-        'Ÿ' => "Y",
-        '‘' | '’' | '‚' | '′' => "'",
-        '“' | '”' | '„' | '″' => "\"",
-        '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => "-",
-        '…' => "...",
-        '€' => "EUR",
-        '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' => " ",
-        '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' => "",
-        _ => {
-            let text = deunicode::deunicode_char(c)?;
-            let text = text.trim_end();
-            if text.is_empty() || text.contains("[?]") || !text.is_ascii() {
-                return None;
-            }
-            return Some(Cow::Owned(text.to_owned()));
-        }
-    };
-    Some(Cow::Borrowed(fixed))
-}
-
-/// UTF-8 bytes whose characters are all below U+0100, as ISO-8859-1 bytes.
-fn to_latin1(utf8: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(utf8)
-        .chars()
-        // Every text went through `Xml::convert`; markup is ASCII.
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transliteration_keeps_french_names_readable() {
-        assert_eq!(transliterate('œ').unwrap(), "oe");
-        assert_eq!(transliterate('’').unwrap(), "'");
-        assert_eq!(transliterate('ł').unwrap(), "l");
     }
 }
