@@ -248,15 +248,7 @@ impl Pipeline {
                 }
                 Decision::Unrouted => {
                     info!("no route takes this form: sent to the unrouted démarches");
-                    self.publisher
-                        .publish(
-                            &self.bus.unrouted_exchange(),
-                            &bus::original_routing_key(delivery),
-                            &delivery.data,
-                            delivery.properties.clone(),
-                            true,
-                        )
-                        .await?;
+                    self.send_to_unrouted(delivery).await?;
                     return ack(delivery).await.map(|()| Handled::NotMine);
                 }
             };
@@ -510,19 +502,10 @@ impl Pipeline {
             Some(AMQPValue::LongUInt(n)) => *n,
             _ => 0,
         };
-        let routing_key = bus::original_routing_key(delivery);
         if takers.is_empty() || forwards >= MAX_FORWARDS {
-            return self
-                .publisher
-                .publish(
-                    &self.bus.unrouted_exchange(),
-                    &routing_key,
-                    &delivery.data,
-                    delivery.properties.clone(),
-                    true,
-                )
-                .await;
+            return self.send_to_unrouted(delivery).await;
         }
+        let routing_key = bus::original_routing_key(delivery);
         let headers = bus::headers_with(
             original,
             vec![
@@ -543,6 +526,20 @@ impl Pipeline {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Keeps a copy that no route takes in the unrouted démarches, under the routing key
+    /// the portal published it with.
+    async fn send_to_unrouted(&self, delivery: &Delivery) -> Result<(), BusError> {
+        self.publisher
+            .publish(
+                &self.bus.unrouted_exchange(),
+                &bus::original_routing_key(delivery),
+                &delivery.data,
+                delivery.properties.clone(),
+                true,
+            )
+            .await
     }
 
     async fn send_to_dead_letters(
