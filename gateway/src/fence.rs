@@ -110,11 +110,6 @@ impl Fence {
         }
     }
 
-    /// Whether this session received its marker.
-    pub fn passed(&self) -> bool {
-        self.passed
-    }
-
     /// Puts another session's marker back at the tail of the queue, unless it is too old.
     /// Returns whether it was put back.
     ///
