@@ -143,6 +143,15 @@ pub struct Store {
     pool: AnyPool,
     /// The outcomes waiting to be committed (see [`Store::record`]).
     commits: mpsc::Sender<PendingOutcome>,
+    /// The outcomes waiting to be read (see [`Store::outcome`]).
+    reads: mpsc::Sender<PendingRead>,
+}
+
+/// A read of an outcome waiting for the grouped read, and who waits for it.
+struct PendingRead {
+    envelope_id: String,
+    connector: String,
+    done: oneshot::Sender<Result<Option<Outcome>, String>>,
 }
 
 /// An outcome waiting for the group commit, and who waits for it.
@@ -178,6 +187,11 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before each use: it doubled the round trips of every statement
+            // (measured: docs/performance.md). A connection that died is found by the
+            // statement itself, whose error makes the caller retry (the pool then opens
+            // a new connection).
+            .test_before_acquire(false)
             .connect(&url)
             .await?;
         if url.starts_with("sqlite:") {
@@ -191,7 +205,13 @@ impl Store {
         MIGRATOR.run(&pool).await?;
         let (commits, pending) = mpsc::channel(MAX_GROUP * 4);
         tokio::spawn(commit_in_groups(pool.clone(), pending));
-        Ok(Self { pool, commits })
+        let (reads, waiting) = mpsc::channel(MAX_GROUP * 4);
+        tokio::spawn(read_in_groups(pool.clone(), waiting));
+        Ok(Self {
+            pool,
+            commits,
+            reads,
+        })
     }
 
     /// Checks that the database answers.
@@ -206,6 +226,10 @@ impl Store {
 
     /// The recorded outcome of `envelope_id` with `connector`, if any.
     ///
+    /// Reads asked at the same time are made together, in one query (as outcomes are
+    /// committed together, see [`Store::record`]): every message asks before it is
+    /// delivered, and one round trip per message was the store's largest cost.
+    ///
     /// # Errors
     ///
     /// [`StoreError`] when the database cannot be read.
@@ -214,15 +238,17 @@ impl Store {
         envelope_id: &str,
         connector: &str,
     ) -> Result<Option<Outcome>, StoreError> {
-        let row = sqlx::query(
-            "SELECT envelope_id, connector, commune, form, status, attempts, reference, last_error \
-             FROM deliveries WHERE envelope_id = $1 AND connector = $2",
-        )
-        .bind(envelope_id)
-        .bind(connector)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| outcome_from_row(&row)).transpose()
+        let (done, read) = oneshot::channel();
+        let pending = PendingRead {
+            envelope_id: envelope_id.to_owned(),
+            connector: connector.to_owned(),
+            done,
+        };
+        let closed = || StoreError::Unavailable("the store is closed".into());
+        self.reads.send(pending).await.map_err(|_| closed())?;
+        read.await
+            .map_err(|_| closed())?
+            .map_err(StoreError::Unavailable)
     }
 
     /// Records an outcome (inserting or replacing the previous one), and, for a failed
@@ -487,28 +513,154 @@ async fn commit_in_groups(pool: AnyPool, mut pending: mpsc::Receiver<PendingOutc
     }
 }
 
+/// The grouped reader: takes the reads waiting (at most [`MAX_GROUP`]), makes them in one
+/// query, answers each, and starts over.
+async fn read_in_groups(pool: AnyPool, mut pending: mpsc::Receiver<PendingRead>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
+        match read_group(&pool, &group).await {
+            Ok(found) => {
+                for waiting in group.drain(..) {
+                    // Cloned, not taken: the same démarche may be asked twice in a group.
+                    let outcome = found
+                        .iter()
+                        .find(|o| {
+                            o.envelope_id == waiting.envelope_id && o.connector == waiting.connector
+                        })
+                        .cloned();
+                    let _ = waiting.done.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                let error = match error {
+                    StoreError::Database(error) => error.to_string(),
+                    other => other.to_string(),
+                };
+                for waiting in group.drain(..) {
+                    let _ = waiting.done.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The recorded outcomes of a group of reads, in one statement per [`MAX_GROUP`] reads.
+/// The number of ids asked is rounded up to a power of two (the last id repeated), so that
+/// the database sees a handful of distinct statements, each prepared once.
+async fn read_group(pool: &AnyPool, group: &[PendingRead]) -> Result<Vec<Outcome>, StoreError> {
+    let mut found = Vec::new();
+    let mut rest = group;
+    while !rest.is_empty() {
+        let (chunk, after) = rest.split_at(rest.len().min(MAX_GROUP));
+        let size = chunk.len().next_power_of_two();
+        rest = after;
+        let mut sql = String::from(
+            "SELECT envelope_id, connector, commune, form, status, attempts, reference, last_error \
+             FROM deliveries WHERE envelope_id IN (",
+        );
+        push_placeholders(&mut sql, 1, size, 1);
+        sql.push(')');
+        let mut query = sqlx::query(&sql);
+        for n in 0..size {
+            query = query.bind(&chunk[n.min(chunk.len() - 1)].envelope_id);
+        }
+        for row in query.fetch_all(pool).await? {
+            let outcome = outcome_from_row(&row)?;
+            // Rows of other connectors for the same démarche are not asked for.
+            if chunk
+                .iter()
+                .any(|r| r.envelope_id == outcome.envelope_id && r.connector == outcome.connector)
+            {
+                found.push(outcome);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The size of the next statement of a group commit of `left` outcomes: the largest power
+/// of two not above it, at most [`MAX_GROUP`] (a row may not be repeated in an upsert, so
+/// these statements are not padded).
+fn chunk_size(left: usize) -> usize {
+    let below = if left.is_power_of_two() {
+        left
+    } else {
+        left.next_power_of_two() / 2
+    };
+    below.clamp(1, MAX_GROUP)
+}
+
+/// Appends `rows` groups of `width` placeholders (`($1, $2), ($3, $4)` for width 2, or
+/// `$1, $2` for width 1), numbered from `first`.
+fn push_placeholders(sql: &mut String, first: usize, rows: usize, width: usize) {
+    use std::fmt::Write as _;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        if width > 1 {
+            sql.push('(');
+        }
+        for column in 0..width {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", first + row * width + column);
+        }
+        if width > 1 {
+            sql.push(')');
+        }
+    }
+}
+
+/// The values of one outcome in a multi-row upsert.
+const OUTCOME_COLUMNS: usize = 10;
+
 async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), StoreError> {
+    // One row per démarche and connector: a statement may not update the same row twice
+    // (PostgreSQL refuses it), and of two outcomes of the same démarche recorded at once
+    // (a duplicate publication delivered concurrently) the later one is the one to keep.
+    let mut seen = std::collections::HashSet::with_capacity(group.len());
+    let mut latest: Vec<&PendingOutcome> = group
+        .iter()
+        .rev()
+        .filter(|p| seen.insert((&p.outcome.envelope_id, &p.outcome.connector)))
+        .collect();
+    latest.reverse();
     let mut tx = pool.begin().await?;
-    for PendingOutcome { outcome, at, .. } in group {
-        sqlx::query(
+    let mut rest = latest.as_slice();
+    while !rest.is_empty() {
+        let size = chunk_size(rest.len()).min(rest.len());
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let mut sql = String::from(
             "INSERT INTO deliveries \
                (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-             ON CONFLICT (envelope_id, connector) DO UPDATE SET \
+             VALUES ",
+        );
+        push_placeholders(&mut sql, 1, size, OUTCOME_COLUMNS);
+        sql.push_str(
+            " ON CONFLICT (envelope_id, connector) DO UPDATE SET \
                status = excluded.status, attempts = excluded.attempts, reference = excluded.reference, \
                last_error = excluded.last_error, updated_at = excluded.updated_at",
-        )
-        .bind(&outcome.envelope_id)
-        .bind(&outcome.connector)
-        .bind(&outcome.commune)
-        .bind(&outcome.form)
-        .bind(outcome.status.as_str())
-        .bind(i64::from(outcome.attempts))
-        .bind(outcome.reference.as_deref())
-        .bind(outcome.last_error.as_deref())
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql);
+        for PendingOutcome { outcome, at, .. } in chunk {
+            query = query
+                .bind(&outcome.envelope_id)
+                .bind(&outcome.connector)
+                .bind(&outcome.commune)
+                .bind(&outcome.form)
+                .bind(outcome.status.as_str())
+                .bind(i64::from(outcome.attempts))
+                .bind(outcome.reference.as_deref())
+                .bind(outcome.last_error.as_deref())
+                .bind(at)
+                .bind(at);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for PendingOutcome { outcome, at, .. } in group {
         if outcome.status != Status::Delivered {
             if let Some(error) = &outcome.last_error {
                 sqlx::query(
@@ -635,6 +787,33 @@ pub fn format_utc(at: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_split_into_power_of_two_chunks() {
+        let split = |mut left: usize| {
+            let mut sizes = Vec::new();
+            while left > 0 {
+                let size = chunk_size(left).min(left);
+                sizes.push(size);
+                left -= size;
+            }
+            sizes
+        };
+        assert_eq!(split(1), [1]);
+        assert_eq!(split(13), [8, 4, 1]);
+        assert_eq!(split(256), [256]);
+        assert_eq!(split(300), [256, 32, 8, 4]);
+    }
+
+    #[test]
+    fn placeholders_are_numbered_row_after_row() {
+        let mut sql = String::new();
+        push_placeholders(&mut sql, 1, 3, 1);
+        assert_eq!(sql, "$1, $2, $3");
+        let mut sql = String::new();
+        push_placeholders(&mut sql, 1, 2, 3);
+        assert_eq!(sql, "($1, $2, $3), ($4, $5, $6)");
+    }
 
     #[test]
     fn stored_times_have_a_fixed_width_so_that_text_order_is_time_order() {

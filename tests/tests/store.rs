@@ -1,0 +1,94 @@
+//! The store's grouped reads and group commits, on the real databases: outcomes read and
+//! recorded at the same moment are batched into one statement, and each caller must still
+//! get exactly its own answer.
+
+use aiguillage_gateway::store::{Outcome, Status, Store};
+use aiguillage_tests::{Scenario, StoreKind};
+use futures_util::future::join_all;
+
+/// How many démarches are recorded and read at once: more than a group holds (256), and
+/// not a power of two, so that groups are split into several chunks.
+const DEMARCHES: u32 = 300;
+
+fn outcome(n: u32, connector: &str) -> Outcome {
+    let status = match n % 3 {
+        0 => Status::Delivered,
+        1 => Status::Retrying,
+        _ => Status::Rejected,
+    };
+    Outcome {
+        envelope_id: format!("portail:cantine:{n}"),
+        connector: connector.into(),
+        commune: "44043".into(),
+        form: "inscription-cantine".into(),
+        status,
+        attempts: n % 5 + 1,
+        reference: (status == Status::Delivered).then(|| format!("REF-{n}-{connector}")),
+        last_error: (status != Status::Delivered).then(|| format!("error {n}")),
+    }
+}
+
+async fn each_caller_gets_its_own_outcome(kind: StoreKind) {
+    let mut scenario = Scenario::new(kind).await;
+    scenario
+        .connector("finances", "rest", "url = \"http://127.0.0.1:9/\"")
+        .route("44043", &["inscription-cantine"], "finances");
+    let store = Store::open(scenario.store_url(), 4).await.expect("store");
+
+    // Recorded at once: one démarche with two connectors, every third one only with the
+    // first; all in flight together, so they share group commits.
+    let outcomes: Vec<Outcome> = (0..DEMARCHES)
+        .flat_map(|n| {
+            let mut both = vec![outcome(n, "finances")];
+            if n % 3 != 0 {
+                both.push(outcome(n, "archives"));
+            }
+            both
+        })
+        .collect();
+    let recorded = join_all(outcomes.iter().map(|o| store.record(o))).await;
+    assert!(recorded.iter().all(Result::is_ok), "{recorded:?}");
+
+    // A later outcome of the same démarche replaces the earlier one.
+    let mut replayed = outcome(1, "finances");
+    replayed.status = Status::Delivered;
+    replayed.reference = Some("REF-replayed".into());
+    store.record(&replayed).await.expect("recorded");
+
+    // Read at once: each known pair (some asked twice in the same group), pairs never
+    // recorded, and a connector the démarche never went to.
+    let mut asked: Vec<(String, &str)> = Vec::new();
+    for n in 0..DEMARCHES + 20 {
+        asked.push((format!("portail:cantine:{n}"), "finances"));
+        asked.push((format!("portail:cantine:{n}"), "archives"));
+        if n % 7 == 0 {
+            asked.push((format!("portail:cantine:{n}"), "finances"));
+        }
+    }
+    let answers = join_all(asked.iter().map(|(id, c)| store.outcome(id, c))).await;
+    for ((id, connector), answer) in asked.iter().zip(answers) {
+        let answer = answer.expect("the store answers");
+        let n: u32 = id.rsplit(':').next().unwrap().parse().unwrap();
+        let expected = if n >= DEMARCHES || (*connector == "archives" && n % 3 == 0) {
+            None
+        } else if n == 1 && *connector == "finances" {
+            Some(replayed.clone())
+        } else {
+            Some(outcome(n, connector))
+        };
+        assert_eq!(answer, expected, "outcome of {id} with {connector}");
+    }
+
+    store.close().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test]
+async fn grouped_reads_and_writes_answer_each_caller_on_sqlite() {
+    each_caller_gets_its_own_outcome(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn grouped_reads_and_writes_answer_each_caller_on_postgres() {
+    each_caller_gets_its_own_outcome(StoreKind::Postgres).await;
+}
