@@ -217,7 +217,7 @@ impl Pipeline {
         let attempt = bus::attempt_of(headers);
         let connector = self.instance.name.as_str();
 
-        let envelope = match Envelope::parse(&delivery.data, self.bus.max_message_bytes) {
+        let mut envelope = match Envelope::parse(&delivery.data, self.bus.max_message_bytes) {
             Ok(envelope) => envelope,
             Err(rejection) => {
                 let Rejection { error, salvage } = *rejection;
@@ -275,7 +275,7 @@ impl Pipeline {
             let started = Instant::now();
             let mapped = match &route.mapping {
                 Some(mapping) => mapping.apply(&envelope),
-                None => mapping::identity(&envelope),
+                None => mapping::identity(&mut envelope),
             };
             let result = match mapped {
                 // The message names the mapping file, the field and the value: the

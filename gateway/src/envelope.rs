@@ -227,6 +227,24 @@ impl Envelope {
         self.submitted_at.format(&Rfc3339).unwrap_or_default()
     }
 
+    /// The envelope as JSON, as the contract writes it, its form data moved out of it
+    /// (copied only if it is shared): `formdata` is left empty.
+    pub fn take_value(&mut self) -> Value {
+        let formdata = std::mem::take(&mut self.formdata);
+        let formdata =
+            std::sync::Arc::try_unwrap(formdata).unwrap_or_else(|shared| (*shared).clone());
+        let mut object = Map::with_capacity(5);
+        object.insert("id".into(), Value::String(self.id.clone()));
+        object.insert("commune".into(), Value::String(self.commune.clone()));
+        object.insert("form".into(), Value::String(self.form.clone()));
+        object.insert(
+            "submitted_at".into(),
+            Value::String(self.submitted_at_text()),
+        );
+        object.insert("formdata".into(), Value::Object(formdata));
+        Value::Object(object)
+    }
+
     /// The envelope as JSON, as the contract writes it.
     pub fn to_value(&self) -> Value {
         serde_json::json!({

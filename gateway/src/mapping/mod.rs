@@ -509,13 +509,17 @@ fn json_kind(value: &Value) -> &'static str {
 /// The identity mapping: the document is the envelope as published, and every file field
 /// is handed over.
 ///
+/// The form data is moved into the document, not copied (it is the bulk of a message):
+/// `envelope.formdata` is left empty.
+///
 /// # Errors
 ///
 /// [`MappingError`] when a file field cannot be decoded.
-pub fn identity(envelope: &Envelope) -> Result<Mapped, MappingError> {
+pub fn identity(envelope: &mut Envelope) -> Result<Mapped, MappingError> {
+    let attachments = attachments(envelope, None)?;
     Ok(Mapped {
-        document: envelope.to_value(),
-        attachments: attachments(envelope, None)?,
+        document: envelope.take_value(),
+        attachments,
     })
 }
 

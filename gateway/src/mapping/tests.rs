@@ -247,7 +247,7 @@ max_bytes = 4
 
 #[test]
 fn identity_hands_over_every_file_field() {
-    let mapped = identity(&envelope(serde_json::json!({
+    let mapped = identity(&mut envelope(serde_json::json!({
         "nom": "Durand",
         "justificatif": {"filename": "id.pdf", "content_type": "application/pdf", "content": "JVBE\nRi0x"}
     })))
