@@ -15,6 +15,9 @@ pub struct ProcStats {
     pub cpu_seconds: f64,
     /// Peak resident set size (VmHWM), in KiB.
     pub peak_rss_kib: u64,
+    /// Context switches of all its threads since they started (voluntary: a thread that
+    /// waits to be woken up; involuntary: preempted).
+    pub context_switches: u64,
 }
 
 /// Reads `/proc/<pid>/stat` and `/proc/<pid>/status`.
@@ -39,7 +42,30 @@ pub fn proc_stats(pid: u32, ticks_per_second: f64) -> anyhow::Result<ProcStats> 
     Ok(ProcStats {
         cpu_seconds: ticks as f64 / ticks_per_second,
         peak_rss_kib,
+        context_switches: context_switches(pid),
     })
+}
+
+/// The context switches of every thread of `pid` (threads that ended are not counted:
+/// the gateway's threads live as long as it does).
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter_map(|line| {
+                    line.strip_prefix("voluntary_ctxt_switches:")
+                        .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                })
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 on Linux).

@@ -145,6 +145,8 @@ struct Measured {
     latency: Option<(f64, f64, f64)>,
     stats: Option<ProcStats>,
     cpu_per_1000: Option<f64>,
+    /// Context switches of the gateway's threads per démarche of the backlog.
+    switches_per_message: Option<f64>,
 }
 
 struct Bench {
@@ -272,9 +274,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             match &result {
                 Ok(m) => eprintln!(
-                    "   {:.0}/s, CPU {:.2} s/1000, peak RSS {:.1} MiB{}",
+                    "   {:.0}/s, CPU {:.3} s/1000, {:.1} context switches/msg, peak RSS {:.1} MiB{}",
                     m.rate,
                     m.cpu_per_1000.unwrap_or(0.0),
+                    m.switches_per_message.unwrap_or(0.0),
                     m.stats
                         .map(|s| s.peak_rss_kib as f64 / 1024.0)
                         .unwrap_or(0.0),
@@ -635,6 +638,7 @@ async fn drive(
         latency: percentiles(&latencies).map(|(p50, p99)| (p50, p99, paced_rate)),
         stats: Some(final_stats),
         cpu_per_1000: Some(backlog_stats.cpu_seconds * 1000.0 / n as f64),
+        switches_per_message: Some(backlog_stats.context_switches as f64 / n as f64),
     })
 }
 
