@@ -56,6 +56,8 @@ mod context;
 mod error;
 pub mod numbering;
 pub mod secret;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::sync::Arc;
 
