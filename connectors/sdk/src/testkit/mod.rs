@@ -20,6 +20,7 @@
 //! Each check says in plain words what failed and how to fix it. A check the target cannot
 //! stage (a file directory cannot "answer 503") is skipped, and the report says so.
 
+mod directory;
 mod http_stub;
 
 use std::fmt;
@@ -32,6 +33,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::Value;
 
+pub use directory::{Complete, DirectoryTarget};
 pub use http_stub::HttpStub;
 
 use crate::{Attachment, Connector, ConnectorError, Context, Document};
@@ -148,10 +150,17 @@ impl fmt::Display for Report {
 pub struct Kit<'t> {
     connector: Arc<dyn Connector>,
     target: &'t dyn Target,
-    sample: Document,
+    sample: Sample,
     timeout: Duration,
     hostile_cases: u32,
+    prepare: Prepare,
 }
+
+/// Makes the sample document for an idempotency key (see [`Kit::sample_for`]).
+pub type Sample = Arc<dyn Fn(&str) -> Document + Send + Sync>;
+
+/// Completes each context the kit makes (see [`Kit::prepare`]).
+pub type Prepare = Arc<dyn Fn(Context) -> Context + Send + Sync>;
 
 /// Gives each démarche of a run its own idempotency key.
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
@@ -165,16 +174,24 @@ impl<'t> Kit<'t> {
         Self {
             connector,
             target,
-            sample: serde_json::json!({}),
+            sample: Arc::new(|_| serde_json::json!({})),
             timeout: Duration::from_secs(30),
             hostile_cases: 64,
+            prepare: Arc::new(|ctx| ctx),
         }
     }
 
     /// A document the connector accepts (as the route's mapping would make it); the
     /// hostile documents are made from it. Default: `{}`.
     pub fn sample(mut self, document: Document) -> Self {
-        self.sample = document;
+        self.sample = Arc::new(move |_| document.clone());
+        self
+    }
+
+    /// The sample document for each idempotency key, for a connector that checks that the
+    /// document names its envelope (the mapping writes `{{ envelope.id }}` into it).
+    pub fn sample_for(mut self, sample: impl Fn(&str) -> Document + Send + Sync + 'static) -> Self {
+        self.sample = Arc::new(sample);
         self
     }
 
@@ -182,6 +199,14 @@ impl<'t> Kit<'t> {
     /// answers must end within it (plus a 5 s margin). Default: 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Gives each context what the connector needs from the gateway, e.g.
+    /// `|ctx| ctx.with_numbering(numbering.clone())` for a connector that numbers what it
+    /// writes ([`crate::numbering::MemoryNumbering`] stands in for the gateway's store).
+    pub fn prepare(mut self, prepare: impl Fn(Context) -> Context + Send + Sync + 'static) -> Self {
+        self.prepare = Arc::new(prepare);
         self
     }
 
@@ -219,21 +244,23 @@ impl<'t> Kit<'t> {
             "testkit:conformance:{}",
             NEXT_KEY.fetch_add(1, Ordering::Relaxed)
         );
-        Context::new(key, "44043", "conformance", "testkit").with_attempt(attempt)
+        self.with_key(&key, attempt)
     }
 
-    async fn deliver(
-        &self,
-        document: &Document,
-        ctx: &Context,
-    ) -> Result<crate::Receipt, ConnectorError> {
-        self.connector.deliver(document, ctx).await
+    fn with_key(&self, key: &str, attempt: u32) -> Context {
+        (self.prepare)(Context::new(key, "44043", "conformance", "testkit").with_attempt(attempt))
+    }
+
+    /// Delivers the sample made for the context's key.
+    async fn deliver(&self, ctx: &Context) -> Result<crate::Receipt, ConnectorError> {
+        let document = (self.sample)(ctx.idempotency_key());
+        self.connector.deliver(&document, ctx).await
     }
 
     async fn accepts_sample(&self) -> Verdict {
         self.target.stage(Answer::Accept).await;
         let ctx = self.context(1);
-        match self.deliver(&self.sample, &ctx).await {
+        match self.deliver(&ctx).await {
             Ok(_) => match self.target.effects(ctx.idempotency_key()).await {
                 1 => Verdict::Passed,
                 n => Verdict::Failed(format!(
@@ -252,15 +279,9 @@ impl<'t> Kit<'t> {
     async fn idempotent(&self) -> Verdict {
         self.target.stage(Answer::Accept).await;
         let first = self.context(1);
-        let again = Context::new(
-            first.envelope_id(),
-            first.commune(),
-            first.form(),
-            first.connector(),
-        )
-        .with_attempt(2);
+        let again = self.with_key(first.envelope_id(), 2);
         for ctx in [&first, &again] {
-            if let Err(error) = self.deliver(&self.sample, ctx).await {
+            if let Err(error) = self.deliver(ctx).await {
                 return Verdict::Failed(format!(
                     "delivering the same envelope again failed ({}): a redelivery of a \
                      démarche the target already has must succeed (and change nothing)",
@@ -283,7 +304,7 @@ impl<'t> Kit<'t> {
             return Verdict::Skipped(format!("this target cannot stage a {answer:?} answer"));
         }
         let ctx = self.context(1);
-        let result = self.deliver(&self.sample, &ctx).await;
+        let result = self.deliver(&ctx).await;
         self.target.stage(Answer::Accept).await;
         match (answer, result) {
             (Answer::Transient, Err(error)) if !error.is_permanent() => Verdict::Passed,
@@ -315,7 +336,7 @@ impl<'t> Kit<'t> {
         let ctx = self.context(1);
         let started = Instant::now();
         let limit = self.timeout + TIMEOUT_MARGIN;
-        let result = tokio::time::timeout(limit, self.deliver(&self.sample, &ctx)).await;
+        let result = tokio::time::timeout(limit, self.deliver(&ctx)).await;
         self.target.stage(Answer::Accept).await;
         match result {
             Err(_) => Verdict::Failed(format!(
@@ -345,11 +366,7 @@ impl<'t> Kit<'t> {
         for after in [0u64, 1, 2, 5, 10, 20] {
             let ctx = self.context(1);
             let key = ctx.idempotency_key().to_owned();
-            let _ = tokio::time::timeout(
-                Duration::from_millis(after),
-                self.deliver(&self.sample, &ctx),
-            )
-            .await;
+            let _ = tokio::time::timeout(Duration::from_millis(after), self.deliver(&ctx)).await;
             // Whatever the dropped future left running has a moment to settle.
             tokio::time::sleep(Duration::from_millis(50)).await;
             if self.target.partial(&key).await {
@@ -359,7 +376,7 @@ impl<'t> Kit<'t> {
                      or use the target's transactions"
                 ));
             }
-            if let Err(error) = self.deliver(&self.sample, &ctx).await {
+            if let Err(error) = self.deliver(&ctx).await {
                 return Verdict::Failed(format!(
                     "after a delivery was dropped after {after} ms, delivering the same \
                      envelope again failed ({}): a retry after a cancelled delivery must \
@@ -393,7 +410,7 @@ impl<'t> Kit<'t> {
             ),
             Attachment::new("note", "note.txt", "text/plain", text.clone()),
         ]);
-        if let Err(error) = self.deliver(&self.sample, &ctx).await {
+        if let Err(error) = self.deliver(&ctx).await {
             return Verdict::Failed(format!(
                 "the sample with two attachments was refused ({})",
                 error.report()
@@ -415,9 +432,13 @@ impl<'t> Kit<'t> {
     async fn survives_hostile_documents(&self) -> Verdict {
         self.target.stage(Answer::Accept).await;
         // First the classic troublemakers, each tried for certain; then random ones.
-        for (what, document) in fixed_hostile_documents(&self.sample) {
+        let count = fixed_hostile_documents(&(self.sample)("testkit:hostile")).len();
+        for n in 0..count {
             let connector = self.connector.clone();
             let ctx = self.context(1);
+            // Made from the sample for this context's key, as the mapping would.
+            let (what, document) =
+                fixed_hostile_documents(&(self.sample)(ctx.idempotency_key())).swap_remove(n);
             let delivered = tokio::spawn(async move {
                 let _ = connector.deliver(&document, &ctx).await;
             })
@@ -437,23 +458,21 @@ impl<'t> Kit<'t> {
             ..ProptestConfig::default()
         });
         let handle = tokio::runtime::Handle::current();
-        let sample = self.sample.clone();
+        // One key for every random case: the document still names its envelope.
+        let key = format!(
+            "testkit:hostile:{}",
+            NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+        );
+        let sample = (self.sample)(&key);
         let connector = self.connector.clone();
+        let prepare = self.prepare.clone();
         // The property runs on a thread of its own, each case on the test's runtime: a
         // panic in `deliver` is caught there (as a failed case) and shrunk.
         let outcome = tokio::task::spawn_blocking(move || {
             // Made here: proptest's strategies cannot move between threads.
             runner.run(&hostile_document(sample), |document| {
                 let connector = connector.clone();
-                let ctx = Context::new(
-                    format!(
-                        "testkit:hostile:{}",
-                        NEXT_KEY.fetch_add(1, Ordering::Relaxed)
-                    ),
-                    "44043",
-                    "conformance",
-                    "testkit",
-                );
+                let ctx = prepare(Context::new(&key, "44043", "conformance", "testkit"));
                 let delivered = handle.block_on(tokio::spawn(async move {
                     let _ = connector.deliver(&document, &ctx).await;
                 }));
