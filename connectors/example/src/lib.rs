@@ -20,7 +20,8 @@
 //!   recomputes it, compares in constant time, and refuses a `t` too far from its clock.
 //!
 //! A 2xx answer delivers the démarche; 408, 429 and 5xx, a timeout or a connection error
-//! are transient (retried); any other answer is a permanent refusal (dead letter).
+//! are transient (retried); any other answer is a permanent refusal (dead letter): the
+//! SDK's `http` module classifies them, as for the `rest` connector.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -28,12 +29,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aiguillage_connector::http::{client_builder, read_limited, refusal, transport_error};
 use aiguillage_connector::{
     async_trait, secret, ConfigError, Connector, ConnectorConfig, ConnectorError, Context,
     Document, Receipt, Setup,
 };
 use hmac::{Hmac, Mac};
-use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
@@ -81,14 +82,17 @@ impl ConnectorConfig for WebhookConfig {
                 "the signing secret must have at least 16 characters",
             ));
         }
-        let client = reqwest::Client::builder()
-            .timeout(self.timeout)
+        // The SDK's defaults: the whole request bounded, no redirects followed.
+        let client = client_builder(self.timeout, self.timeout)
             .build()
             .map_err(|error| ConfigError::invalid("url", format!("no HTTP client: {error}")))?;
+        let who = format!("the webhook {}", url.host_str().unwrap_or_default());
         Ok(Arc::new(WebhookConnector {
             client,
             url,
             secret,
+            who,
+            timeout: self.timeout,
         }))
     }
 }
@@ -99,6 +103,10 @@ pub struct WebhookConnector {
     client: reqwest::Client,
     url: reqwest::Url,
     secret: SecretString,
+    /// How messages name the target: `the webhook <host>` (never the URL: it may hold a
+    /// key).
+    who: String,
+    timeout: Duration,
 }
 
 impl WebhookConnector {
@@ -142,31 +150,16 @@ impl Connector for WebhookConnector {
             .body(body)
             .send()
             .await;
-        let response = match answer {
-            Ok(response) => response,
-            // Timeouts and connection errors may go away: retried.
-            Err(error) => {
-                return Err(ConnectorError::transient(format!(
-                    "the webhook did not answer: {error}"
-                )))
-            }
-        };
-        let status = response.status();
-        if status.is_success() {
+        // No answer (connection refused, timeout): worth trying again later.
+        let response = answer.map_err(|error| transport_error(&self.who, error, self.timeout))?;
+        if response.status().is_success() {
+            // Read (a little of) the answer, so that its connection is kept alive.
+            let _ = read_limited(response, 64 * 1024).await;
             return Ok(Receipt::new());
         }
-        let message = format!("the webhook answered {status}");
-        match status {
-            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
-                Err(ConnectorError::transient(message))
-            }
-            status if status.is_server_error() => Err(ConnectorError::transient(message)),
-            // The receiver refused this document (or our signature): retrying the same
-            // request cannot help. The operator fixes the cause and replays it.
-            _ => Err(ConnectorError::permanent(format!(
-                "{message}: the receiver refuses this démarche (check `url` and `secret`)"
-            ))),
-        }
+        // 408, 429 and 5xx are transient (after `Retry-After` if given); any other answer
+        // refuses this document for good: the operator fixes the cause and replays it.
+        Err(refusal(&self.who, response, " (check `url` and `secret`)").await)
     }
 
     async fn health(&self) -> Result<(), ConnectorError> {

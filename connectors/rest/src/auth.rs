@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::config::{parse_http_url, AuthConfig};
-use crate::connector::{read_limited, refusal, transport_error};
+use aiguillage_connector::http::{read_limited, refusal, transport_error};
 
 /// A token is renewed this long before the authorisation server says it expires, so
 /// that it does not expire on its way to the target.

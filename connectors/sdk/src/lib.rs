@@ -54,6 +54,8 @@ pub mod charset;
 mod config;
 mod context;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod numbering;
 pub mod secret;
 #[cfg(feature = "testkit")]
