@@ -29,15 +29,20 @@
 //! - **Remote directories**: with an `sftp` table the files go to that directory on an SFTP
 //!   server, with the same guarantees (see [`transport`]).
 //!
-//! The [`transport`] and [`name`] modules are shared with the other connectors that drop
-//! files (`etat-civil/cityweb`).
+//! The [`transport`] and [`name`] modules, shared by every connector that drops files,
+//! live in the SDK (feature `files`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod config;
 mod connector;
-pub mod name;
-pub mod transport;
+
+/// Safe file names and name templates: the SDK's (feature `files`), re-exported here where
+/// the file connectors first found them.
+pub use aiguillage_connector::name;
+/// The file transport (local directory or SFTP): the SDK's (feature `files`), re-exported
+/// here where the file connectors first found them.
+pub use aiguillage_connector::transport;
 
 pub use config::{
     FileDropConfig, DEFAULT_CREATE_SUBDIRECTORIES, DEFAULT_FILE_NAME, DEFAULT_PRETTY,

@@ -56,10 +56,14 @@ mod context;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "files")]
+pub mod name;
 pub mod numbering;
 pub mod secret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "files")]
+pub mod transport;
 
 use std::sync::Arc;
 

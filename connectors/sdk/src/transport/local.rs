@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use aiguillage_connector::{async_trait, ConnectorError};
+use crate::{async_trait, ConnectorError};
 
 use super::{random_suffix, temp_name, Published, Transport};
 use crate::name::check_relative;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aiguillage_connector::secret::{self, ExposeSecret, SecretString};
-use aiguillage_connector::{async_trait, ConfigError, ConnectorError, Setup};
+use crate::secret::{self, ExposeSecret, SecretString};
+use crate::{async_trait, ConfigError, ConnectorError, Setup};
 use russh::client;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::SftpSession;

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use aiguillage_connector::{async_trait, ConfigError, ConnectorError, Setup};
+use crate::{async_trait, ConfigError, ConnectorError, Setup};
 
 pub use local::{LocalDirectory, ProbeError, JOURNAL_DIRECTORY};
 pub use sftp::{SftpAuth, SftpConfig, SftpDirectory, DEFAULT_SFTP_PORT, DEFAULT_SFTP_TIMEOUT};
