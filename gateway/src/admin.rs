@@ -4,14 +4,18 @@
 //! - `GET /readyz`: 200 `ok` when the bus session is ready (connected, topology declared,
 //!   every connector consuming) and the store answers; 503 otherwise, one reason a line
 //!   (`bus: …`, `store: …`);
-//! - `GET /metrics`: the metrics in the Prometheus text format.
+//! - `GET /metrics`: the metrics in the Prometheus text format;
+//! - the JSON admin API under `/api/` ([`crate::admin_api`]);
+//! - the dashboard, for people, at `/` ([`crate::dashboard`]).
 //!
-//! With `admin.token` (or `admin.token_file`) set, every route but `/healthz` requires
-//! `Authorization: Bearer <token>`, compared in constant time; 401 otherwise.
+//! With `admin.token` (or `admin.token_file`) set, every route but `/healthz` and the
+//! login form (`/login`) requires `Authorization: Bearer <token>`, compared in constant
+//! time, or the session cookie that the login form sets for a browser; 401 otherwise.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -27,6 +31,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::error;
 
+use crate::bus::{self, BusError};
+use crate::config::{BusConfig, Config};
 use crate::metrics::Metrics;
 use crate::service::{BusStatus, Connectors};
 use crate::store::Store;
@@ -60,6 +66,160 @@ pub struct AdminState {
     pub metrics: Metrics,
     /// The connectors' breakers, read when `/metrics` is rendered.
     pub connectors: Connectors,
+    /// The configuration (bus settings, connectors and routes, for the API and dashboard).
+    pub config: Arc<Config>,
+    /// The admin server's own connection to the broker, for the dead letters.
+    pub link: BusLink,
+    /// The browsers logged in with the token.
+    pub sessions: Sessions,
+    /// The CSRF token of the dashboard's forms when no session is used (no token
+    /// configured, or a bearer token sent by a script): random, drawn at start.
+    pub csrf: String,
+}
+
+impl AdminState {
+    /// The configured connector names, in file order.
+    pub fn connector_names(&self) -> Vec<String> {
+        self.config
+            .connectors
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// The CSRF token a form of this request's page must send back: its session's, or
+    /// the server's own.
+    pub fn csrf_for(&self, headers: &HeaderMap) -> String {
+        session_cookie(headers)
+            .and_then(|id| self.sessions.csrf(&id))
+            .unwrap_or_else(|| self.csrf.clone())
+    }
+}
+
+/// The admin server's connection to the broker, opened on first use and again when lost.
+#[derive(Default)]
+pub struct BusLink {
+    connection: tokio::sync::Mutex<Option<Arc<lapin::Connection>>>,
+}
+
+impl BusLink {
+    /// The connection, opened if there is none or it was lost.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError`] when the broker cannot be reached.
+    pub async fn get(&self, config: &BusConfig) -> Result<Arc<lapin::Connection>, BusError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref().filter(|c| c.status().connected()) {
+            return Ok(connection.clone());
+        }
+        let name = format!(
+            "aiguillage-admin {} pid {}",
+            config.queue_prefix,
+            std::process::id()
+        );
+        let connection = Arc::new(bus::connect(config, &name).await?);
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Closes the connection, if open.
+    pub async fn close(&self) {
+        if let Some(connection) = self.connection.lock().await.take() {
+            let _ = connection.close(200, "admin server stopping".into()).await;
+        }
+    }
+}
+
+/// The name of the dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "aiguillage_session";
+
+/// How long a browser stays logged in.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// Browser sessions opened with the token: in memory (a restart logs everyone out), by
+/// the SHA-256 of their cookie, each with its CSRF token.
+#[derive(Default)]
+pub struct Sessions {
+    open: Mutex<HashMap<String, Session>>,
+}
+
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+impl Sessions {
+    /// Opens a session: the cookie value to give the browser.
+    pub fn open(&self) -> String {
+        let id = random_hex();
+        let now = Instant::now();
+        let mut open = self.lock();
+        open.retain(|_, session| session.expires > now);
+        open.insert(
+            digest_hex(&id),
+            Session {
+                csrf: random_hex(),
+                expires: now + SESSION_LIFETIME,
+            },
+        );
+        id
+    }
+
+    /// The CSRF token of a session still open.
+    pub fn csrf(&self, id: &str) -> Option<String> {
+        self.lock()
+            .get(&digest_hex(id))
+            .filter(|session| session.expires > Instant::now())
+            .map(|session| session.csrf.clone())
+    }
+
+    /// True when `id` is a session still open.
+    pub fn is_open(&self, id: &str) -> bool {
+        self.csrf(id).is_some()
+    }
+
+    /// Closes a session.
+    pub fn close(&self, id: &str) {
+        self.lock().remove(&digest_hex(id));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        // A panic while holding it cannot leave the map half-changed: use it as it is.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// 32 random bytes in hexadecimal (a session id, a CSRF token).
+pub fn random_hex() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn digest_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The session cookie's value, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// True when `given` is the expected token, compared in constant time.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    same_token(given, expected)
 }
 
 /// Binds the admin server's address.
@@ -78,6 +238,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    state: Arc<AdminState>,
 }
 
 impl Server {
@@ -90,6 +251,7 @@ impl Server {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        self.state.link.close().await;
     }
 }
 
@@ -98,7 +260,8 @@ pub fn serve(listener: TcpListener, state: AdminState) -> Server {
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let app = router(Arc::new(state));
+    let state = Arc::new(state);
+    let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -110,7 +273,12 @@ pub fn serve(listener: TcpListener, state: AdminState) -> Server {
             error!(%error, "the admin server stopped");
         }
     });
-    Server { addr, stop, task }
+    Server {
+        addr,
+        stop,
+        task,
+        state,
+    }
 }
 
 /// The admin routes.
@@ -118,10 +286,13 @@ pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        // Routes above this layer require the token; /healthz below does not (a liveness
-        // probe holds no secret and says nothing).
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .merge(crate::admin_api::routes())
+        .merge(crate::dashboard::routes())
+        // Routes above this layer require the token (or a session); /healthz and the
+        // login form below do not (a liveness probe holds no secret and says nothing).
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth))
         .route("/healthz", get(healthz))
+        .merge(crate::dashboard::login_routes())
         .with_state(state)
 }
 
@@ -166,22 +337,40 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     )
 }
 
-async fn require_token(
+async fn require_auth(
     State(state): State<Arc<AdminState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    match &state.token {
-        Some(token) if !is_authorized(request.headers(), token) => (
+    let Some(token) = &state.token else {
+        return next.run(request).await;
+    };
+    let headers = request.headers();
+    let session = session_cookie(headers).is_some_and(|id| state.sessions.is_open(&id));
+    if session || is_authorized(headers, token) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path();
+    let for_machines = path.starts_with("/api/") || path == "/metrics" || path == "/readyz";
+    let challenge = [(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"aiguillage\""),
+    )];
+    if for_machines || request.method() != axum::http::Method::GET {
+        (
             StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"aiguillage\""),
-            )],
+            challenge,
             "a bearer token is required: Authorization: Bearer <admin.token>\n",
         )
-            .into_response(),
-        _ => next.run(request).await,
+            .into_response()
+    } else {
+        // A person with a browser: the login form, still with the 401 it deserves.
+        (
+            StatusCode::UNAUTHORIZED,
+            challenge,
+            crate::dashboard::login_page_html(None),
+        )
+            .into_response()
     }
 }
 

@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::dead::{self, DeadError, DeadLetters, Filter, Progress, Selection};
+use crate::dead::{self, DeadError, Filter, Progress, Selection};
+use crate::operator::{DeadQuery, DiscardRequest, Operator, ReplayRequest, Report};
 use crate::registry::Registry;
 use crate::telemetry::{self, LogFormat};
 
@@ -283,11 +284,16 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
             filter,
             json,
         } => {
-            let filter = filter.with_id(id);
+            let filter = DeadQuery {
+                id,
+                connector: filter.connector,
+                commune: filter.commune,
+                form: filter.form,
+            };
             let config = Config::load(&config, registry)?;
             let connection = crate::bus::connect(&config.bus, "aiguillage-dead-list").await?;
-            let letters = DeadLetters::new(&connection, &config.bus, connector_names(&config));
-            let listing = letters.list(&filter).await;
+            let operator = Operator::new(&connection, &config.bus, connector_names(&config));
+            let listing = operator.list(&filter).await;
             let _ = connection.close(200, "listed".into()).await;
             let listing = listing?;
             warn_missing(&listing.missing_queues);
@@ -313,13 +319,30 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
             all,
         } => {
             let wanted_id = id.clone();
-            let selection = Selection::for_replay(filter.with_id(id), all)?;
+            let request = ReplayRequest {
+                id,
+                connector: filter.connector,
+                commune: filter.commune,
+                form: filter.form,
+                all,
+            };
+            // Refused before anything is opened (the operator checks it again, the same way).
+            Selection::for_replay(
+                DeadQuery {
+                    id: request.id.clone(),
+                    connector: request.connector.clone(),
+                    commune: request.commune.clone(),
+                    form: request.form.clone(),
+                }
+                .filter(),
+                all,
+            )?;
             let config = Config::load(&config, registry)?;
             let store = open_store(&config).await?;
             let connection = crate::bus::connect(&config.bus, "aiguillage-dead-replay").await?;
-            let letters = DeadLetters::new(&connection, &config.bus, connector_names(&config));
-            let summary = letters
-                .replay(&store, &selection, &mut |progress| {
+            let operator = Operator::new(&connection, &config.bus, connector_names(&config));
+            let summary = operator
+                .replay(&store, &request, &mut |progress| {
                     print_progress("replayed", progress)
                 })
                 .await;
@@ -329,8 +352,8 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
             warn_missing(&summary.missing_queues);
             println!(
                 "{} replayed{}",
-                count(summary.done, "dead letter", "dead letters"),
-                skipped(summary.skipped)
+                count(summary.done.len(), "dead letter", "dead letters"),
+                skipped(summary.skipped.len())
             );
             Ok(not_found(wanted_id.as_deref(), &summary))
         }
@@ -342,7 +365,7 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
             by,
         } => {
             let wanted_id = id.clone();
-            let selection = Selection::for_discard(filter.with_id(id))?;
+            Selection::for_discard(filter.clone().with_id(id.clone()))?;
             if reason.trim().is_empty() {
                 return Err(DeadError::NoReason.into());
             }
@@ -350,12 +373,20 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
                 .or_else(|| std::env::var("USER").ok())
                 .filter(|name| !name.trim().is_empty())
                 .unwrap_or_else(|| "unknown".into());
+            let request = DiscardRequest {
+                id,
+                connector: filter.connector,
+                commune: filter.commune,
+                form: filter.form,
+                reason,
+                by: Some(by.clone()),
+            };
             let config = Config::load(&config, registry)?;
             let store = open_store(&config).await?;
             let connection = crate::bus::connect(&config.bus, "aiguillage-dead-discard").await?;
-            let letters = DeadLetters::new(&connection, &config.bus, connector_names(&config));
-            let summary = letters
-                .discard(&store, &selection, &reason, &by, &mut |progress| {
+            let operator = Operator::new(&connection, &config.bus, connector_names(&config));
+            let summary = operator
+                .discard(&store, &request, &by, &mut |progress| {
                     print_progress("discarded", progress)
                 })
                 .await;
@@ -365,8 +396,8 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
             warn_missing(&summary.missing_queues);
             println!(
                 "{} discarded by {by}{}",
-                count(summary.done, "dead letter", "dead letters"),
-                skipped(summary.skipped)
+                count(summary.done.len(), "dead letter", "dead letters"),
+                skipped(summary.skipped.len())
             );
             Ok(not_found(wanted_id.as_deref(), &summary))
         }
@@ -427,9 +458,9 @@ fn skipped(n: usize) -> String {
 }
 
 /// Exit 1 when an --id was asked for and no dead letter has it: a script must notice.
-fn not_found(id: Option<&str>, summary: &dead::Summary) -> ExitCode {
+fn not_found(id: Option<&str>, summary: &Report) -> ExitCode {
     match id {
-        Some(id) if summary.done == 0 && summary.skipped == 0 => {
+        Some(id) if summary.done.is_empty() && summary.skipped.is_empty() => {
             eprintln!(
                 "error: no dead letter has the id `{id}` (list them with `aiguillage dead list`)"
             );

@@ -501,7 +501,7 @@ impl<'a> DeadLetters<'a> {
         &self,
         store: &Store,
         selection: &Selection,
-        progress: &mut dyn FnMut(Progress<'_>),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Summary, DeadError> {
         let targets = selection.filter().connectors(&self.connectors)?;
         let replay = Replay {
@@ -536,7 +536,7 @@ impl<'a> DeadLetters<'a> {
         selection: &Selection,
         reason: &str,
         by: &str,
-        progress: &mut dyn FnMut(Progress<'_>),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Summary, DeadError> {
         let reason = reason.trim();
         if reason.is_empty() {
@@ -558,7 +558,7 @@ impl<'a> DeadLetters<'a> {
         &self,
         targets: &[&str],
         handler: &impl Handler,
-        progress: &mut dyn FnMut(Progress<'_>),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Summary, DeadError> {
         let mut summary = Summary::default();
         for &connector in targets {
@@ -601,14 +601,15 @@ enum Handled {
 }
 
 /// What a replay or a discard does with each dead letter read.
-trait Handler {
+trait Handler: Sync {
     /// Handles one dead letter of `connector`; acknowledges it only when done with it.
-    async fn handle(
+    /// (`Send`, so that the admin server can replay and discard from its handlers.)
+    fn handle(
         &self,
         connector: &str,
         delivery: &Delivery,
         letter: &DeadLetter,
-    ) -> Result<Handled, DeadError>;
+    ) -> impl std::future::Future<Output = Result<Handled, DeadError>> + Send;
 }
 
 /// A replay in progress.

@@ -308,6 +308,7 @@ impl Pipeline {
                 attempts: attempt,
                 reference: None,
                 last_error: None,
+                display_id: envelope.display_id(),
             };
             match result {
                 Attempt::Delivered(reference) => {

@@ -93,6 +93,17 @@ pub struct Rejection {
 }
 
 impl Envelope {
+    /// The démarche number people see (w.c.s.'s `formdata.display_id`, e.g. `12-42`), when
+    /// the form data has one (text, or a number written as text); at most 64 characters.
+    pub fn display_id(&self) -> Option<String> {
+        let text = match self.formdata.get("display_id")? {
+            Value::String(text) => text.trim().to_owned(),
+            Value::Number(number) => number.to_string(),
+            _ => return None,
+        };
+        (!text.is_empty() && text.chars().count() <= 64).then_some(text)
+    }
+
     /// Parses and checks a message body.
     ///
     /// # Errors
@@ -315,6 +326,21 @@ mod tests {
 
     fn parse_bytes(body: &[u8], max: usize) -> Result<Envelope, (EnvelopeError, Salvage)> {
         Envelope::parse(body, max).map_err(|r| (r.error, r.salvage))
+    }
+
+    #[test]
+    fn the_display_id_is_read_as_text_when_there_is_one() {
+        let mut value = valid();
+        assert_eq!(parse(&value).unwrap().display_id(), None);
+        value["formdata"]["display_id"] = " 12-42 ".into();
+        assert_eq!(
+            parse(&value).unwrap().display_id().as_deref(),
+            Some("12-42")
+        );
+        value["formdata"]["display_id"] = 1242.into();
+        assert_eq!(parse(&value).unwrap().display_id().as_deref(), Some("1242"));
+        value["formdata"]["display_id"] = "x".repeat(65).into();
+        assert_eq!(parse(&value).unwrap().display_id(), None);
     }
 
     #[test]

@@ -7,23 +7,29 @@
 //! Modules by responsibility: [`config`] (the TOML file), [`bus`] (RabbitMQ topology,
 //! publishing, status events), [`routing`], [`mapping`], [`delivery`] (the pipeline of one
 //! message), [`store`] (outcomes), [`service`] (the supervisor that keeps it all running),
-//! [`admin`] (health, readiness and [`metrics`] over HTTP), [`registry`] (connector kinds),
-//! [`cli`] and [`demo`].
+//! [`admin`] (health, readiness and [`metrics`] over HTTP, with the JSON [`admin_api`] and
+//! the [`dashboard`]), [`history`] and [`operator`] (what the operator reads and does, for
+//! the API, the dashboard and the CLI alike), [`registry`] (connector kinds), [`cli`] and
+//! [`demo`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_api;
 pub mod breaker;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod dead;
 pub mod delivery;
 pub mod demo;
 pub mod envelope;
 pub mod fence;
+pub mod history;
 pub mod mapping;
 pub mod metrics;
 pub mod numbering;
+pub mod operator;
 pub mod publish;
 pub mod registry;
 pub mod routing;

@@ -125,6 +125,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.store.max_connections,
     )
     .await?;
+    let config = Arc::new(config);
     let metrics = Metrics::new(config.connectors.iter().map(|c| c.name.as_str()));
     let connectors: Connectors = Arc::new(
         config
@@ -157,16 +158,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 store: store.clone(),
                 metrics: metrics.clone(),
                 connectors: connectors.clone(),
+                config: config.clone(),
+                link: admin::BusLink::default(),
+                sessions: admin::Sessions::default(),
+                csrf: admin::random_hex(),
             },
         );
-        info!(admin = %server.addr(), "admin server listening (/healthz, /readyz, /metrics)");
+        info!(admin = %server.addr(), "admin server listening (/healthz, /readyz, /metrics, /api/, dashboard at /)");
         Some(server)
     } else {
         None
     };
     let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let task = tokio::spawn(supervise(
-        Arc::new(config),
+        config,
         store.clone(),
         connectors.clone(),
         metrics.clone(),

@@ -85,6 +85,8 @@ pub struct Outcome {
     pub reference: Option<String>,
     /// The last failure's reason.
     pub last_error: Option<String>,
+    /// The démarche number people see (w.c.s.'s `display_id`), when the envelope has one.
+    pub display_id: Option<String>,
 }
 
 /// A dead letter an operator discarded (`aiguillage dead discard`).
@@ -473,6 +475,11 @@ impl Store {
         Ok(())
     }
 
+    /// The pool, for the read-only queries of the operator's views ([`crate::history`]).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -555,7 +562,7 @@ async fn read_group(pool: &AnyPool, group: &[PendingRead]) -> Result<Vec<Outcome
         let size = chunk.len().next_power_of_two();
         rest = after;
         let mut sql = String::from(
-            "SELECT envelope_id, connector, commune, form, status, attempts, reference, last_error \
+            "SELECT envelope_id, connector, commune, form, status, attempts, reference, last_error, display_id \
              FROM deliveries WHERE envelope_id IN (",
         );
         push_placeholders(&mut sql, 1, size, 1);
@@ -614,7 +621,7 @@ fn push_placeholders(sql: &mut String, first: usize, rows: usize, width: usize) 
 }
 
 /// The values of one outcome in a multi-row upsert.
-const OUTCOME_COLUMNS: usize = 10;
+const OUTCOME_COLUMNS: usize = 11;
 
 async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), StoreError> {
     // One row per démarche and connector: a statement may not update the same row twice
@@ -635,14 +642,15 @@ async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), Sto
         rest = after;
         let mut sql = String::from(
             "INSERT INTO deliveries \
-               (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at) \
+               (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at, display_id) \
              VALUES ",
         );
         push_placeholders(&mut sql, 1, size, OUTCOME_COLUMNS);
         sql.push_str(
             " ON CONFLICT (envelope_id, connector) DO UPDATE SET \
                status = excluded.status, attempts = excluded.attempts, reference = excluded.reference, \
-               last_error = excluded.last_error, updated_at = excluded.updated_at",
+               last_error = excluded.last_error, updated_at = excluded.updated_at, \
+               display_id = COALESCE(excluded.display_id, deliveries.display_id)",
         );
         let mut query = sqlx::query(&sql);
         for PendingOutcome { outcome, at, .. } in chunk {
@@ -656,7 +664,8 @@ async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), Sto
                 .bind(outcome.reference.as_deref())
                 .bind(outcome.last_error.as_deref())
                 .bind(at)
-                .bind(at);
+                .bind(at)
+                .bind(outcome.display_id.as_deref());
         }
         query.execute(&mut *tx).await?;
     }
@@ -760,6 +769,7 @@ fn outcome_from_row(row: &AnyRow) -> Result<Outcome, StoreError> {
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         reference: row.try_get("reference")?,
         last_error: row.try_get("last_error")?,
+        display_id: row.try_get("display_id")?,
     })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod cityweb_sim;
 pub mod rest_target;
+pub mod webdriver;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
