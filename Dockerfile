@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# The gateway and the business-software simulators in one image (docker-compose.yml runs
+# each as its own service). Two stages: the build (the Rust toolchain, ~2 GB) is thrown
+# away; the runtime image holds the binaries, the shipped mappings and xmllint (for the
+# Cityweb simulator), and runs as the unprivileged user `aiguillage` (uid 10001).
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p aiguillage-gateway --bin aiguillage \
+ && cargo build --release --locked -p aiguillage-tests --bin cityweb-sim \
+ && install -D -m 0755 target/release/aiguillage /out/aiguillage \
+ && install -D -m 0755 target/release/cityweb-sim /out/cityweb-sim
+
+FROM debian:bookworm-slim AS runtime
+# The import directories exist in the image with the right owner, so that the named
+# volumes mounted on them start writable by the gateway and the simulators.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates libxml2-utils \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /srv/aiguillage --shell /usr/sbin/nologin aiguillage \
+ && install -d -o aiguillage -g aiguillage /srv/aiguillage \
+      /srv/aiguillage/spool/cityweb-import /srv/aiguillage/spool/cityweb-out \
+      /srv/aiguillage/spool/pes-import
+COPY --from=build /out/ /usr/local/bin/
+COPY mappings /srv/aiguillage/mappings
+USER aiguillage
+WORKDIR /srv/aiguillage
+EXPOSE 9464
+ENTRYPOINT ["aiguillage"]
+CMD ["run", "--config", "/srv/aiguillage/gateway.toml"]
