@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `publish`, `dead` and `demo`.
+//! The command line: `run`, `check`, `publish`, `dead`, `history`, `map` and `demo`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +59,19 @@ pub enum Command {
         /// What to do with them.
         #[command(subcommand)]
         action: DeadAction,
+    },
+    /// The whole history of a démarche, found by its number (display_id, e.g. 12-42) or its
+    /// envelope id: with each connector, its status, attempts, reference, every failed
+    /// attempt and discard (what the dashboard's search and /api/deliveries show).
+    History {
+        /// The gateway's TOML configuration (for the store).
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        config: PathBuf,
+        /// The démarche's number or envelope id.
+        term: String,
+        /// The JSON of /api/deliveries instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Try a mapping on a sample démarche, without any broker: prints the document it makes
     /// (JSON) or the first error, with the field and the value.
@@ -184,7 +197,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report: only problems are logged unless RUST_LOG says more.
     let default_filter = match cli.command {
-        Command::Demo { .. } | Command::Dead { .. } | Command::Map { .. } => "warn,lapin=error",
+        Command::Demo { .. }
+        | Command::Dead { .. }
+        | Command::Map { .. }
+        | Command::History { .. } => "warn,lapin=error",
         _ => telemetry::DEFAULT_FILTER,
     };
     telemetry::init(cli.log_format, default_filter);
@@ -272,7 +288,65 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dead { action } => execute_dead(action, &registry).await,
+        Command::History { config, term, json } => {
+            let config = Config::load(&config, &registry)?;
+            let store = open_store(&config).await?;
+            let found = crate::history::search(&store, &term).await;
+            store.close().await;
+            let found = found?;
+            if json {
+                let term = term.trim();
+                println!(
+                    "{}",
+                    serde_json::json!({ "query": term, "deliveries": found })
+                );
+            } else {
+                print!("{}", render_history(&found));
+            }
+            if found.is_empty() {
+                eprintln!(
+                    "no démarche has the number or id `{}` in the store",
+                    term.trim()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The history of démarches as text for people, one block per connector.
+pub fn render_history(found: &[crate::history::Delivery]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for d in found {
+        let _ = writeln!(
+            out,
+            "{}{} -> {}: {} after {} attempt{}{}",
+            d.envelope_id,
+            d.display_id
+                .as_deref()
+                .map(|n| format!(" (n° {n})"))
+                .unwrap_or_default(),
+            d.connector,
+            d.status,
+            d.attempts,
+            if d.attempts == 1 { "" } else { "s" },
+            d.reference
+                .as_deref()
+                .map(|r| format!(", reference {r}"))
+                .unwrap_or_default(),
+        );
+        let _ = writeln!(out, "  {}  first seen", d.first_seen_at);
+        for e in &d.errors {
+            let _ = writeln!(out, "  {}  attempt {} failed: {}", e.at, e.attempt, e.error);
+        }
+        for x in &d.discards {
+            let _ = writeln!(out, "  {}  discarded by {}: {}", x.at, x.by, x.reason);
+        }
+        let _ = writeln!(out, "  {}  {}", d.updated_at, d.status);
+    }
+    out
 }
 
 /// Runs a `dead` verb. Selectors are checked before anything is opened.

@@ -65,6 +65,19 @@ async fn post_json(base: &str, path: &str, body: Value) -> (u16, Value) {
     (status, value)
 }
 
+/// Runs `aiguillage <args…> --config <the scenario's configuration>`.
+async fn cli(scenario: &Scenario, args: &[&str]) -> std::process::Output {
+    let config = scenario.write_config();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiguillage-e2e"));
+    command.args(args).arg("--config").arg(&config);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AIGUILLAGE") {
+            command.env_remove(key);
+        }
+    }
+    command.output().await.expect("run aiguillage")
+}
+
 /// The CSRF token of a dashboard page.
 fn csrf_of(page: &str) -> String {
     let marker = "data-csrf=\"";
@@ -386,6 +399,30 @@ async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_de
     let listed = get_json(&base, "/api/dead-letters").await;
     assert_eq!(listed["dead_letters"], json!([]));
     assert_eq!(scenario.queue_depth(&dead_queue).await, 0);
+
+    // `aiguillage history` reads the same function: the same answer as the API.
+    for term in ["12-1", "12-2"] {
+        let output = cli(&scenario, &["history", term, "--json"]).await;
+        assert!(output.status.success(), "{output:?}");
+        let printed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(
+            printed,
+            get_json(&base, &format!("/api/deliveries?q={term}")).await
+        );
+    }
+    let output = cli(&scenario, &["history", &first_id]).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("(n° 12-1) -> etat-civil: delivered after 1 attempt, reference REF-"),
+        "{text}"
+    );
+    assert!(text.contains("attempt 1 failed: "), "{text}");
+    let output = cli(&scenario, &["history", "12-999"]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "nothing found is an error for a script"
+    );
 
     // The overview counts what happened today.
     let overview = get_json(&base, "/api/overview").await;
