@@ -6,5 +6,5 @@
 ALTER TABLE deliveries ADD COLUMN display_id TEXT;
 
 CREATE INDEX IF NOT EXISTS deliveries_display_id ON deliveries (display_id);
--- The dashboard's counts of the day read the outcomes updated since midnight.
-CREATE INDEX IF NOT EXISTS deliveries_updated_at ON deliveries (updated_at);
+-- The dashboard reads the latest failures (few rows are written here: one per failure).
+CREATE INDEX IF NOT EXISTS delivery_errors_at ON delivery_errors (at);
