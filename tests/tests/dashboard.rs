@@ -253,6 +253,41 @@ async fn every_admin_route_needs_the_token_and_every_form_its_csrf_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_the_dashboard_is_open_on_loopback_but_its_forms_still_need_the_csrf_token()
+{
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "etat-civil",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/etat-civil")),
+        )
+        .route(CLISSON, &["demande-acte-*"], "etat-civil");
+    let running = scenario.start().await;
+    let base = format!("http://{}", running.admin_addr().unwrap());
+    let http = client();
+
+    let (status, page) = call(http.get(format!("{base}/"))).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Aucune lettre morte"), "{page}");
+    // No sign-in form to show: /login leads to the dashboard.
+    assert_eq!(call(http.get(format!("{base}/login"))).await.0, 303);
+    // A page of another site posting to the local dashboard lacks the page's token.
+    let replay = format!("{base}/dead-letters/replay");
+    let form = [("connector", "etat-civil"), ("id", "nothing-here")];
+    assert_eq!(call(http.post(&replay).form(&form)).await.0, 403);
+    let mut with_token = form.to_vec();
+    let csrf = csrf_of(&page);
+    with_token.push(("csrf", &csrf));
+    assert_eq!(call(http.post(&replay).form(&with_token)).await.0, 303);
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+    target.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_dead_letter() {
     let target = RestTarget::start().await;
     target.set_failing(true);
