@@ -1,14 +1,20 @@
 //! The deployment files shipped in the repository stay in step with the gateway: the
 //! docker-compose stack parses (Debian's `docker-compose config`) and its gateway's
 //! configuration, with the environment the compose file gives it, passes the gateway's own
-//! check; the systemd unit passes `systemd-analyze verify`. No Docker engine is needed.
+//! check, and delivers the sample démarches that docs/install.md tells an operator to
+//! publish (the gateway in-process, the Cityweb simulator importing what it drops); the
+//! systemd unit passes `systemd-analyze verify`. No Docker engine is needed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::Duration;
+
 use aiguillage_gateway::config::Config;
 use aiguillage_gateway::registry::Registry;
+use aiguillage_tests::cityweb_sim::CitywebSim;
+use aiguillage_tests::{amqp_url, unique};
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,8 +58,10 @@ fn block<'a>(lines: &[&'a str], header: &str, indent: usize) -> Vec<&'a str> {
         .collect()
 }
 
-#[test]
-fn the_compose_stack_parses_and_its_gateway_configuration_passes_check() {
+/// The gateway's environment in the compose stack, and the configuration laid out as in
+/// the container (/srv/aiguillage: the file, the shipped mappings, the volumes' import
+/// directories) in `dir`; returns the configuration's path.
+fn compose_gateway(dir: &Path) -> (PathBuf, HashMap<String, String>) {
     let resolved = compose_config();
     let lines: Vec<&str> = resolved.lines().collect();
     let services = block(&lines, "services:", 0);
@@ -88,22 +96,26 @@ fn the_compose_stack_parses_and_its_gateway_configuration_passes_check() {
         "the gateway's configuration is mounted from deploy/compose/gateway.toml:\n{volumes}"
     );
 
-    // The configuration laid out as in the container (/srv/aiguillage): the file, the
-    // shipped mappings and the import directories of the volumes.
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let config = dir.path().join("gateway.toml");
+    let config = dir.join("gateway.toml");
     std::fs::copy(repository().join("deploy/compose/gateway.toml"), &config)
         .expect("deploy/compose/gateway.toml");
-    std::os::unix::fs::symlink(repository().join("mappings"), dir.path().join("mappings"))
+    std::os::unix::fs::symlink(repository().join("mappings"), dir.join("mappings"))
         .expect("link the mappings");
     for spool in ["cityweb-import", "pes-import"] {
         assert!(
             volumes.contains(&format!(":/srv/aiguillage/spool/{spool}:rw")),
             "the volume of spool/{spool} is mounted:\n{volumes}"
         );
-        std::fs::create_dir_all(dir.path().join("spool").join(spool)).expect("spool");
+        std::fs::create_dir_all(dir.join("spool").join(spool)).expect("spool");
     }
-    let config = Config::load_with_env(&config, &environment, &Registry::builtin())
+    (config, environment)
+}
+
+#[test]
+fn the_compose_stack_parses_and_its_gateway_configuration_passes_check() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (path, environment) = compose_gateway(dir.path());
+    let config = Config::load_with_env(&path, &environment, &Registry::builtin())
         .unwrap_or_else(|error| panic!("the compose stack's configuration is refused:\n{error}"));
     assert_eq!(config.admin.listen.to_string(), "0.0.0.0:9464");
     assert!(
@@ -115,13 +127,109 @@ fn the_compose_stack_parses_and_its_gateway_configuration_passes_check() {
 
     // Without the environment the admin server would listen on the network without a
     // token: the check refuses it, so the compose file must keep giving one.
-    let refused = Config::load_with_env(
-        &dir.path().join("gateway.toml"),
-        &HashMap::new(),
-        &Registry::builtin(),
-    );
+    let refused = Config::load_with_env(&path, &HashMap::new(), &Registry::builtin());
     let error = refused.expect_err("refused without a token").to_string();
     assert!(error.contains("admin.listen"), "{error}");
+}
+
+/// What docs/install.md has an operator do with the stack: publish a sample demande d'acte
+/// and a sample canteen bill of Clisson. Here the gateway runs in-process with the stack's
+/// configuration, on this machine's RabbitMQ (with names of its own) and an SQLite store
+/// instead of the containers; the Cityweb simulator imports what the gateway drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (path, mut environment) = compose_gateway(dir.path());
+    let prefix = unique("compose");
+    for (key, value) in [
+        ("AIGUILLAGE__BUS__URL", amqp_url()),
+        ("AIGUILLAGE__BUS__EXCHANGE", format!("{prefix}.demarches")),
+        (
+            "AIGUILLAGE__BUS__STATUS_EXCHANGE",
+            format!("{prefix}.status"),
+        ),
+        ("AIGUILLAGE__BUS__QUEUE_PREFIX", prefix.clone()),
+        (
+            "AIGUILLAGE__STORE__URL",
+            format!("sqlite://{}", dir.path().join("store.db").display()),
+        ),
+        ("AIGUILLAGE__ADMIN__LISTEN", "127.0.0.1:0".into()),
+    ] {
+        environment.insert(key.into(), value);
+    }
+    let config = Config::load_with_env(&path, &environment, &Registry::builtin())
+        .unwrap_or_else(|error| panic!("{error}"));
+    let bus = config.bus.clone();
+    let queues: Vec<String> = config
+        .connectors
+        .iter()
+        .flat_map(|c| aiguillage_gateway::bus::connector_queues(&bus, &c.name, &c.retry))
+        .collect();
+    let sim = CitywebSim::start(
+        &dir.path().join("spool/cityweb-import"),
+        &dir.path().join("spool/cityweb-out"),
+    );
+    let mut running = aiguillage_gateway::service::start(config)
+        .await
+        .expect("start");
+    assert!(running.wait_ready(Duration::from_secs(30)).await);
+
+    let samples = repository().join("tests/fixtures");
+    let bodies: Vec<(String, Vec<u8>)> = [
+        "etat-civil/naissance-cpi-titulaire.json",
+        "facturation/cantine-trois-enfants.json",
+    ]
+    .iter()
+    .map(|name| {
+        let body = std::fs::read(samples.join(name)).expect("sample");
+        (name.to_string(), body)
+    })
+    .collect();
+    let connection = lapin::Connection::connect(&amqp_url(), Default::default())
+        .await
+        .expect("RabbitMQ");
+    aiguillage_gateway::publish::publish_on(&connection, &bus, &bodies)
+        .await
+        .expect("publish the samples");
+
+    let imported = sim.wait_for(1, Duration::from_secs(30)).await;
+    let pes = dir.path().join("spool/pes-import");
+    let mut bills: Vec<String> = Vec::new();
+    for _ in 0..300 {
+        bills = std::fs::read_dir(&pes)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.ends_with(".xml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !bills.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let history = aiguillage_gateway::history::search(running.store(), "12-142").await;
+
+    // Cleaned up before the assertions: a failure must not leave queues behind.
+    running.shutdown().await;
+    let channel = connection.create_channel().await.expect("channel");
+    aiguillage_gateway::bus::delete_topology(&channel, &bus, &queues).await;
+    let _ = connection.close(200, "done".into()).await;
+
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    assert!(imported[0].accepted, "{:?}", imported[0]);
+    assert_eq!(
+        bills.len(),
+        1,
+        "one PES file for the canteen bill: {bills:?}"
+    );
+    assert!(bills[0].starts_with("PESALR1_"), "{bills:?}");
+    let history = history.expect("the store");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, "delivered");
+    assert_eq!(history[0].connector, "clisson-cityweb");
 }
 
 #[test]
