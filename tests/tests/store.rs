@@ -25,6 +25,8 @@ fn outcome(n: u32, connector: &str) -> Outcome {
         attempts: n % 5 + 1,
         reference: (status == Status::Delivered).then(|| format!("REF-{n}-{connector}")),
         last_error: (status != Status::Delivered).then(|| format!("error {n}")),
+        // Some with the démarche's number, some without (outcomes of older versions).
+        display_id: (n % 2 == 0).then(|| format!("32-{n}")),
     }
 }
 
