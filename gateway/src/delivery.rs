@@ -273,6 +273,8 @@ impl Pipeline {
             }
 
             let started = Instant::now();
+            // Read before the identity mapping takes the form data away.
+            let display_id = envelope.display_id();
             let mapped = match &route.mapping {
                 Some(mapping) => mapping.apply(&envelope),
                 None => mapping::identity(&mut envelope),
@@ -308,7 +310,7 @@ impl Pipeline {
                 attempts: attempt,
                 reference: None,
                 last_error: None,
-                display_id: envelope.display_id(),
+                display_id,
             };
             match result {
                 Attempt::Delivered(reference) => {
