@@ -7,6 +7,7 @@
 //! the command that starts it): nothing is skipped silently.
 
 pub mod cityweb_sim;
+pub mod pes_sim;
 pub mod rest_target;
 pub mod webdriver;
 

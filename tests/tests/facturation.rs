@@ -1,13 +1,15 @@
 //! The facturation connector end to end, on the real RabbitMQ: w.c.s.-shaped bills go
 //! through the shipped mapping and the `facturation/pes` connector, with the gateway's
 //! store numbering, into a finance software's import directory; every file validates
-//! against the PES V2 schema and carries its own bordereau number; a démarche published
-//! twice gives one titre; a bill of zero is dead-lettered with the Treasury's reason.
+//! against the PES V2 schema, carries its own bordereau number and is accepted by the
+//! finance-software simulator (`aiguillage_tests::pes_sim`); a démarche published twice
+//! gives one titre; a bill of zero or less is dead-lettered with the Treasury's reason.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use aiguillage_tests::pes_sim::PesSim;
 use aiguillage_tests::{count_status, header_text, Scenario, StoreKind};
 use serde_json::Value;
 
@@ -54,12 +56,19 @@ fn finances(scenario: &mut Scenario, import: &Path) {
         );
 }
 
-/// The PES files in `import` (hidden temporary files left out), sorted.
+/// The PES files in `import` (hidden temporary files and the simulator's answers left
+/// out), sorted.
 fn pes_files(import: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(import)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            p.is_file()
+                && !name.starts_with('.')
+                && !name.starts_with("ACK_")
+                && !name.starts_with("NACK_")
+        })
         .collect();
     out.sort();
     out
@@ -82,6 +91,7 @@ async fn bills_reach_the_finance_import_as_valid_numbered_pes_files() {
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     let import = scenario.subdir("finances/pes");
     finances(&mut scenario, &import);
+    let finance_software = PesSim::start(&import);
     let mut events = scenario.status_events().await;
     let running = scenario.start().await;
 
@@ -138,6 +148,20 @@ async fn bills_reach_the_finance_import_as_valid_numbered_pes_files() {
     }
     bordereaux.sort_unstable();
     assert_eq!(bordereaux, [1, 2, 3], "consecutive, never reused");
+    // The finance software takes every file: schema, sums, counts and numbers as Hélios
+    // checks them.
+    let answers = finance_software.wait_for(3, Duration::from_secs(30)).await;
+    assert_eq!(answers.len(), 3, "{answers:#?}");
+    for answer in &answers {
+        assert!(answer.accepted, "{answer:#?}");
+        assert!(import.join(&answer.answer).is_file());
+    }
+    let mut acknowledged: Vec<u64> = answers
+        .iter()
+        .flat_map(|a| a.bordereaux.iter().map(|&(_, id_bord, _)| id_bord))
+        .collect();
+    acknowledged.sort_unstable();
+    assert_eq!(acknowledged, [1, 2, 3]);
     // 109.75 + 8.00 + 69.00
     assert_eq!(total, 18675);
     // Each status event names exercice, bordereau and titre.
@@ -151,39 +175,58 @@ async fn bills_reach_the_finance_import_as_valid_numbered_pes_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bill_of_zero_is_dead_lettered_with_the_treasury_s_reason() {
+async fn a_bill_of_zero_or_less_is_dead_lettered_with_the_treasury_s_reason() {
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     let import = scenario.subdir("finances/pes");
     finances(&mut scenario, &import);
     let mut events = scenario.status_events().await;
     let running = scenario.start().await;
 
-    let mut demarche = fixture("dechetterie-carte", &scenario.prefix);
-    demarche["formdata"]["fields"]["prestations"][0]["prestation_structured"]["tarif"] =
-        "0.00".into();
-    scenario.publish(std::slice::from_ref(&demarche)).await;
+    let demarches: Vec<Value> = ["0.00", "-8.00"]
+        .iter()
+        .enumerate()
+        .map(|(n, tarif)| {
+            let mut demarche = fixture("dechetterie-carte", &scenario.prefix);
+            demarche["id"] = Value::String(format!("{}-{n}", demarche["id"].as_str().unwrap()));
+            demarche["formdata"]["fields"]["prestations"][0]["prestation_structured"]["tarif"] =
+                (*tarif).into();
+            demarche
+        })
+        .collect();
+    scenario.publish(&demarches).await;
 
     let seen = events
-        .wait_until(Duration::from_secs(60), |seen| !seen.is_empty())
+        .wait_until(Duration::from_secs(60), |seen| seen.len() >= 2)
         .await;
-    assert_eq!(seen[0].1["status"], "rejected", "{seen:#?}");
-    let reason = seen[0].1["error"].as_str().unwrap().to_owned();
-    assert!(
-        reason.contains("lignes[0].montant_ht") && reason.contains("zero or less"),
-        "{reason}"
-    );
+    assert_eq!(seen.len(), 2, "{seen:#?}");
     let dead_queue = scenario.bus().dead_queue("clisson-finances");
     assert!(
         scenario
-            .wait_for_depth(&dead_queue, 1, Duration::from_secs(10))
+            .wait_for_depth(&dead_queue, 2, Duration::from_secs(10))
             .await
     );
     let dead = scenario.peek(&dead_queue).await;
-    assert_eq!(
-        dead[0].0, demarche,
-        "the dead letter is the original démarche"
-    );
-    assert_eq!(header_text(&dead[0].1, "x-aiguillage-reason"), reason);
+    for (demarche, tarif) in demarches.iter().zip(["0.00", "-8.00"]) {
+        let event = seen
+            .iter()
+            .map(|(_, event)| event)
+            .find(|event| event["id"] == demarche["id"])
+            .unwrap_or_else(|| panic!("no status event for {tarif}: {seen:#?}"));
+        assert_eq!(event["status"], "rejected", "{event:#}");
+        let reason = event["error"].as_str().unwrap().to_owned();
+        assert!(
+            reason.contains("lignes[0].montant_ht")
+                && reason.contains(&format!("`{tarif}`"))
+                && reason.contains("zero or less"),
+            "{reason}"
+        );
+        let (body, headers) = dead
+            .iter()
+            .find(|(body, _)| body["id"] == demarche["id"])
+            .unwrap_or_else(|| panic!("{tarif} is not in the dead letters"));
+        assert_eq!(body, demarche, "the dead letter is the original démarche");
+        assert_eq!(header_text(headers, "x-aiguillage-reason"), reason);
+    }
     assert!(pes_files(&import).is_empty());
 
     running.shutdown().await;
