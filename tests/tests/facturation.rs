@@ -44,7 +44,7 @@ fn finances(scenario: &mut Scenario, import: &Path) {
             "clisson-finances",
             "facturation/pes",
             &format!(
-                "directory = {}\nid_coll = \"{SIRET}\"\ncod_col = \"043\"\ncod_bud = \"00\"\nid_post = \"044012\"\nlibelle = \"COMMUNE DE CLISSON\"",
+                "directory = {}\nid_coll = \"{SIRET}\"\ncod_col = \"043\"\ncod_bud = \"00\"\nid_post = \"044012\"\nlibelle = \"COMMUNE DE CLISSON\"\npj_attachment = \"facture\"",
                 serde_json::json!(import.display().to_string())
             ),
         )
@@ -228,6 +228,58 @@ async fn a_bill_of_zero_or_less_is_dead_lettered_with_the_treasury_s_reason() {
         assert_eq!(header_text(headers, "x-aiguillage-reason"), reason);
     }
     assert!(pes_files(&import).is_empty());
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bill_with_its_pdf_reaches_the_finance_software_with_its_pes_pj() {
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let import = scenario.subdir("finances/pes");
+    finances(&mut scenario, &import);
+    let finance_software = PesSim::start(&import);
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+
+    let with_pdf = fixture("cantine-avec-facture", &scenario.prefix);
+    let with_png = fixture("cantine-facture-pas-pdf", &scenario.prefix);
+    scenario
+        .publish(&[with_pdf.clone(), with_png.clone()])
+        .await;
+
+    let seen = events
+        .wait_until(Duration::from_secs(60), |seen| seen.len() >= 2)
+        .await;
+    let status = |id: &Value| {
+        seen.iter()
+            .map(|(_, event)| event)
+            .find(|event| &event["id"] == id)
+            .unwrap_or_else(|| panic!("no status event for {id}: {seen:#?}"))
+            .clone()
+    };
+    assert_eq!(status(&with_pdf["id"])["status"], "delivered");
+    let refused = status(&with_png["id"]);
+    assert_eq!(refused["status"], "rejected");
+    let reason = refused["error"].as_str().unwrap();
+    assert!(
+        reason.contains("file field `facture`")
+            && reason.contains("content type `image/png` is not accepted"),
+        "{reason}"
+    );
+
+    let files = pes_files(&import);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let xml: String = std::fs::read(&files[0])
+        .unwrap()
+        .iter()
+        .map(|&b| char::from(b))
+        .collect();
+    assert!(xml.contains("<PES_PJ>") && xml.contains("<PJRef>"), "{xml}");
+    assert_eq!(value_of(&xml, "NomPJ"), "facture-32-1207.pdf");
+    let answers = finance_software.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0].accepted, "{:#?}", answers[0]);
 
     running.shutdown().await;
     scenario.cleanup().await;

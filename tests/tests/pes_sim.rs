@@ -1,7 +1,8 @@
 //! The finance-software simulator rejects what Hélios would: a file invalid against the PES
 //! V2 schema, a bordereau whose total or count is wrong, a titre number twice in a
 //! bordereau, a bordereau number already received (also after the simulator restarts), a
-//! declared encoding that the bytes do not honour, an empty file. It accepts the DGFiP's
+//! declared encoding that the bytes do not honour, an empty file, a reference to a piece
+//! justificative the file does not carry. It accepts the DGFiP's
 //! example and answers each file with an `ACK_`/`NACK_` acquittement beside it.
 
 use std::path::Path;
@@ -144,6 +145,18 @@ async fn the_simulator_accepts_a_valid_flow_and_rejects_what_helios_would() {
             "declared UTF-8",
         ),
         ("j-empty.xml", Vec::new(), "ERREUR_FLUX_VIDE", "empty"),
+        (
+            "ja-pjref-without-pj.xml",
+            example()
+                .replace(
+                    "<ObjPce V=\"RESTAURATION SCOLAIRE MARS 2025\"/>",
+                    "<ObjPce V=\"RESTAURATION SCOLAIRE MARS 2025\"/><PJRef><Support V=\"01\"/><IdUnique V=\"FACTURE318\"/></PJRef>",
+                )
+                .replace("\"42\"", "\"47\"")
+                .into_bytes(),
+            "ERREUR_PJ",
+            "PJRef IdUnique FACTURE318",
+        ),
     ];
     for (name, bytes, _, _) in &cases {
         drop_file(&import, name, bytes);
@@ -179,7 +192,7 @@ async fn the_simulator_accepts_a_valid_flow_and_rejects_what_helios_would() {
             .as_bytes(),
     );
     assert!(answer_of(&sim, "l-other-budget.xml").await.accepted);
-    assert_eq!(sim.answers().len(), 12, "each file answered once");
+    assert_eq!(sim.answers().len(), 13, "each file answered once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

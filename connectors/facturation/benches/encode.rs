@@ -29,6 +29,7 @@ fn bordereau<'a>(titres: impl Iterator<Item = &'a Titre>) -> Bordereau<'a> {
         .map(|(n, titre)| Piece {
             id_pce: n as u64 + 1,
             titre,
+            pj: None,
         })
         .collect();
     Bordereau {

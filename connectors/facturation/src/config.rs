@@ -21,6 +21,9 @@ pub const DEFAULT_ENCODING: Encoding = Encoding::Latin1;
 /// Default of `transliterate`: `œ` becomes `oe` rather than the titre being refused.
 pub const DEFAULT_TRANSLITERATE: bool = true;
 
+/// Default of `pj_max_bytes`: 5 MiB, the largest bill PDF embedded in a PES file.
+pub const DEFAULT_PJ_MAX_BYTES: usize = 5 * 1024 * 1024;
+
 /// The character encoding of the files (ISO-8859-1 by default: what Hélios and the finance
 /// software expect).
 pub use aiguillage_connector::charset::Encoding;
@@ -87,6 +90,19 @@ pub struct PesConfig {
     /// default `true`) or the titre refused with the field named (`false`).
     #[serde(default = "default_transliterate")]
     pub transliterate: bool,
+
+    /// The name of the attachment (as the mapping hands it over, e.g. `facture`) that is
+    /// the bill's PDF, embedded in the file as a `PES_PJ` piece justificative and
+    /// referenced from its titre by `PJRef`; default none: no PJ is written. A titre whose
+    /// démarche has no such attachment is issued without PJ (make the attachment
+    /// `required` in the mapping to refuse it instead); one that is not a PDF, or larger
+    /// than `pj_max_bytes`, is refused.
+    #[serde(default)]
+    pub pj_attachment: Option<String>,
+
+    /// The largest PDF embedded as PJ, in bytes; default 5 MiB (5242880).
+    #[serde(default = "default_pj_max_bytes")]
+    pub pj_max_bytes: usize,
 }
 
 impl PesConfig {
@@ -110,7 +126,23 @@ impl PesConfig {
             file_name: default_file_name(),
             encoding: DEFAULT_ENCODING,
             transliterate: DEFAULT_TRANSLITERATE,
+            pj_attachment: None,
+            pj_max_bytes: DEFAULT_PJ_MAX_BYTES,
         }
+    }
+
+    /// Sets `pj_attachment`: the bill's PDF is embedded as `PES_PJ`.
+    #[must_use]
+    pub fn with_pj_attachment(mut self, name: impl Into<String>) -> Self {
+        self.pj_attachment = Some(name.into());
+        self
+    }
+
+    /// Sets `pj_max_bytes`.
+    #[must_use]
+    pub fn with_pj_max_bytes(mut self, max: usize) -> Self {
+        self.pj_max_bytes = max;
+        self
     }
 
     /// Sets `file_name`.
@@ -148,6 +180,10 @@ fn default_file_name() -> String {
 
 fn default_encoding() -> Encoding {
     DEFAULT_ENCODING
+}
+
+fn default_pj_max_bytes() -> usize {
+    DEFAULT_PJ_MAX_BYTES
 }
 
 fn default_transliterate() -> bool {

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use aiguillage_connector::{
-    async_trait, ConfigError, Connector, ConnectorError, Context, Document, Receipt, Setup,
+    async_trait, Attachment, ConfigError, Connector, ConnectorError, Context, Document, Receipt,
+    Setup,
 };
 use aiguillage_connector_file_drop::name::{Template, Values};
 use aiguillage_connector_file_drop::transport::{self, Published, Transport};
 
-use crate::encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece};
+use crate::encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece, PieceJointe};
 use crate::{siret, PesConfig, Titre};
 
 /// Delivers titres de recette as PES V2 files. Built from a [`PesConfig`].
@@ -24,6 +25,8 @@ pub struct PesConnector {
     file_name: String,
     collectivite: Collectivite,
     options: EncodeOptions,
+    pj_attachment: Option<String>,
+    pj_max_bytes: usize,
 }
 
 impl PesConnector {
@@ -85,6 +88,22 @@ impl PesConnector {
                 ));
             }
         }
+        if config
+            .pj_attachment
+            .as_ref()
+            .is_some_and(|name| name.trim().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "pj_attachment",
+                "empty: name the attachment that is the bill's PDF (as the mapping hands it over, e.g. `facture`), or remove the key",
+            ));
+        }
+        if config.pj_max_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "pj_max_bytes",
+                "0: the largest PDF embedded as PJ, in bytes (default 5242880)",
+            ));
+        }
         let sample = numbered_name(&config.file_name, 2026, 1);
         Template::parse(&sample, true)
             .map_err(|error| ConfigError::invalid("file_name", error.to_string()))?;
@@ -105,6 +124,8 @@ impl PesConnector {
                 encoding: config.encoding,
                 transliterate: config.transliterate,
             },
+            pj_attachment: config.pj_attachment,
+            pj_max_bytes: config.pj_max_bytes,
         })
     }
 
@@ -149,8 +170,68 @@ impl PesConnector {
         Ok(titre)
     }
 
+    /// The bill's PDF to embed as `PES_PJ`, when `pj_attachment` is set and the démarche
+    /// has that attachment.
+    ///
+    /// # Errors
+    ///
+    /// A permanent [`ConnectorError`] when the attachment is not a PDF (by its declared
+    /// type and by its bytes) or is larger than `pj_max_bytes`.
+    pub fn pdf<'c>(&self, ctx: &'c Context) -> Result<Option<&'c Attachment>, ConnectorError> {
+        let Some(name) = &self.pj_attachment else {
+            return Ok(None);
+        };
+        let Some(file) = ctx.attachments().iter().find(|a| &a.field == name) else {
+            return Ok(None);
+        };
+        let refuse = |reason: String| {
+            ConnectorError::permanent(format!(
+                "the titre de recette cannot be issued: attachment `{name}` ({}): {reason}",
+                file.filename.escape_debug()
+            ))
+        };
+        if !file.content_type.eq_ignore_ascii_case("application/pdf")
+            || !file.content.starts_with(b"%PDF-")
+        {
+            return Err(refuse(format!(
+                "declared `{}`, and {}: the PES piece justificative of a bill must be a PDF (fix the workflow that makes it, or remove `pj_attachment`)",
+                file.content_type.escape_debug(),
+                if file.content.starts_with(b"%PDF-") {
+                    "its bytes are a PDF"
+                } else {
+                    "its bytes are not a PDF"
+                }
+            )));
+        }
+        if file.content.len() > self.pj_max_bytes {
+            return Err(refuse(format!(
+                "{} bytes, more than the {} of `pj_max_bytes`",
+                file.content.len(),
+                self.pj_max_bytes
+            )));
+        }
+        Ok(Some(file))
+    }
+
+    /// The piece justificative of titre `id_pce` made of `pdf`: its `IdUnique` names the
+    /// collectivité, budget, exercice and titre, so it is unique for the Treasury and the
+    /// same on every retry.
+    pub fn piece_jointe(&self, titre: &Titre, id_pce: u64, pdf: &Attachment) -> PieceJointe {
+        let exercice = titre.exercice();
+        PieceJointe {
+            id_unique: format!(
+                "{}B{}E{exercice:04}T{id_pce:08}",
+                self.collectivite.id_coll, self.collectivite.cod_bud
+            ),
+            nom: pj_name(&pdf.filename, exercice, id_pce),
+            description: titre.objet.clone(),
+            mime_type: "application/pdf".into(),
+            content: pdf.content.clone(),
+        }
+    }
+
     /// The file (path relative to the directory) and its bytes for `titre`, numbered
-    /// `id_bord` and `id_pce`.
+    /// `id_bord` and `id_pce`, with its PDF embedded when there is one.
     ///
     /// # Errors
     ///
@@ -161,6 +242,7 @@ impl PesConnector {
         titre: &Titre,
         id_bord: u64,
         id_pce: u64,
+        pdf: Option<&Attachment>,
         ctx: &Context,
     ) -> Result<(String, Vec<u8>), ConnectorError> {
         let exercice = titre.exercice();
@@ -176,17 +258,42 @@ impl PesConnector {
             .map_err(|error| ConnectorError::permanent(error.to_string()))?;
         let nom_fic = relative.rsplit('/').next().unwrap_or(&relative).to_owned();
         let nom_fic: String = nom_fic.chars().take(100).collect();
+        let pj = pdf.map(|pdf| self.piece_jointe(titre, id_pce, pdf));
         let bordereau = Bordereau {
             nom_fic,
             exercice,
             id_bord,
             date: titre.date_emission.clone(),
-            pieces: vec![Piece { id_pce, titre }],
+            pieces: vec![Piece {
+                id_pce,
+                titre,
+                pj: pj.as_ref(),
+            }],
         };
         let bytes = encode(&self.collectivite, &bordereau, self.options).map_err(|error| {
             ConnectorError::permanent(format!("the titre de recette cannot be issued: {error}"))
         })?;
         Ok((relative, bytes))
+    }
+}
+
+/// `NomPJ`: the attachment's own name when it is a plain `….pdf` name of at most 100
+/// characters (the portal names its bills `facture-32-1204.pdf`), else
+/// `titre-{exercice}-{id_pce}.pdf`. The name comes from outside: no path, no control
+/// character, nothing outside ISO-8859-1.
+fn pj_name(filename: &str, exercice: u16, id_pce: u64) -> String {
+    let base = filename.rsplit(['/', '\\']).next().unwrap_or("");
+    let plain = base.chars().count() <= 100
+        && base.len() > 4
+        && base.to_ascii_lowercase().ends_with(".pdf")
+        && !base.starts_with('.')
+        && base
+            .chars()
+            .all(|c| !c.is_control() && u32::from(c) <= 0xFF && c != '"');
+    if plain {
+        base.to_owned()
+    } else {
+        format!("titre-{exercice}-{id_pce}.pdf")
     }
 }
 
@@ -202,9 +309,10 @@ impl Connector for PesConnector {
     async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
         // Every check before any number is taken: a refused titre consumes none.
         let titre = self.read(document, ctx)?;
+        let pdf = self.pdf(ctx)?;
         // The texts too: written once with placeholder numbers, so that a titre whose
         // file cannot be written is refused without leaving a gap in the sequences.
-        self.prepare(&titre, 1, 1, ctx)?;
+        self.prepare(&titre, 1, 1, pdf, ctx)?;
         let exercice = titre.exercice();
         let numbering = ctx.numbering()?;
         let id_bord = numbering
@@ -213,7 +321,7 @@ impl Connector for PesConnector {
         let id_pce = numbering
             .number(&self.titre_sequence(exercice), ctx.envelope_id())
             .await?;
-        let (relative, bytes) = self.prepare(&titre, id_bord, id_pce, ctx)?;
+        let (relative, bytes) = self.prepare(&titre, id_bord, id_pce, pdf, ctx)?;
         let outcome = self.transport.publish(&relative, bytes).await?;
         ctx.span().in_scope(|| match outcome {
             Published::Written => {

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use aiguillage_connector::charset::{self, Refused};
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
 use crate::amount::{self, Cents};
@@ -62,6 +62,38 @@ pub struct Piece<'a> {
     pub id_pce: u64,
     /// The titre.
     pub titre: &'a Titre,
+    /// Its piece justificative (the bill's PDF), embedded in `PES_PJ` and referenced from
+    /// the piece by `PJRef`; none by default.
+    pub pj: Option<&'a PieceJointe>,
+}
+
+/// A piece justificative embedded in the file (`PES_PJ/PJ`): the file is written gzip-ed
+/// then in base 64, as the PES asks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PieceJointe {
+    /// `IdUnique`: 1 to 50 letters or digits, unique for the Treasury whatever the
+    /// exercice and budget; written in the `PJRef` of the piece too.
+    pub id_unique: String,
+    /// `NomPJ`: the file name, with an extension of 2 to 4 letters or digits (`.pdf`).
+    pub nom: String,
+    /// `Description` (250 characters at most).
+    pub description: String,
+    /// `MIMEType` of the file, e.g. `application/pdf`.
+    pub mime_type: String,
+    /// The file's bytes, before compression.
+    pub content: Vec<u8>,
+}
+
+// The content is never printed: it is a citizen's bill.
+impl std::fmt::Debug for PieceJointe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PieceJointe")
+            .field("id_unique", &self.id_unique)
+            .field("nom", &self.nom)
+            .field("mime_type", &self.mime_type)
+            .field("len", &self.content.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A bordereau of titres: one file.
@@ -176,6 +208,18 @@ pub fn encode(
     }
     xml.close("Bordereau")?;
     xml.close("PES_RecetteAller")?;
+    let pjs: Vec<&PieceJointe> = bordereau.pieces.iter().filter_map(|p| p.pj).collect();
+    if !pjs.is_empty() {
+        xml.open("PES_PJ")?;
+        xml.open("EnTetePES_PJ")?;
+        // The only version the Treasury takes.
+        xml.code("IdVer", "1")?;
+        xml.close("EnTetePES_PJ")?;
+        for pj in pjs {
+            xml.pj(pj)?;
+        }
+        xml.close("PES_PJ")?;
+    }
     xml.close("n:PES_Aller")?;
 
     let mut text = xml.writer.into_inner();
@@ -286,6 +330,14 @@ impl Xml {
         self.code("TypPce", "01")?;
         self.code("NatPce", "01")?;
         self.text("ObjPce", "objet", &titre.objet, 160)?;
+        if let Some(pj) = piece.pj {
+            self.open("PJRef")?;
+            // 01: an electronic document, carried in PES_PJ of the same file.
+            self.code("Support", "01")?;
+            self.id_unique(pj)?;
+            self.text("NomPJ", "attachment filename", &pj.nom, 100)?;
+            self.close("PJRef")?;
+        }
         self.close("BlocPiece")?;
         for (index, (ligne, montant)) in titre.lignes.iter().zip(titre.montants()).enumerate() {
             self.open("LigneDePiece")?;
@@ -326,6 +378,45 @@ impl Xml {
             self.close("LigneDePiece")?;
         }
         self.close("Piece")
+    }
+
+    fn id_unique(&mut self, pj: &PieceJointe) -> Result<(), FieldError> {
+        let id = &pj.id_unique;
+        if id.is_empty()
+            || id.len() > 50
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+            || id.bytes().all(|b| b == b'0')
+        {
+            return Err(FieldError::new(
+                "",
+                format!(
+                    "`{}` is not a PJ IdUnique (1 to 50 letters or digits)",
+                    id.escape_debug()
+                ),
+            ));
+        }
+        self.code("IdUnique", id)
+    }
+
+    /// `PES_PJ/PJ`: the file gzip-ed then in base 64, its identifier, name and description.
+    fn pj(&mut self, pj: &PieceJointe) -> Result<(), FieldError> {
+        use base64::Engine as _;
+        self.open("PJ")?;
+        self.open("Contenu")?;
+        let mut fichier = BytesStart::new("Fichier");
+        fichier.push_attribute(("MIMEType", pj.mime_type.as_str()));
+        self.event(Event::Start(fichier))?;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(crate::gzip::gzip_stored(&pj.content));
+        self.event(Event::Text(BytesText::from_escaped(encoded)))?;
+        self.close("Fichier")?;
+        self.close("Contenu")?;
+        self.id_unique(pj)?;
+        self.text("NomPJ", "attachment filename", &pj.nom, 100)?;
+        // 002: a piece of the Recette domain.
+        self.code("TypePJ", "002")?;
+        self.text("Description", "objet", &pj.description, 250)?;
+        self.close("PJ")
     }
 
     fn tiers(&mut self, titre: &Titre) -> Result<(), FieldError> {

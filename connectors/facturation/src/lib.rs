@@ -24,6 +24,8 @@
 //!   any number is taken.
 //! - **Numbering**: `IdBord` and `IdPce` come from the gateway's durable numbering, one
 //!   number per envelope: a retry or a redelivery keeps its numbers.
+//! - **Pieces justificatives**: with `pj_attachment`, the bill's PDF is embedded as
+//!   `PES_PJ` (gzip-ed, base 64: [`gzip`]) and referenced from its titre by `PJRef`.
 //! - **Files**: the shared transport of `file-drop` (hidden temporary name, then the final
 //!   name, never replacing a file; a redelivery finds its file and succeeds).
 #![forbid(unsafe_code)]
@@ -33,11 +35,15 @@ pub mod amount;
 mod config;
 mod connector;
 pub mod encode;
+pub mod gzip;
 pub mod siret;
 pub mod titre;
 
 pub use amount::Cents;
-pub use config::{Encoding, PesConfig, DEFAULT_ENCODING, DEFAULT_FILE_NAME, DEFAULT_TRANSLITERATE};
+pub use config::{
+    Encoding, PesConfig, DEFAULT_ENCODING, DEFAULT_FILE_NAME, DEFAULT_PJ_MAX_BYTES,
+    DEFAULT_TRANSLITERATE,
+};
 pub use connector::PesConnector;
-pub use encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece};
+pub use encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece, PieceJointe};
 pub use titre::{FieldError, Titre};

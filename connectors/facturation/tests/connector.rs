@@ -9,7 +9,10 @@ use std::sync::Arc;
 use aiguillage_connector::numbering::MemoryNumbering;
 use aiguillage_connector::{Connector, Context, Setup};
 use aiguillage_connector_facturation::{PesConfig, PesConnector};
-use common::{config, connector, context, fixtures, latin1, value_of, xmllint, SIRET};
+use common::{
+    config, connector, context, embedded_file, fixtures, latin1, pdf, value_of, values_of, xmllint,
+    SIRET,
+};
 use serde_json::{json, Value};
 
 fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -40,9 +43,12 @@ async fn the_golden_titres_become_valid_numbered_files() {
         let receipt = pes.deliver(&doc, &context(&doc, &numbering)).await.unwrap();
         references.push(receipt.reference.clone().unwrap());
     }
-    assert_eq!(references, ["2026-B1-T1", "2026-B2-T2", "2026-B3-T3"]);
+    let expected: Vec<String> = (1..=fixtures().len())
+        .map(|n| format!("2026-B{n}-T{n}"))
+        .collect();
+    assert_eq!(references, expected);
     let written = files(dir.path());
-    assert_eq!(written.len(), 3);
+    assert_eq!(written.len(), fixtures().len());
     let first = written[0]
         .file_name()
         .unwrap()
@@ -284,4 +290,109 @@ async fn without_numbering_the_delivery_is_refused() {
         "c",
     );
     assert!(pes.deliver(&doc, &ctx).await.unwrap_err().is_permanent());
+}
+
+fn bill_pdf(content: Vec<u8>, content_type: &str) -> aiguillage_connector::Attachment {
+    aiguillage_connector::Attachment::new("facture", "facture-32-1204.pdf", content_type, content)
+}
+
+#[tokio::test]
+async fn with_pj_attachment_the_bill_s_pdf_is_embedded_and_referenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(config(dir.path()).with_pj_attachment("facture"));
+    let numbering = Arc::new(MemoryNumbering::default());
+    let doc = golden("cantine-trois-enfants");
+    let ctx = context(&doc, &numbering).with_attachments(vec![
+        aiguillage_connector::Attachment::new(
+            "justificatif",
+            "quotient.jpg",
+            "image/jpeg",
+            vec![1, 2],
+        ),
+        bill_pdf(pdf(), "application/pdf"),
+    ]);
+    pes.deliver(&doc, &ctx).await.unwrap();
+    // A retry writes the same bytes: the transport finds its file.
+    pes.deliver(&doc, &ctx.clone().with_attempt(2))
+        .await
+        .unwrap();
+    let written = files(dir.path());
+    assert_eq!(written.len(), 1);
+    xmllint(&written).unwrap();
+    let text = latin1(&std::fs::read(&written[0]).unwrap());
+    let id = format!("{SIRET}B00E2026T00000001");
+    assert_eq!(values_of(&text, "IdUnique"), [id.clone(), id]);
+    assert_eq!(values_of(&text, "NomPJ"), ["facture-32-1204.pdf"; 2]);
+    assert_eq!(
+        embedded_file(&text),
+        pdf(),
+        "only the configured attachment"
+    );
+
+    // Without the attachment, the titre is issued without PJ.
+    let other = golden("piscine-cartes");
+    pes.deliver(&other, &context(&other, &numbering))
+        .await
+        .unwrap();
+    let written = files(dir.path());
+    let text = latin1(&std::fs::read(&written[1]).unwrap());
+    assert!(
+        !text.contains("PES_PJ") && !text.contains("PJRef"),
+        "{text}"
+    );
+    xmllint(&written).unwrap();
+}
+
+#[tokio::test]
+async fn without_pj_attachment_no_pj_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(config(dir.path()));
+    let numbering = Arc::new(MemoryNumbering::default());
+    let doc = golden("cantine-trois-enfants");
+    let ctx = context(&doc, &numbering).with_attachments(vec![bill_pdf(pdf(), "application/pdf")]);
+    pes.deliver(&doc, &ctx).await.unwrap();
+    let text = latin1(&std::fs::read(&files(dir.path())[0]).unwrap());
+    assert!(!text.contains("PES_PJ"), "{text}");
+}
+
+#[tokio::test]
+async fn a_pj_that_is_not_a_pdf_or_too_large_is_refused_and_takes_no_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let pes = connector(
+        config(dir.path())
+            .with_pj_attachment("facture")
+            .with_pj_max_bytes(1_000),
+    );
+    let numbering = Arc::new(MemoryNumbering::default());
+    let doc = golden("cantine-trois-enfants");
+    let small_pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
+    for (attachment, expected) in [
+        (
+            bill_pdf(b"GIF89a....".to_vec(), "application/pdf"),
+            "its bytes are not a PDF",
+        ),
+        (
+            bill_pdf(small_pdf.clone(), "image/png"),
+            "declared `image/png`",
+        ),
+        (
+            bill_pdf(pdf(), "application/pdf"),
+            "more than the 1000 of `pj_max_bytes`",
+        ),
+    ] {
+        let ctx = context(&doc, &numbering).with_attachments(vec![attachment]);
+        let error = pes.deliver(&doc, &ctx).await.unwrap_err();
+        assert!(error.is_permanent(), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains("attachment `facture` (facture-32-1204.pdf)") && text.contains(expected),
+            "{text}"
+        );
+    }
+    assert!(files(dir.path()).is_empty());
+    // No number was taken by the refusals.
+    let ctx =
+        context(&doc, &numbering).with_attachments(vec![bill_pdf(small_pdf, "application/pdf")]);
+    let receipt = pes.deliver(&doc, &ctx).await.unwrap();
+    assert_eq!(receipt.reference.as_deref(), Some("2026-B1-T1"));
 }

@@ -5,9 +5,11 @@
 mod common;
 
 use aiguillage_connector_facturation::{
-    encode, Bordereau, Cents, Collectivite, EncodeOptions, Encoding, Piece, Titre,
+    encode, Bordereau, Cents, Collectivite, EncodeOptions, Encoding, Piece, PieceJointe, Titre,
 };
-use common::{fixtures, latin1, validate_bytes, value_of, values_of, xmllint, SIRET};
+use common::{
+    embedded_file, fixtures, latin1, pdf, validate_bytes, value_of, values_of, xmllint, SIRET,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -37,6 +39,7 @@ fn file(titres: &[Titre], options: EncodeOptions) -> Vec<u8> {
             .map(|(index, titre)| Piece {
                 id_pce: 318 + index as u64,
                 titre,
+                pj: None,
             })
             .collect(),
     };
@@ -103,7 +106,7 @@ fn every_shape_validates_against_the_pes_schema() {
     shapes.push(("everything".into(), vec![titre(&everything())]));
     // A bordereau of several titres: what grouping will write.
     let all: Vec<Titre> = fixtures().iter().map(|(_, doc)| titre(doc)).collect();
-    shapes.push(("three titres in one bordereau".into(), all));
+    shapes.push(("every golden titre in one bordereau".into(), all));
     for (name, titres) in &shapes {
         for (encoding, options) in [("latin1", LATIN1), ("utf8", UTF8)] {
             let path = dir
@@ -116,6 +119,72 @@ fn every_shape_validates_against_the_pes_schema() {
     if let Err(error) = xmllint(&files) {
         panic!("{error}");
     }
+}
+
+fn piece_jointe(id_pce: u64) -> PieceJointe {
+    PieceJointe {
+        id_unique: format!("{SIRET}B00E2026T{id_pce:08}"),
+        nom: "facture-32-1204.pdf".into(),
+        description: "Restauration scolaire - Décembre 2026 - démarche 32-1204".into(),
+        mime_type: "application/pdf".into(),
+        content: pdf(),
+    }
+}
+
+#[test]
+fn titres_with_their_pdf_validate_with_pes_pj_and_pjref() {
+    let dir = tempfile::tempdir().unwrap();
+    let titres: Vec<Titre> = fixtures().iter().map(|(_, doc)| titre(doc)).collect();
+    let pjs: Vec<PieceJointe> = (0..titres.len() as u64)
+        .map(|n| piece_jointe(318 + n))
+        .collect();
+    let mut files = Vec::new();
+    // One titre with its PDF; three titres of which two have one (a PJ is optional).
+    for (name, count, with_pj) in [
+        ("one", 1, vec![true]),
+        ("three", 3, vec![true, false, true]),
+    ] {
+        for (encoding, options) in [("latin1", LATIN1), ("utf8", UTF8)] {
+            let bordereau = Bordereau {
+                nom_fic: "PESALR1_2026_0000042_test.xml".into(),
+                exercice: 2026,
+                id_bord: 42,
+                date: "2026-11-28".into(),
+                pieces: (0..count)
+                    .map(|n| Piece {
+                        id_pce: 318 + n as u64,
+                        titre: &titres[n],
+                        pj: with_pj[n].then_some(&pjs[n]),
+                    })
+                    .collect(),
+            };
+            let bytes = encode(&collectivite(), &bordereau, options).unwrap();
+            let path = dir.path().join(format!("pj-{name}-{encoding}.xml"));
+            std::fs::write(&path, &bytes).unwrap();
+            files.push(path);
+        }
+    }
+    if let Err(error) = xmllint(&files) {
+        panic!("{error}");
+    }
+    let text = latin1(&std::fs::read(&files[2]).unwrap());
+    // Each PJRef names a PJ of the file, in the piece that has one.
+    let ids = values_of(&text, "IdUnique");
+    assert_eq!(
+        ids,
+        [
+            format!("{SIRET}B00E2026T00000318"),
+            format!("{SIRET}B00E2026T00000320"),
+            format!("{SIRET}B00E2026T00000318"),
+            format!("{SIRET}B00E2026T00000320"),
+        ],
+        "two PJRef in the pieces, then two PJ in PES_PJ"
+    );
+    assert_eq!(values_of(&text, "Support"), ["01", "01"]);
+    assert_eq!(values_of(&text, "TypePJ"), ["002", "002"]);
+    assert!(text.find("<PES_PJ>").unwrap() > text.find("</PES_RecetteAller>").unwrap());
+    // The file inside is the PDF, gzip-ed then in base 64 as the PES asks.
+    assert_eq!(embedded_file(&text), pdf());
 }
 
 #[test]
@@ -176,6 +245,7 @@ fn texts_the_pes_cannot_hold_are_refused_with_their_field() {
             pieces: vec![Piece {
                 id_pce: 1,
                 titre: &t,
+                pj: None,
             }],
         };
         encode(&collectivite(), &bordereau, options).unwrap_err()

@@ -59,7 +59,7 @@ async fn golden_titres_land_on_the_sftp_server_once_and_valid() {
     let written = visible_files(&sshd.drop_dir());
     assert_eq!(
         written.len(),
-        3,
+        fixtures().len(),
         "one file per titre, no temporary file left"
     );
     xmllint(&written).unwrap();

@@ -116,3 +116,45 @@ pub fn values_of(xml: &str, name: &str) -> Vec<String> {
 pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
+
+/// A small but well-formed PDF, as a portal's workflow makes a bill.
+pub fn pdf() -> Vec<u8> {
+    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n".to_vec();
+    // Binary content, as in every real PDF, and more than one stored gzip block.
+    pdf.extend((0..70_000u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8));
+    pdf.extend_from_slice(b"\n%%EOF\n");
+    pdf
+}
+
+/// The bytes of the `PES_PJ` file `Fichier` of `xml`: base 64 decoded, then gunzip-ed by
+/// the system's `gzip -dc` (a real reader, not ours).
+pub fn embedded_file(xml: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let open = xml
+        .find("<Fichier MIMEType=\"application/pdf\">")
+        .expect("a Fichier");
+    let rest = &xml[open..];
+    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</Fichier>").unwrap()];
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let gzip = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base 64");
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&gzip));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        output.status.success(),
+        "gzip -dc: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
