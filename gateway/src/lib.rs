@@ -26,6 +26,7 @@ pub mod demo;
 pub mod envelope;
 pub mod fence;
 pub mod history;
+pub mod holding;
 pub mod mapping;
 pub mod metrics;
 pub mod numbering;

@@ -54,6 +54,7 @@ pub mod charset;
 mod config;
 mod context;
 mod error;
+pub mod holding;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "files")]
