@@ -26,6 +26,7 @@ use crate::bus::{self, BusError, Publisher, StatusEvent};
 use crate::config::{BusConfig, ConnectorInstance};
 use crate::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
 use crate::fence::{self, Fence, Seen};
+use crate::holding::StoreHolding;
 use crate::mapping;
 use crate::metrics::ConnectorMetrics;
 use crate::numbering::StoreNumbering;
@@ -65,6 +66,8 @@ pub struct Pipeline {
     store: Store,
     /// The store's durable numbering, handed to the connector in each context.
     numbering: Arc<StoreNumbering>,
+    /// The connector's durable holding of documents for later batches.
+    holding: Arc<StoreHolding>,
     publisher: Publisher,
     tiers: Vec<Duration>,
     stop: watch::Receiver<bool>,
@@ -75,6 +78,8 @@ pub struct Pipeline {
 /// What happened to a delivery attempt.
 enum Attempt {
     Delivered(Option<String>),
+    /// Held for a later batch: recorded and announced by the flush that writes it.
+    Held,
     Failed(ConnectorError),
 }
 
@@ -88,6 +93,8 @@ enum Handled {
     NotMine,
     /// Its outcome was recorded before (a redelivery): announced again, not delivered.
     AlreadyRecorded { commune: String, form: String },
+    /// Held by the connector for a later batch (see flusher.rs).
+    Held { commune: String, form: String },
     /// A new outcome, recorded and announced; `since` is when the message was published.
     Outcome {
         commune: String,
@@ -114,8 +121,10 @@ impl Pipeline {
     ) -> Self {
         let tiers = instance.retry.tiers();
         let numbering = Arc::new(StoreNumbering::new(store.clone()));
+        let holding = Arc::new(StoreHolding::new(store.clone(), &instance.name));
         Self {
             numbering,
+            holding,
             instance,
             bus,
             router,
@@ -185,7 +194,9 @@ impl Pipeline {
     fn account(&self, handled: Handled) {
         match handled {
             Handled::NotMine => {}
-            Handled::AlreadyRecorded { commune, form } => self.metrics.received(&commune, &form),
+            Handled::AlreadyRecorded { commune, form } | Handled::Held { commune, form } => {
+                self.metrics.received(&commune, &form);
+            }
             Handled::Outcome {
                 commune,
                 form,
@@ -288,18 +299,30 @@ impl Pipeline {
                         .with_attempt(attempt)
                         .with_attachments(mapped.attachments)
                         .with_numbering(self.numbering.clone())
+                        .with_holding(self.holding.clone())
                         .with_span(tracing::Span::current());
                     let called = Instant::now();
                     let result = self.instance.connector.deliver(&mapped.document, &ctx).await;
                     self.metrics.target_call(called.elapsed());
                     self.observe(&result);
                     match result {
+                        Ok(receipt) if receipt.held => Attempt::Held,
                         Ok(receipt) => Attempt::Delivered(receipt.reference),
                         Err(error) => Attempt::Failed(error),
                     }
                 }
             };
             let duration_ms = started.elapsed().as_millis() as u64;
+            if let Attempt::Held = result {
+                // Durable in the store: acked now, recorded and announced when written.
+                info!(duration_ms, "held for a later batch");
+                drop(slot);
+                ack(delivery).await?;
+                return Ok(Handled::Held {
+                    commune: envelope.commune.clone(),
+                    form: envelope.form.clone(),
+                });
+            }
 
             let mut outcome = Outcome {
                 envelope_id: envelope.id.clone(),
@@ -317,6 +340,7 @@ impl Pipeline {
                     info!(duration_ms, reference = reference.as_deref().unwrap_or(""), "delivered");
                     outcome.reference = reference;
                 }
+                Attempt::Held => {}
                 Attempt::Failed(error) => {
                     let reason = error.report();
                     let mut history = bus::errors_of(headers);

@@ -38,6 +38,21 @@ impl StoreHolding {
             ),
         }
     }
+
+    /// The holding of `connector`'s items for the instance named `instance`: a process
+    /// restarted under the name it had takes its leases back at once, instead of waiting
+    /// for them to expire.
+    pub fn for_instance(
+        store: Store,
+        connector: impl Into<String>,
+        instance: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            connector: connector.into(),
+            instance: instance.into(),
+        }
+    }
 }
 
 fn hostname() -> String {
@@ -57,6 +72,19 @@ impl Holding for StoreHolding {
         let pool = self.store.pool();
         let fail = |error: sqlx::Error| transient("hold", error);
         let mut tx = pool.begin().await.map_err(fail)?;
+        let now = now_text();
+        // A write first: on SQLite the transaction takes the write lock now (waiting for
+        // another hold, with the busy timeout) instead of failing later when it upgrades.
+        sqlx::query(
+            "INSERT INTO held_batches (connector, batch, state, items, opened_at) \
+             VALUES ($1, $2, 'open', 0, $3) ON CONFLICT (connector, batch) DO NOTHING",
+        )
+        .bind(&self.connector)
+        .bind(batch)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
         let existing =
             sqlx::query("SELECT batch FROM held_items WHERE connector = $1 AND owner = $2")
                 .bind(&self.connector)
@@ -69,17 +97,6 @@ impl Holding for StoreHolding {
             tx.rollback().await.map_err(fail)?;
             return Ok(batch);
         }
-        let now = now_text();
-        sqlx::query(
-            "INSERT INTO held_batches (connector, batch, state, items, opened_at) \
-             VALUES ($1, $2, 'open', 0, $3) ON CONFLICT (connector, batch) DO NOTHING",
-        )
-        .bind(&self.connector)
-        .bind(batch)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
         // Takes the batch row's lock: a seal in progress is waited for, then seen.
         let counted = sqlx::query(
             "UPDATE held_batches SET items = items + 1 \

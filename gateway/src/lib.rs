@@ -25,6 +25,7 @@ pub mod delivery;
 pub mod demo;
 pub mod envelope;
 pub mod fence;
+pub mod flusher;
 pub mod history;
 pub mod holding;
 pub mod mapping;

@@ -18,6 +18,7 @@ use crate::bus::{self, Publisher};
 use crate::config::Config;
 use crate::delivery::{self, ConnectorState, Pipeline};
 use crate::fence::Fence;
+use crate::flusher;
 use crate::metrics::{Metrics, QueueKind};
 use crate::routing::Router;
 use crate::store::{Binding, Store, StoreError};
@@ -383,6 +384,19 @@ async fn session(
             workers_stop.clone(),
             config.shutdown.grace,
         ));
+        if let Some(every) = instance.connector.flush_every() {
+            let publisher = Publisher::open(&connection)
+                .await
+                .map_err(|e| e.to_string())?;
+            workers.spawn(flusher::run(
+                instance.clone(),
+                store.clone(),
+                publisher,
+                bus_config.status_exchange.clone(),
+                every,
+                workers_stop.clone(),
+            ));
+        }
     }
     let mut depths: Option<lapin::Channel> = None;
     lasting.bus_status.send_replace(BusStatus::Ready);

@@ -39,12 +39,17 @@ fn fixture(name: &str, prefix: &str) -> Value {
 }
 
 fn finances(scenario: &mut Scenario, import: &Path) {
+    finances_with(scenario, import, "pj_attachment = \"facture\"");
+}
+
+/// The finance connector with `keys` added to its configuration.
+fn finances_with(scenario: &mut Scenario, import: &Path, keys: &str) {
     scenario
         .connector(
             "clisson-finances",
             "facturation/pes",
             &format!(
-                "directory = {}\nid_coll = \"{SIRET}\"\ncod_col = \"043\"\ncod_bud = \"00\"\nid_post = \"044012\"\nlibelle = \"COMMUNE DE CLISSON\"\npj_attachment = \"facture\"",
+                "directory = {}\nid_coll = \"{SIRET}\"\ncod_col = \"043\"\ncod_bud = \"00\"\nid_post = \"044012\"\nlibelle = \"COMMUNE DE CLISSON\"\n{keys}",
                 serde_json::json!(import.display().to_string())
             ),
         )
@@ -335,6 +340,133 @@ async fn two_gateway_instances_on_postgresql_never_reuse_a_bordereau_number() {
     bordereaux.sort_unstable();
     let expected: Vec<u64> = (1..=BILLS as u64).collect();
     assert_eq!(bordereaux, expected, "every number once, none reused");
+
+    first.shutdown().await;
+    second.shutdown().await;
+    scenario.cleanup().await;
+}
+
+/// Grouped: the bus messages are acknowledged once the titres are held, and the
+/// `delivered` events come when the bordereau holding them is written: one file of three
+/// titres, accepted by the finance software.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_bills_make_one_bordereau_announced_when_written() {
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let import = scenario.subdir("finances/pes");
+    finances_with(&mut scenario, &import, "grouping = { titres = 3 }");
+    let finance_software = PesSim::start(&import);
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+
+    let demarches: Vec<Value> = GOLDEN
+        .iter()
+        .map(|name| fixture(name, &scenario.prefix))
+        .collect();
+    scenario.publish(&demarches[..2]).await;
+    // Two held: acknowledged, not announced, nothing written.
+    let queue = scenario.bus().connector_queue("clisson-finances");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while scenario.queue_depth(&queue).await > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(pes_files(&import).is_empty());
+    let early = events.settle(Duration::from_millis(200)).await.to_vec();
+    assert!(early.is_empty(), "{early:#?}");
+
+    scenario.publish(&demarches[2..]).await;
+    let seen = events
+        .wait_until(Duration::from_secs(30), |seen| {
+            count_status(seen, "delivered") >= 3
+        })
+        .await;
+    assert_eq!(count_status(seen, "delivered"), 3, "{seen:#?}");
+    let mut references: Vec<String> = events
+        .with_status("delivered")
+        .iter()
+        .map(|e| e["reference"].as_str().unwrap().to_owned())
+        .collect();
+    references.sort();
+    assert_eq!(references, ["2026-B1-T1", "2026-B1-T2", "2026-B1-T3"]);
+    let files = pes_files(&import);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let xml: String = std::fs::read(&files[0])
+        .unwrap()
+        .iter()
+        .map(|&b| char::from(b))
+        .collect();
+    assert_eq!(value_of(&xml, "NbrPce"), "3");
+    // 109.75 + 8.00 + 69.00
+    assert_eq!(value_of(&xml, "MtBordHt"), "186.75");
+    let answers = finance_software.wait_for(1, Duration::from_secs(30)).await;
+    assert!(answers[0].accepted, "{answers:#?}");
+    assert_eq!(answers[0].bordereaux, [(2026, 1, 3)]);
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
+
+/// Grouped, two instances on PostgreSQL, redeliveries racing: every titre in exactly one
+/// bordereau, no bordereau number reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_grouping_instances_on_postgresql_put_each_titre_in_one_bordereau() {
+    let mut scenario = Scenario::new(StoreKind::Postgres).await;
+    let import = scenario.subdir("finances/pes");
+    finances_with(&mut scenario, &import, "grouping = { titres = 4 }");
+    let finance_software = PesSim::start(&import);
+    let mut events = scenario.status_events().await;
+    let first = scenario.start().await;
+    let second = scenario.start().await;
+
+    const BILLS: usize = 40;
+    let demarches: Vec<Value> = (0..BILLS)
+        .map(|n| {
+            let mut envelope = fixture(GOLDEN[n % GOLDEN.len()], &scenario.prefix);
+            let id = format!("{}-{n}", envelope["id"].as_str().unwrap());
+            envelope["id"] = Value::String(id);
+            envelope
+        })
+        .collect();
+    scenario.publish(&demarches).await;
+    scenario.publish(&demarches[..BILLS / 2]).await;
+
+    events
+        .wait_until(Duration::from_secs(90), |seen| {
+            seen.iter()
+                .filter(|(_, e)| e["status"] == "delivered")
+                .map(|(_, e)| e["id"].as_str().unwrap().to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                >= BILLS
+        })
+        .await;
+    events.settle(Duration::from_millis(500)).await;
+
+    let files = pes_files(&import);
+    assert_eq!(files.len(), BILLS / 4, "{files:?}");
+    let mut bordereaux = Vec::new();
+    let mut titres = Vec::new();
+    for file in &files {
+        let xml: String = std::fs::read(file)
+            .unwrap()
+            .iter()
+            .map(|&b| char::from(b))
+            .collect();
+        bordereaux.push(value_of(&xml, "IdBord").parse::<u64>().unwrap());
+        titres.extend(aiguillage_tests::pes_sim::values_of(&xml, "IdPce"));
+    }
+    bordereaux.sort_unstable();
+    assert_eq!(bordereaux, (1..=(BILLS / 4) as u64).collect::<Vec<_>>());
+    let unique: std::collections::BTreeSet<&String> = titres.iter().collect();
+    assert_eq!(
+        (titres.len(), unique.len()),
+        (BILLS, BILLS),
+        "each titre once"
+    );
+    let answers = finance_software
+        .wait_for(BILLS / 4, Duration::from_secs(30))
+        .await;
+    assert!(answers.iter().all(|a| a.accepted), "{answers:#?}");
 
     first.shutdown().await;
     second.shutdown().await;

@@ -7,6 +7,11 @@
 //! schema-valid file; per exercice `IdBord` and `IdPce` are 1, 2, … with none reused and
 //! none missing (a crash after numbering keeps the numbers for the retry); each file's
 //! `MtBordHt` is its bill's total and `NbrPce` is 1.
+//!
+//! Grouped (`grouping = { titres = N }`), the same with crashes after the titre number,
+//! after the hold (the message not acknowledged) and inside the flush (after the file,
+//! before the batch is marked written): every titre in exactly one bordereau, bordereau
+//! numbers 1, 2, … per exercice, each `MtBordHt` the sum of its titres' bills.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -14,9 +19,11 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use aiguillage_connector::holding::{FlushContext, Holding};
 use aiguillage_connector::numbering::Numbering;
 use aiguillage_connector::{async_trait, Connector, ConnectorError, Context, Setup};
-use aiguillage_connector_facturation::{Cents, PesConfig, PesConnector};
+use aiguillage_connector_facturation::{Cents, Grouping, PesConfig, PesConnector};
+use aiguillage_gateway::holding::StoreHolding;
 use aiguillage_gateway::numbering::StoreNumbering;
 use aiguillage_gateway::store::Store;
 use aiguillage_tests::pes_sim::{pes_schema, values_of};
@@ -232,6 +239,194 @@ proptest! {
             let expected: Vec<u64> = (1..=bordereaux.len() as u64).collect();
             prop_assert_eq!(&bordereaux, &expected, "IdBord of {}", exer);
             prop_assert_eq!(&titres, &expected, "IdPce of {}", exer);
+        }
+    }
+}
+
+async fn start_grouped(store_url: &str, import: &Path, grouping: Grouping) -> Gateway {
+    let store = Store::open(store_url, 2).await.expect("the store");
+    let connector = PesConnector::new(
+        PesConfig::new(import, SIRET, "043", "00", "044012").with_grouping(grouping),
+        &Setup::new("clisson-finances", "/"),
+    )
+    .expect("the connector");
+    Gateway { store, connector }
+}
+
+/// Flushes; with `crash`, dies after the files are written, before anything is marked.
+async fn flush(gateway: &Gateway, crash: bool) {
+    // The restarted gateway is the same instance: it takes its leases back.
+    let holding = Arc::new(StoreHolding::for_instance(
+        gateway.store.clone(),
+        "clisson-finances",
+        "the-gateway",
+    ));
+    let ctx = FlushContext::new(
+        "clisson-finances",
+        holding.clone(),
+        Arc::new(StoreNumbering::new(gateway.store.clone())),
+    );
+    let batches = gateway.connector.flush(&ctx).await.expect("flush");
+    if !crash {
+        for batch in batches {
+            holding.written(&batch.batch).await.unwrap();
+        }
+    }
+}
+
+/// Holds every bill (crashing where told), flushing every `flush_every` bills (crashing
+/// the flush when told), then drains what is held. Returns the PES files.
+async fn run_grouped(
+    bills: &[(Value, u64, Crash)],
+    flushes: &[bool],
+    titres: u32,
+    store_url: &str,
+    import: &Path,
+) -> Vec<PathBuf> {
+    let grouping = Grouping::titres(titres);
+    let mut gateway = start_grouped(store_url, import, grouping.clone()).await;
+    let mut acked: HashSet<String> = HashSet::new();
+    let mut crashed = vec![false; bills.len()];
+    let mut flush_number = 0;
+    while acked.len() < bills.len() {
+        for (index, (doc, _, crash)) in bills.iter().enumerate() {
+            let id = doc["reference"].as_str().unwrap().to_owned();
+            if acked.contains(&id) {
+                continue;
+            }
+            let crash = if crashed[index] { Crash::None } else { *crash };
+            let numbering = Arc::new(Dying {
+                inner: StoreNumbering::new(gateway.store.clone()),
+                numbers_left: AtomicU32::new(match crash {
+                    Crash::AfterBordereauNumber | Crash::AfterTitreNumber => 0,
+                    _ => u32::MAX,
+                }),
+            });
+            let holding = Arc::new(StoreHolding::new(gateway.store.clone(), "clisson-finances"));
+            let ctx = Context::new(&id, "44043", "inscription-cantine", "clisson-finances")
+                .with_numbering(numbering)
+                .with_holding(holding);
+            let result = gateway.connector.deliver(doc, &ctx).await;
+            match (crash, result) {
+                (Crash::None, Ok(receipt)) => {
+                    assert!(receipt.held);
+                    acked.insert(id);
+                }
+                (Crash::AfterFile, Ok(_))
+                | (Crash::AfterBordereauNumber | Crash::AfterTitreNumber, Err(_)) => {
+                    crashed[index] = true;
+                    gateway.store.close().await;
+                    gateway = start_grouped(store_url, import, grouping.clone()).await;
+                }
+                (crash, result) => panic!("{id}: {crash:?} gave {result:?}"),
+            }
+            if index % 37 == 0 {
+                let crash_flush = flushes[flush_number % flushes.len()];
+                flush_number += 1;
+                flush(&gateway, crash_flush).await;
+                if crash_flush {
+                    gateway.store.close().await;
+                    gateway = start_grouped(store_url, import, grouping.clone()).await;
+                }
+            }
+        }
+    }
+    // The last bordereaux, not full: written once their titres waited long enough.
+    gateway.store.close().await;
+    let mut drain = grouping;
+    drain.max_wait = Some(std::time::Duration::ZERO);
+    let gateway = start_grouped(store_url, import, drain).await;
+    flush(&gateway, false).await;
+    let holding = StoreHolding::new(gateway.store.clone(), "clisson-finances");
+    assert!(
+        holding.pending().await.unwrap().is_empty(),
+        "everything written"
+    );
+    gateway.store.close().await;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(import)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    files
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    /// 4 runs of 250 to 350 grouped bills, bordereaux of 1 to 20 titres.
+    #[test]
+    fn grouped_numbering_and_totals_hold_over_random_bills_and_crashes(
+        bills in prop::collection::vec((bill(), crash()), 250..=350),
+        flushes in prop::collection::vec(prop::bool::weighted(0.3), 1..8),
+        titres in 1u32..=20,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let import = dir.path().join("pes");
+        std::fs::create_dir_all(&import).unwrap();
+        let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let bills: Vec<(Value, u64, Crash)> = bills
+            .into_iter()
+            .enumerate()
+            .map(|(n, ((mut doc, total), crash))| {
+                doc["reference"] = json!(format!("portail:inscription-cantine:{n}"));
+                (doc, total, crash)
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let files = runtime.block_on(run_grouped(&bills, &flushes, titres, &store_url, &import));
+
+        let output = Command::new("xmllint")
+            .args(["--noout", "--nonet", "--schema"])
+            .arg(pes_schema())
+            .args(&files)
+            .output()
+            .expect("xmllint (apt-get install -y libxml2-utils)");
+        prop_assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+        // Each bill's titre number, as the store gave it.
+        let (titre_of, totals) = runtime.block_on(async {
+            let store = Store::open(&store_url, 1).await.unwrap();
+            let mut titre_of = BTreeMap::new();
+            let mut totals = BTreeMap::new();
+            for (doc, total, _) in &bills {
+                let exer = &doc["date_emission"].as_str().unwrap()[..4];
+                let owner = doc["reference"].as_str().unwrap();
+                let id_pce = store
+                    .number(&format!("pes/titre/{SIRET}/00/{exer}"), owner)
+                    .await
+                    .unwrap();
+                titre_of.insert(owner.to_owned(), (exer.to_owned(), id_pce));
+                totals.insert((exer.to_owned(), id_pce), *total);
+            }
+            store.close().await;
+            (titre_of, totals)
+        });
+        prop_assert_eq!(titre_of.len(), bills.len());
+        let mut seen: BTreeMap<(String, u64), usize> = BTreeMap::new();
+        let mut bordereaux: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for file in &files {
+            let xml: String = std::fs::read(file).unwrap().iter().map(|&b| char::from(b)).collect();
+            let exer = values_of(&xml, "Exer").remove(0);
+            bordereaux.entry(exer.clone()).or_default().push(values_of(&xml, "IdBord")[0].parse().unwrap());
+            let pieces: Vec<u64> = values_of(&xml, "IdPce").iter().map(|v| v.parse().unwrap()).collect();
+            prop_assert!(pieces.len() <= titres as usize);
+            prop_assert_eq!(values_of(&xml, "NbrPce"), [pieces.len().to_string()]);
+            let mt: u64 = values_of(&xml, "MtBordHt")[0].replace('.', "").parse().unwrap();
+            let mut expected = 0;
+            for id_pce in pieces {
+                *seen.entry((exer.clone(), id_pce)).or_default() += 1;
+                expected += totals.get(&(exer.clone(), id_pce)).copied().unwrap_or(0);
+            }
+            prop_assert_eq!(mt, expected, "{}", file.display());
+        }
+        prop_assert_eq!(seen.len(), bills.len(), "every titre written");
+        prop_assert!(seen.values().all(|&n| n == 1), "a titre in two bordereaux");
+        for (exer, mut numbers) in bordereaux {
+            numbers.sort_unstable();
+            let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+            prop_assert_eq!(&numbers, &expected, "IdBord of {}", exer);
         }
     }
 }

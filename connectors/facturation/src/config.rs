@@ -103,6 +103,42 @@ pub struct PesConfig {
     /// The largest PDF embedded as PJ, in bytes; default 5 MiB (5242880).
     #[serde(default = "default_pj_max_bytes")]
     pub pj_max_bytes: usize,
+
+    /// Titres grouped into one bordereau per period (`{ every = "1d", at = "17:00" }`) or
+    /// per number of titres (`{ titres = 50 }`); default none: one bordereau per démarche.
+    #[serde(default)]
+    pub grouping: Option<Grouping>,
+}
+
+/// How titres are grouped into bordereaux (see docs/connectors/facturation.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Grouping {
+    /// A bordereau every this long (`"1d"`), cut at `at`.
+    #[serde(default, with = "humantime_serde")]
+    pub every: Option<std::time::Duration>,
+    /// The time of day of the cut (`"17:00"`, UTC); default `"00:00"`.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// A bordereau every this many titres.
+    #[serde(default)]
+    pub titres: Option<u32>,
+    /// With `titres`: the longest a titre waits for its bordereau to fill; default `"1d"`.
+    #[serde(default, with = "humantime_serde")]
+    pub max_wait: Option<std::time::Duration>,
+}
+
+impl Grouping {
+    /// One bordereau every `titres` titres.
+    pub fn titres(titres: u32) -> Self {
+        Self {
+            every: None,
+            at: None,
+            titres: Some(titres),
+            max_wait: None,
+        }
+    }
 }
 
 impl PesConfig {
@@ -128,7 +164,15 @@ impl PesConfig {
             transliterate: DEFAULT_TRANSLITERATE,
             pj_attachment: None,
             pj_max_bytes: DEFAULT_PJ_MAX_BYTES,
+            grouping: None,
         }
+    }
+
+    /// Sets `grouping`.
+    #[must_use]
+    pub fn with_grouping(mut self, grouping: Grouping) -> Self {
+        self.grouping = Some(grouping);
+        self
     }
 
     /// Sets `pj_attachment`: the bill's PDF is embedded as `PES_PJ`.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aiguillage_connector::holding::{FlushContext, Flushed, FlushedBatch, Held};
 use aiguillage_connector::{
     async_trait, Attachment, ConfigError, Connector, ConnectorError, Context, Document, Receipt,
     Setup,
@@ -10,7 +11,14 @@ use aiguillage_connector_file_drop::name::{Template, Values};
 use aiguillage_connector_file_drop::transport::{self, Published, Transport};
 
 use crate::encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece, PieceJointe};
+use crate::grouping::{self, Plan};
 use crate::{siret, PesConfig, Titre};
+
+/// How long a flush keeps its claim on a batch before another instance may take it over.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How often the gateway asks a grouping connector to write the batches that are due.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Delivers titres de recette as PES V2 files. Built from a [`PesConfig`].
 ///
@@ -27,6 +35,7 @@ pub struct PesConnector {
     options: EncodeOptions,
     pj_attachment: Option<String>,
     pj_max_bytes: usize,
+    grouping: Option<Plan>,
 }
 
 impl PesConnector {
@@ -104,6 +113,21 @@ impl PesConnector {
                 "0: the largest PDF embedded as PJ, in bytes (default 5242880)",
             ));
         }
+        let grouping = match &config.grouping {
+            None => None,
+            Some(grouping) => {
+                if config.pj_attachment.is_some() {
+                    return Err(ConfigError::invalid(
+                        "grouping",
+                        "grouped titres cannot carry their PDF yet (`pj_attachment`): remove one of the two",
+                    ));
+                }
+                Some(
+                    Plan::new(grouping)
+                        .map_err(|reason| ConfigError::invalid("grouping", reason))?,
+                )
+            }
+        };
         let sample = numbered_name(&config.file_name, 2026, 1);
         Template::parse(&sample, true)
             .map_err(|error| ConfigError::invalid("file_name", error.to_string()))?;
@@ -126,6 +150,7 @@ impl PesConnector {
             },
             pj_attachment: config.pj_attachment,
             pj_max_bytes: config.pj_max_bytes,
+            grouping,
         })
     }
 
@@ -246,18 +271,16 @@ impl PesConnector {
         ctx: &Context,
     ) -> Result<(String, Vec<u8>), ConnectorError> {
         let exercice = titre.exercice();
-        let template = Template::parse(&numbered_name(&self.file_name, exercice, id_bord), true)
-            .map_err(|error| ConnectorError::permanent(error.to_string()))?;
-        let relative = template
-            .render(&Values {
+        let (relative, nom_fic) = self.name(
+            exercice,
+            id_bord,
+            &Values {
                 id: ctx.envelope_id(),
                 commune: ctx.commune(),
                 form: ctx.form(),
                 connector: ctx.connector(),
-            })
-            .map_err(|error| ConnectorError::permanent(error.to_string()))?;
-        let nom_fic = relative.rsplit('/').next().unwrap_or(&relative).to_owned();
-        let nom_fic: String = nom_fic.chars().take(100).collect();
+            },
+        )?;
         let pj = pdf.map(|pdf| self.piece_jointe(titre, id_pce, pdf));
         let bordereau = Bordereau {
             nom_fic,
@@ -274,6 +297,145 @@ impl PesConnector {
             ConnectorError::permanent(format!("the titre de recette cannot be issued: {error}"))
         })?;
         Ok((relative, bytes))
+    }
+}
+
+impl PesConnector {
+    /// The file's path relative to the directory, and its `NomFic`.
+    fn name(
+        &self,
+        exercice: u16,
+        id_bord: u64,
+        values: &Values<'_>,
+    ) -> Result<(String, String), ConnectorError> {
+        let template = Template::parse(&numbered_name(&self.file_name, exercice, id_bord), true)
+            .map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        let relative = template
+            .render(values)
+            .map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        let nom_fic = relative.rsplit('/').next().unwrap_or(&relative);
+        let nom_fic: String = nom_fic.chars().take(100).collect();
+        Ok((relative, nom_fic))
+    }
+
+    /// Holds the checked `titre` for its bordereau: numbered (`IdPce`) now, written by a
+    /// later flush.
+    async fn hold(
+        &self,
+        plan: &Plan,
+        titre: &Titre,
+        document: &Document,
+        ctx: &Context,
+    ) -> Result<Receipt, ConnectorError> {
+        let exercice = titre.exercice();
+        let id_pce = ctx
+            .numbering()?
+            .number(&self.titre_sequence(exercice), ctx.envelope_id())
+            .await?;
+        let batch = plan.batch(exercice, id_pce, time::OffsetDateTime::now_utc());
+        let held = Held {
+            owner: ctx.envelope_id().to_owned(),
+            commune: ctx.commune().to_owned(),
+            form: ctx.form().to_owned(),
+            item: serde_json::json!({ "document": document, "id_pce": id_pce }),
+        };
+        let holding = ctx.holding()?;
+        let holder = match holding.hold(&batch, &held).await {
+            Ok(holder) => holder,
+            // Sealed while this titre was on its way (a retry): the late batch.
+            Err(_) => {
+                holding
+                    .hold(&format!("{batch}{}", grouping::LATE), &held)
+                    .await?
+            }
+        };
+        ctx.span().in_scope(|| {
+            tracing::debug!(batch = %holder, titre = id_pce, "titre de recette held for its bordereau");
+        });
+        Ok(Receipt::held())
+    }
+
+    /// Writes the bordereau of the sealed `batch` holding `items`.
+    async fn write_batch(
+        &self,
+        batch: &str,
+        items: &[Held],
+        ctx: &FlushContext,
+    ) -> Result<FlushedBatch, ConnectorError> {
+        let broken = |owner: &str, reason: String| {
+            ConnectorError::permanent(format!(
+                "batch `{batch}`: the titre held for `{owner}` cannot be read: {reason}"
+            ))
+        };
+        let mut titres = Vec::with_capacity(items.len());
+        for held in items {
+            let titre = Titre::from_document(&held.item["document"])
+                .map_err(|error| broken(&held.owner, error.to_string()))?;
+            let id_pce = held.item["id_pce"]
+                .as_u64()
+                .ok_or_else(|| broken(&held.owner, "no `id_pce`".into()))?;
+            titres.push((id_pce, titre, held));
+        }
+        titres.sort_by_key(|(id_pce, _, _)| *id_pce);
+        let Some((_, first, first_held)) = titres.first() else {
+            return Ok(FlushedBatch {
+                batch: batch.to_owned(),
+                demarches: Vec::new(),
+            });
+        };
+        let exercice = grouping::exercice_of(batch).unwrap_or_else(|| first.exercice());
+        // One bordereau number per batch, the same on every retry of the flush.
+        let id_bord = ctx
+            .numbering()
+            .number(&self.bordereau_sequence(exercice), &format!("lot:{batch}"))
+            .await?;
+        let id = format!("lot-{batch}");
+        let (relative, nom_fic) = self.name(
+            exercice,
+            id_bord,
+            &Values {
+                id: &id,
+                commune: &first_held.commune,
+                form: &first_held.form,
+                connector: ctx.connector(),
+            },
+        )?;
+        let date = titres
+            .iter()
+            .map(|(_, titre, _)| titre.date_emission.clone())
+            .max()
+            .unwrap_or_default();
+        let bordereau = Bordereau {
+            nom_fic,
+            exercice,
+            id_bord,
+            date,
+            pieces: titres
+                .iter()
+                .map(|(id_pce, titre, _)| Piece {
+                    id_pce: *id_pce,
+                    titre,
+                    pj: None,
+                })
+                .collect(),
+        };
+        let bytes = encode(&self.collectivite, &bordereau, self.options).map_err(|error| {
+            ConnectorError::permanent(format!("batch `{batch}` cannot be written: {error}"))
+        })?;
+        self.transport.publish(&relative, bytes).await?;
+        tracing::info!(file = %relative, exercice, bordereau = id_bord, titres = titres.len(), "bordereau of grouped titres dropped");
+        Ok(FlushedBatch {
+            batch: batch.to_owned(),
+            demarches: titres
+                .iter()
+                .map(|(id_pce, _, held)| Flushed {
+                    owner: held.owner.clone(),
+                    commune: held.commune.clone(),
+                    form: held.form.clone(),
+                    reference: Some(format!("{exercice}-B{id_bord}-T{id_pce}")),
+                })
+                .collect(),
+        })
     }
 }
 
@@ -313,6 +475,9 @@ impl Connector for PesConnector {
         // The texts too: written once with placeholder numbers, so that a titre whose
         // file cannot be written is refused without leaving a gap in the sequences.
         self.prepare(&titre, 1, 1, pdf, ctx)?;
+        if let Some(plan) = &self.grouping {
+            return self.hold(plan, &titre, document, ctx).await;
+        }
         let exercice = titre.exercice();
         let numbering = ctx.numbering()?;
         let id_bord = numbering
@@ -338,5 +503,33 @@ impl Connector for PesConnector {
 
     async fn health(&self) -> Result<(), ConnectorError> {
         self.transport.probe().await
+    }
+
+    fn flush_every(&self) -> Option<std::time::Duration> {
+        self.grouping.as_ref().map(|_| FLUSH_EVERY)
+    }
+
+    async fn flush(&self, ctx: &FlushContext) -> Result<Vec<FlushedBatch>, ConnectorError> {
+        let Some(plan) = &self.grouping else {
+            return Ok(Vec::new());
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let mut written = Vec::new();
+        for pending in ctx.holding().pending().await? {
+            if !plan.due(&pending, now) {
+                continue;
+            }
+            let Some(items) = ctx.holding().claim(&pending.batch, LEASE).await? else {
+                continue;
+            };
+            match self.write_batch(&pending.batch, &items, ctx).await {
+                Ok(batch) => written.push(batch),
+                // Kept sealed and tried again at the next flush; the others go on.
+                Err(error) => {
+                    tracing::warn!(batch = %pending.batch, error = %error.report(), "bordereau not written: tried again");
+                }
+            }
+        }
+        Ok(written)
     }
 }

@@ -35,13 +35,14 @@ pub mod amount;
 mod config;
 mod connector;
 pub mod encode;
+pub mod grouping;
 pub mod gzip;
 pub mod siret;
 pub mod titre;
 
 pub use amount::Cents;
 pub use config::{
-    Encoding, PesConfig, DEFAULT_ENCODING, DEFAULT_FILE_NAME, DEFAULT_PJ_MAX_BYTES,
+    Encoding, Grouping, PesConfig, DEFAULT_ENCODING, DEFAULT_FILE_NAME, DEFAULT_PJ_MAX_BYTES,
     DEFAULT_TRANSLITERATE,
 };
 pub use connector::PesConnector;

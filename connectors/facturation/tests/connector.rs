@@ -396,3 +396,61 @@ async fn a_pj_that_is_not_a_pdf_or_too_large_is_refused_and_takes_no_number() {
     let receipt = pes.deliver(&doc, &ctx).await.unwrap();
     assert_eq!(receipt.reference.as_deref(), Some("2026-B1-T1"));
 }
+
+#[tokio::test]
+async fn grouped_titres_are_held_then_written_as_one_valid_bordereau() {
+    use aiguillage_connector::holding::{FlushContext, Holding, MemoryHolding};
+    use aiguillage_connector_facturation::Grouping;
+
+    let dir = tempfile::tempdir().unwrap();
+    let refused = PesConnector::new(
+        config(dir.path())
+            .with_grouping(Grouping::titres(3))
+            .with_pj_attachment("facture"),
+        &Setup::new("clisson-finances", "/"),
+    )
+    .unwrap_err();
+    assert!(refused.to_string().contains("grouping"), "{refused}");
+    let pes = connector(config(dir.path()).with_grouping(Grouping::titres(3)));
+    assert!(pes.flush_every().is_some());
+    let numbering = Arc::new(MemoryNumbering::default());
+    let holding = Arc::new(MemoryHolding::default());
+    let mut owners = Vec::new();
+    for (_, doc) in fixtures() {
+        let ctx = context(&doc, &numbering).with_holding(holding.clone());
+        let receipt = pes.deliver(&doc, &ctx).await.unwrap();
+        assert!(receipt.held, "held, not written yet");
+        // A redelivery holds nothing twice.
+        assert!(pes.deliver(&doc, &ctx.with_attempt(2)).await.unwrap().held);
+        owners.push(doc["reference"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        files(dir.path()).is_empty(),
+        "nothing written before the flush"
+    );
+    let flush = FlushContext::new("clisson-finances", holding.clone(), numbering.clone());
+    let batches = pes.flush(&flush).await.unwrap();
+    assert_eq!(batches.len(), 1, "the full bordereau only: {batches:?}");
+    assert_eq!(batches[0].batch, "2026-N00000001");
+    let references: Vec<_> = batches[0]
+        .demarches
+        .iter()
+        .map(|d| d.reference.clone().unwrap())
+        .collect();
+    assert_eq!(references, ["2026-B1-T1", "2026-B1-T2", "2026-B1-T3"]);
+    let written = files(dir.path());
+    assert_eq!(written.len(), 1);
+    xmllint(&written).unwrap();
+    let text = latin1(&std::fs::read(&written[0]).unwrap());
+    assert_eq!(value_of(&text, "NbrPce").unwrap(), "3");
+    assert_eq!(values_of(&text, "IdPce"), ["1", "2", "3"]);
+    // Flushed again before being marked written (a crash): the same file, not a second.
+    let again = pes.flush(&flush).await.unwrap();
+    assert_eq!(again, batches);
+    assert_eq!(files(dir.path()).len(), 1);
+    holding.written("2026-N00000001").await.unwrap();
+    assert!(
+        pes.flush(&flush).await.unwrap().is_empty(),
+        "the fourth waits"
+    );
+}

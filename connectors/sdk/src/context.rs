@@ -1,6 +1,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::holding::Holding;
 use crate::numbering::Numbering;
 use crate::ConnectorError;
 
@@ -15,6 +16,7 @@ pub struct Context {
     attachments: Vec<Attachment>,
     span: tracing::Span,
     numbering: Option<Arc<dyn Numbering>>,
+    holding: Option<Arc<dyn Holding>>,
 }
 
 impl Context {
@@ -34,6 +36,7 @@ impl Context {
             attachments: Vec::new(),
             span: tracing::Span::none(),
             numbering: None,
+            holding: None,
         }
     }
 
@@ -63,6 +66,27 @@ impl Context {
     pub fn with_numbering(mut self, numbering: Arc<dyn Numbering>) -> Self {
         self.numbering = Some(numbering);
         self
+    }
+
+    /// Sets the durable holding of items for later batches (the gateway gives its store's,
+    /// scoped to the connector).
+    #[must_use]
+    pub fn with_holding(mut self, holding: Arc<dyn Holding>) -> Self {
+        self.holding = Some(holding);
+        self
+    }
+
+    /// The durable holding of items for later batches (see [`crate::holding`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectorError::Permanent`] when the host gave none: the gateway always does.
+    pub fn holding(&self) -> Result<&dyn Holding, ConnectorError> {
+        self.holding.as_deref().ok_or_else(|| {
+            ConnectorError::permanent(
+                "this connector holds what it delivers for later batches, but no holding was given to it",
+            )
+        })
     }
 
     /// The durable sequences of numbers kept by the gateway (see [`crate::numbering`]).

@@ -16,12 +16,75 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::numbering::Numbering;
 use crate::ConnectorError;
+
+/// What [`Connector::flush`](crate::Connector::flush) is given: the connector's holding
+/// and the durable numbering.
+#[derive(Debug, Clone)]
+pub struct FlushContext {
+    connector: String,
+    holding: Arc<dyn Holding>,
+    numbering: Arc<dyn Numbering>,
+}
+
+impl FlushContext {
+    /// The context of `connector`'s flushes.
+    pub fn new(
+        connector: impl Into<String>,
+        holding: Arc<dyn Holding>,
+        numbering: Arc<dyn Numbering>,
+    ) -> Self {
+        Self {
+            connector: connector.into(),
+            holding,
+            numbering,
+        }
+    }
+
+    /// The connector's name.
+    pub fn connector(&self) -> &str {
+        &self.connector
+    }
+
+    /// The connector's held items.
+    pub fn holding(&self) -> &dyn Holding {
+        self.holding.as_ref()
+    }
+
+    /// The durable numbering.
+    pub fn numbering(&self) -> &dyn Numbering {
+        self.numbering.as_ref()
+    }
+}
+
+/// A batch a flush wrote durably, and the démarches it holds: the gateway records each as
+/// delivered and announces it, then marks the batch written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushedBatch {
+    /// The batch's key.
+    pub batch: String,
+    /// Its démarches.
+    pub demarches: Vec<Flushed>,
+}
+
+/// One démarche of a flushed batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flushed {
+    /// The envelope id (the owner it was held for).
+    pub owner: String,
+    /// Its commune.
+    pub commune: String,
+    /// Its form.
+    pub form: String,
+    /// The target's reference for it, reported in its `delivered` status event.
+    pub reference: Option<String>,
+}
 
 /// One item held for a later batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +166,8 @@ pub struct MemoryHolding {
 struct MemoryState {
     /// batch → (sealed, written, items by owner).
     batches: BTreeMap<String, (bool, bool, BTreeMap<String, Held>)>,
+    /// batch → when its first item was held.
+    opened: BTreeMap<String, String>,
     /// owner → batch.
     owners: BTreeMap<String, String>,
 }
@@ -129,6 +194,10 @@ impl Holding for MemoryHolding {
             )));
         }
         entry.2.insert(held.owner.clone(), held.clone());
+        state
+            .opened
+            .entry(batch.to_owned())
+            .or_insert_with(now_rfc3339);
         state.owners.insert(held.owner.clone(), batch.to_owned());
         Ok(batch.to_owned())
     }
@@ -143,7 +212,7 @@ impl Holding for MemoryHolding {
                 batch: batch.clone(),
                 items: items.len() as u64,
                 sealed: *sealed,
-                opened_at: String::new(),
+                opened_at: state.opened.get(batch).cloned().unwrap_or_default(),
             })
             .collect())
     }
@@ -171,6 +240,31 @@ impl Holding for MemoryHolding {
         }
         Ok(())
     }
+}
+
+/// Now, RFC 3339 UTC (the SDK has no date crate).
+fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = ((seconds / 86_400) as i64, seconds % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 #[cfg(test)]

@@ -111,6 +111,27 @@ pub trait Connector: Send + Sync + 'static {
     async fn health(&self) -> Result<(), ConnectorError> {
         Ok(())
     }
+
+    /// How often the gateway calls [`Connector::flush`]: `Some` for a connector that holds
+    /// deliveries to write them later in batches ([`Receipt::held`]); the default, `None`,
+    /// for one that delivers each démarche at once.
+    fn flush_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Writes the batches of held deliveries that are due (see [`holding`]), and returns
+    /// those written durably. The gateway then records each démarche as delivered,
+    /// publishes its status event and marks the batch written. The default writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConnectorError`]: the gateway logs it and calls again later; what is held stays.
+    async fn flush(
+        &self,
+        _ctx: &holding::FlushContext,
+    ) -> Result<Vec<holding::FlushedBatch>, ConnectorError> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]
@@ -122,6 +143,17 @@ impl<C: Connector + ?Sized> Connector for Arc<C> {
     async fn health(&self) -> Result<(), ConnectorError> {
         (**self).health().await
     }
+
+    fn flush_every(&self) -> Option<std::time::Duration> {
+        (**self).flush_every()
+    }
+
+    async fn flush(
+        &self,
+        ctx: &holding::FlushContext,
+    ) -> Result<Vec<holding::FlushedBatch>, ConnectorError> {
+        (**self).flush(ctx).await
+    }
 }
 
 /// What the target said when it accepted a document.
@@ -131,6 +163,10 @@ pub struct Receipt {
     /// The target's own identifier for what it created (a request number, a file name),
     /// reported in the `delivered` status event; `None` when it gives none.
     pub reference: Option<String>,
+    /// The document is held durably ([`holding`]) to be written later in a batch: the
+    /// gateway acknowledges the message but records and announces nothing yet; the flush
+    /// that writes the batch does ([`Connector::flush`]).
+    pub held: bool,
 }
 
 impl Receipt {
@@ -143,6 +179,15 @@ impl Receipt {
     pub fn with_reference(reference: impl Into<String>) -> Self {
         Self {
             reference: Some(reference.into()),
+            held: false,
+        }
+    }
+
+    /// The receipt of a document held for a later batch (see [`Receipt::held`]).
+    pub fn held() -> Self {
+        Self {
+            reference: None,
+            held: true,
         }
     }
 }
