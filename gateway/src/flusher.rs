@@ -45,7 +45,12 @@ pub async fn run(
     );
     loop {
         tokio::select! {
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // The session is gone: so is this flusher (what is held stays held).
+                if changed.is_err() {
+                    return Ok(());
+                }
+            }
             () = tokio::time::sleep(every) => {}
         }
         if *stop.borrow() {
