@@ -39,6 +39,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// The admin HTTP server (health, readiness, metrics).
     pub admin: AdminConfig,
+    /// Publik: the webhook intake and the portals (`docs/publik.md`).
+    pub publik: crate::publik::config::PublikConfig,
 }
 
 impl fmt::Debug for Config {
@@ -52,6 +54,7 @@ impl fmt::Debug for Config {
             )
             .field("routes", &self.routes)
             .field("admin", &self.admin)
+            .field("publik", &self.publik)
             .finish()
     }
 }
@@ -461,6 +464,8 @@ struct RawConfig {
     shutdown: ShutdownConfig,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default)]
+    publik: crate::publik::config::RawPublik,
 }
 
 /// A `[[routes]]` entry as written.
@@ -721,6 +726,7 @@ fn check(
     let mut store = raw.store;
     check_store(&mut store, base_dir, problems);
     let admin = check_admin(raw.admin, base_dir, problems);
+    let publik = crate::publik::config::check(raw.publik, &bus, base_dir, problems);
 
     let mut connectors = Vec::new();
     let mut names = BTreeSet::new();
@@ -817,6 +823,7 @@ fn check(
         routes,
         shutdown: raw.shutdown,
         admin,
+        publik,
     }
 }
 

@@ -1,0 +1,1 @@
+//! The notifier (placeholder while the intake is built).
