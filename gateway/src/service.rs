@@ -32,6 +32,9 @@ pub enum StartError {
     /// The admin server cannot listen.
     #[error(transparent)]
     Admin(#[from] admin::BindError),
+    /// The Publik intake cannot listen.
+    #[error(transparent)]
+    Intake(#[from] crate::publik::intake::BindError),
 }
 
 /// Whether the bus session is ready: connected, topology declared, every connector
@@ -57,6 +60,8 @@ pub struct Running {
     metrics: Metrics,
     admin: Option<admin::Server>,
     upkeep: JoinHandle<()>,
+    intake: Option<crate::publik::intake::IntakeServer>,
+    notifiers: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -99,11 +104,26 @@ impl Running {
         self.admin.as_ref().map(admin::Server::addr)
     }
 
+    /// The address the Publik intake listens on; `None` when it is not enabled.
+    pub fn intake_addr(&self) -> Option<SocketAddr> {
+        self.intake
+            .as_ref()
+            .map(crate::publik::intake::IntakeServer::addr)
+    }
+
     /// Stops taking messages, lets in-flight deliveries finish (within the grace period),
     /// closes the connection and the store, then the admin server (`/readyz` says
     /// `stopping` meanwhile).
     pub async fn shutdown(self) {
+        // The portal's webhooks first: what they send from now on gets an answer that
+        // makes w.c.s. send it again later.
+        if let Some(intake) = self.intake {
+            intake.stop().await;
+        }
         self.stop.send_replace(true);
+        for notifier in self.notifiers {
+            let _ = notifier.await;
+        }
         if let Err(error) = self.task.await {
             error!(%error, "the gateway task failed while stopping");
         }
@@ -170,6 +190,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     } else {
         None
     };
+    let intake = match &config.publik.intake {
+        Some(intake) => {
+            match crate::publik::intake::start(&config.bus, intake, &config.publik.portals).await {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    if let Some(admin) = admin {
+                        admin.stop().await;
+                    }
+                    store.close().await;
+                    return Err(error.into());
+                }
+            }
+        }
+        None => None,
+    };
+    let notifiers = crate::publik::notifier::spawn_all(&config.bus, &config.publik, &stop_rx);
     let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let task = tokio::spawn(supervise(
         config,
@@ -188,6 +224,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics,
         admin,
         upkeep,
+        intake,
+        notifiers,
     })
 }
 

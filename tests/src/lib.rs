@@ -10,6 +10,7 @@ pub mod cityweb_sim;
 pub mod pes_sim;
 pub mod rest_target;
 pub mod webdriver;
+pub mod wcs_sim;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -69,6 +70,7 @@ pub struct Scenario {
     extra: String,
     bus_extra: String,
     admin_extra: String,
+    bus_url: Option<String>,
 }
 
 impl Scenario {
@@ -103,7 +105,15 @@ impl Scenario {
             extra: String::new(),
             bus_extra: String::new(),
             admin_extra: String::new(),
+            bus_url: None,
         }
+    }
+
+    /// Makes the gateway connect to `url` instead of the machine's broker (e.g. a proxy
+    /// that a test cuts); the harness itself keeps using the broker directly.
+    pub fn bus_url(&mut self, url: &str) -> &mut Self {
+        self.bus_url = Some(url.to_owned());
+        self
     }
 
     /// Adds a `[[connectors]]` entry (TOML keys after `name` and `kind`).
@@ -191,7 +201,7 @@ impl Scenario {
         };
         let text = format!(
             "[bus]\nurl = \"{}\"\nexchange = \"{p}.demarches\"\nstatus_exchange = \"{p}.status\"\nqueue_prefix = \"{p}\"\n{}\n[store]\nurl = \"{}\"\n\n[admin]\n{listen}{}\n{}\n{}\n{}",
-            amqp_url(),
+            self.bus_url.clone().unwrap_or_else(amqp_url),
             self.bus_extra,
             self.store_url,
             self.admin_extra,
@@ -381,13 +391,20 @@ impl Scenario {
         let connection = self.connection().await;
         let channel = connection.create_channel().await.expect("channel");
         let bus = &config.bus;
-        let queues: Vec<String> = config
+        let mut queues: Vec<String> = config
             .connectors
             .iter()
             .flat_map(|instance| {
                 aiguillage_gateway::bus::connector_queues(bus, &instance.name, &instance.retry)
             })
             .collect();
+        queues.extend(
+            config
+                .publik
+                .portals
+                .iter()
+                .flat_map(|portal| portal.notify_queues(bus)),
+        );
         aiguillage_gateway::bus::delete_topology(&channel, bus, &queues).await;
         let _ = connection.close(200, "done".into()).await;
         if let Some(schema) = self.pg_schema {

@@ -1,1 +1,492 @@
-//! The notifier (placeholder while the intake is built).
+//! The notifier: sends each démarche's final status back to its portal, so that the
+//! citizen and the agents see it on the démarche.
+//!
+//! One notifier per portal with `notify.enabled`, on its own connection. It consumes its
+//! own durable quorum queue, `<prefix>.publik.<portal>`, bound to the status exchange for
+//! each configured form and each status that has a trigger (`*.<form>.delivered`…). For
+//! each status event it calls the w.c.s. API of the démarche,
+//! `POST <url>/api/forms/<form>/<number>/jump/trigger/<trigger>/`, signed with the Publik
+//! scheme, with the status event as its JSON body (w.c.s. keeps it as the trigger's data:
+//! `form_trigger_<trigger>_content_reference` in the workflow).
+//!
+//! - 2xx: done, the event is acknowledged;
+//! - no answer, 408, 429, 5xx: the portal is unavailable; the event goes to a retry queue
+//!   (`….retry.<delay>`, the delay doubling from `retry_initial` to `retry_max_delay`, then
+//!   at that pace for as long as it takes) and comes back to be sent again: an outage of
+//!   the portal loses nothing;
+//! - any other answer (403 bad signature or role, 404 no such démarche or no such trigger in
+//!   its current status…): retrying would not help; the event goes to `….dead` with the
+//!   reason, for the operator.
+//!
+//! Each move to another queue is published with a confirm before the original is
+//! acknowledged: a crash in between gives a second call, never a lost status.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::Channel;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, info, warn};
+
+use super::config::{NotifyConfig, Portal, PublikConfig, NOTIFIED_STATUSES};
+use super::signature::{Algo, Signer};
+use crate::bus::{self, Publisher};
+use crate::config::BusConfig;
+
+/// Starts a notifier for each portal that has one; each stops when `stop` turns true.
+pub fn spawn_all(
+    bus: &BusConfig,
+    publik: &PublikConfig,
+    stop: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    publik
+        .portals
+        .iter()
+        .filter(|portal| portal.notify.is_some())
+        .map(|portal| tokio::spawn(run(bus.clone(), portal.clone(), stop.clone())))
+        .collect()
+}
+
+/// What became of one status event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The portal took it (2xx).
+    Sent,
+    /// Nothing to send for it (another portal's démarche, or no trigger for its status).
+    Skipped(String),
+    /// The portal was unavailable: try again later.
+    Retry(String),
+    /// The portal refused it, or it is unusable: to the dead letters.
+    Refused(String),
+}
+
+/// Everything a delivery needs.
+struct Context {
+    bus: BusConfig,
+    portal: Arc<Portal>,
+    notify: NotifyConfig,
+    client: reqwest::Client,
+    publisher: Publisher,
+}
+
+async fn run(bus: BusConfig, portal: Arc<Portal>, mut stop: watch::Receiver<bool>) {
+    let Some(notify) = portal.notify.clone() else {
+        return;
+    };
+    let client = match reqwest::Client::builder().timeout(notify.timeout).build() {
+        Ok(client) => client,
+        Err(error) => {
+            warn!(portal = %portal.name, %error, "the notifier cannot build its HTTP client: statuses stay queued");
+            return;
+        }
+    };
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        match session(&bus, &portal, &notify, &client, &mut stop).await {
+            Ok(()) => break,
+            Err(reason) => {
+                if started.elapsed() > Duration::from_secs(30) {
+                    failures = 0;
+                }
+                let delay = bus::reconnect_delay(failures);
+                failures = failures.saturating_add(1);
+                warn!(portal = %portal.name, error = %reason, retry_in_ms = delay.as_millis() as u64, "notifier session ended: reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }
+    }
+    debug!(portal = %portal.name, "notifier stopped");
+}
+
+async fn session(
+    bus_config: &BusConfig,
+    portal: &Arc<Portal>,
+    notify: &NotifyConfig,
+    client: &reqwest::Client,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let connection = bus::connect(
+        bus_config,
+        &format!(
+            "aiguillage-publik-notifier {} {}",
+            bus_config.queue_prefix, portal.name
+        ),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let result = consume(&connection, bus_config, portal, notify, client, stop).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        connection.close(200, "notifier stopping".into()),
+    )
+    .await;
+    result
+}
+
+async fn consume(
+    connection: &lapin::Connection,
+    bus_config: &BusConfig,
+    portal: &Arc<Portal>,
+    notify: &NotifyConfig,
+    client: &reqwest::Client,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let setup = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("cannot open a channel: {e}"))?;
+    declare(&setup, bus_config, portal, notify).await?;
+    let _ = setup.close(200, "declared".into()).await;
+    let publisher = Publisher::open(connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("cannot open a channel: {e}"))?;
+    channel
+        .basic_qos(notify.concurrency, BasicQosOptions::default())
+        .await
+        .map_err(|e| format!("cannot set the prefetch: {e}"))?;
+    let queue = portal.notify_queue(bus_config);
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            bus::short(&format!("aiguillage-notifier-{}", portal.name)),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| format!("cannot consume `{queue}`: {e}"))?;
+    info!(portal = %portal.name, %queue, "notifier consuming the status events");
+    let context = Arc::new(Context {
+        bus: bus_config.clone(),
+        portal: portal.clone(),
+        notify: notify.clone(),
+        client: client.clone(),
+        publisher,
+    });
+    let mut tasks = JoinSet::new();
+    let result = loop {
+        tokio::select! {
+            _ = stop.changed() => break Ok(()),
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    tasks.spawn(handle(context.clone(), delivery));
+                }
+                Some(Err(error)) => break Err(format!("the consumer of `{queue}` failed: {error}")),
+                None => break Err(format!("the consumer of `{queue}` ended")),
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    };
+    // Calls in flight finish (each within the HTTP timeout); what is not acknowledged then
+    // is delivered again by the broker.
+    let _ = tokio::time::timeout(notify.timeout + Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    result
+}
+
+/// Declares the notifier's queues (idempotent) and binds its queue for each configured
+/// form and status with a trigger.
+async fn declare(
+    channel: &Channel,
+    bus_config: &BusConfig,
+    portal: &Portal,
+    notify: &NotifyConfig,
+) -> Result<(), String> {
+    bus::declare_status_exchange(channel, bus_config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let queue = portal.notify_queue(bus_config);
+    let dead = portal.notify_dead_queue(bus_config);
+    declare_quorum(channel, &dead, FieldTable::default()).await?;
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongUInt(bus_config.delivery_limit),
+    );
+    arguments.insert("x-dead-letter-exchange".into(), bus::long_string(""));
+    arguments.insert("x-dead-letter-routing-key".into(), bus::long_string(&dead));
+    arguments.insert(
+        "x-dead-letter-strategy".into(),
+        bus::long_string("at-least-once"),
+    );
+    arguments.insert("x-overflow".into(), bus::long_string("reject-publish"));
+    declare_quorum(channel, &queue, arguments).await?;
+    for delay in notify.tiers() {
+        let mut arguments = FieldTable::default();
+        let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        arguments.insert("x-message-ttl".into(), AMQPValue::LongUInt(ttl));
+        arguments.insert("x-dead-letter-exchange".into(), bus::long_string(""));
+        arguments.insert("x-dead-letter-routing-key".into(), bus::long_string(&queue));
+        arguments.insert(
+            "x-dead-letter-strategy".into(),
+            bus::long_string("at-least-once"),
+        );
+        arguments.insert("x-overflow".into(), bus::long_string("reject-publish"));
+        declare_quorum(
+            channel,
+            &portal.notify_retry_queue(bus_config, delay),
+            arguments,
+        )
+        .await?;
+    }
+    for rule in portal.forms.values() {
+        for status in NOTIFIED_STATUSES {
+            if rule.triggers.get(status).is_none() {
+                continue;
+            }
+            let key = format!("*.{}.{status}", rule.slug);
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    bus_config.status_exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| format!("cannot bind `{queue}` with `{key}`: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+async fn declare_quorum(
+    channel: &Channel,
+    name: &str,
+    mut arguments: FieldTable,
+) -> Result<(), String> {
+    arguments.insert("x-queue-type".into(), bus::long_string("quorum"));
+    channel
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot declare the queue `{name}` (if it exists with other arguments, delete it or align the configuration): {e}"))
+}
+
+async fn handle(context: Arc<Context>, delivery: Delivery) {
+    let headers = delivery.properties.headers().as_ref();
+    let attempt = bus::attempt_of(headers);
+    let outcome = notify_one(&context, &delivery.data, attempt).await;
+    let id = serde_json::from_slice::<Value>(&delivery.data)
+        .ok()
+        .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    let portal = &context.portal.name;
+    let moved = match &outcome {
+        Outcome::Sent => {
+            info!(demarche.id = %id, %portal, attempt, "status sent to the portal");
+            Ok(())
+        }
+        Outcome::Skipped(reason) => {
+            debug!(demarche.id = %id, %portal, %reason, "status event not sent to the portal");
+            Ok(())
+        }
+        Outcome::Retry(reason) => {
+            let tiers = context.notify.tiers();
+            let index = (attempt.saturating_sub(1) as usize).min(tiers.len().saturating_sub(1));
+            let delay = tiers
+                .get(index)
+                .copied()
+                .unwrap_or(context.notify.retry_max_delay);
+            warn!(demarche.id = %id, %portal, attempt, %reason, retry_in_ms = delay.as_millis() as u64, "the portal did not take the status: trying again later");
+            let mut errors = bus::errors_of(headers);
+            errors.push(reason.clone());
+            let headers = bus::headers_with(
+                headers,
+                vec![
+                    (
+                        bus::HEADER_ATTEMPT,
+                        AMQPValue::LongUInt(attempt.saturating_add(1)),
+                    ),
+                    (bus::HEADER_ERRORS, bus::errors_value(errors)),
+                ],
+            );
+            let queue = context.portal.notify_retry_queue(&context.bus, delay);
+            context
+                .publisher
+                .publish(
+                    "",
+                    &queue,
+                    &delivery.data,
+                    bus::forwarded_properties(&delivery.properties, headers),
+                    true,
+                )
+                .await
+        }
+        Outcome::Refused(reason) => {
+            warn!(demarche.id = %id, %portal, attempt, %reason, "the portal refused the status: kept in the notifier's dead letters");
+            let headers = bus::headers_with(
+                headers,
+                vec![
+                    (bus::HEADER_REASON, bus::long_string(reason)),
+                    (
+                        bus::HEADER_DEAD_AT,
+                        bus::long_string(&crate::store::now_text()),
+                    ),
+                ],
+            );
+            let queue = context.portal.notify_dead_queue(&context.bus);
+            context
+                .publisher
+                .publish(
+                    "",
+                    &queue,
+                    &delivery.data,
+                    bus::forwarded_properties(&delivery.properties, headers),
+                    true,
+                )
+                .await
+        }
+    };
+    match moved {
+        Ok(()) => {
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+        }
+        Err(error) => {
+            // Not moved: it stays in the queue and comes back.
+            warn!(demarche.id = %id, %portal, %error, "cannot move the status event: it stays queued");
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+        }
+    }
+}
+
+/// The w.c.s. API URL of a démarche's trigger.
+pub fn trigger_url(base: &url::Url, form: &str, number: &str, trigger: &str) -> String {
+    let encode = |segment: &str| super::signature::form_encode(segment).replace('+', "%20");
+    format!(
+        "{}/api/forms/{}/{}/jump/trigger/{}/",
+        base.as_str().trim_end_matches('/'),
+        encode(form),
+        encode(number),
+        encode(trigger)
+    )
+}
+
+/// Sends one status event to the portal.
+async fn notify_one(context: &Context, body: &[u8], attempt: u32) -> Outcome {
+    let event: Value = match serde_json::from_slice(body) {
+        Ok(event) => event,
+        Err(error) => {
+            return Outcome::Refused(format!("not a status event (invalid JSON: {error})"))
+        }
+    };
+    let (Some(id), Some(status)) = (
+        event.get("id").and_then(Value::as_str),
+        event.get("status").and_then(Value::as_str),
+    ) else {
+        return Outcome::Refused("not a status event: no `id` or `status`".into());
+    };
+    let portal = &context.portal;
+    let Some(rest) = id.strip_prefix(&format!("{}:", portal.name)) else {
+        return Outcome::Skipped(format!("a démarche of another portal (`{id}`)"));
+    };
+    let Some((form, number)) = rest.split_once(':') else {
+        return Outcome::Refused(format!(
+            "the envelope id `{id}` is not `{}:<form>:<number>`",
+            portal.name
+        ));
+    };
+    let Some(rule) = portal.forms.get(form) else {
+        return Outcome::Skipped(format!("the form `{form}` is not configured"));
+    };
+    let Some(trigger) = rule.triggers.get(status) else {
+        return Outcome::Skipped(format!("no trigger for `{status}`"));
+    };
+    let Some(base) = &portal.url else {
+        return Outcome::Refused("the portal has no `url`".into());
+    };
+    let url = trigger_url(base, form, number, trigger);
+    let signed = Signer {
+        orig: Some(&context.notify.orig),
+        key: &context.notify.secret,
+        algo: Algo::Sha256,
+    }
+    .sign_url(&url);
+    let sent = context
+        .client
+        .post(signed)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::ACCEPT, "application/json")
+        .body(body.to_vec())
+        .send()
+        .await;
+    match sent {
+        Err(error) => Outcome::Retry(format!("no answer from {url} (attempt {attempt}): {error}")),
+        Ok(response) => {
+            let code = response.status();
+            if code.is_success() {
+                return Outcome::Sent;
+            }
+            let text = response.text().await.unwrap_or_default();
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("err_desc").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            let reason = format!(
+                "{url} answered {code}{}",
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", detail.chars().take(200).collect::<String>())
+                }
+            );
+            if code.as_u16() == 408 || code.as_u16() == 429 || code.is_server_error() {
+                Outcome::Retry(reason)
+            } else {
+                Outcome::Refused(reason)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trigger_url_is_the_wcs_api_of_the_demarche() {
+        let base = url::Url::parse("https://demarches.example.invalid/").unwrap();
+        assert_eq!(
+            trigger_url(&base, "demande-acte-naissance", "42", "transmis-logiciel-metier"),
+            "https://demarches.example.invalid/api/forms/demande-acte-naissance/42/jump/trigger/transmis-logiciel-metier/"
+        );
+        let base = url::Url::parse("https://x.invalid/wcs").unwrap();
+        assert_eq!(
+            trigger_url(&base, "f", "1 2", "a/b"),
+            "https://x.invalid/wcs/api/forms/f/1%202/jump/trigger/a%2Fb/"
+        );
+    }
+}

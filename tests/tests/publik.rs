@@ -1,0 +1,546 @@
+//! The loop with Publik, end to end on the machine's RabbitMQ: w.c.s. webhooks (from the
+//! simulator, signed as w.c.s. signs them) through the intake onto the bus, and the status
+//! events back to the portal as signed workflow triggers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aiguillage_gateway::publik::intake;
+use aiguillage_tests::rest_target::RestTarget;
+use aiguillage_tests::wcs_sim::WcsSim;
+use aiguillage_tests::{Scenario, StoreKind};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+const PORTAL: &str = "csm";
+const WCS_ORIG: &str = "demarches.csm.invalid";
+const WCS_KEY: &str = "cle-du-portail-pour-ses-webhooks";
+const GATEWAY_ORIG: &str = "aiguillage";
+const GATEWAY_KEY: &str = "cle-de-la-passerelle-pour-les-triggers";
+
+/// `[publik]` for a scenario: the intake on a free port, one portal with two forms (the
+/// commune from a field, and a fixed one), its notifier towards `wcs_url` when given.
+fn publik_toml(wcs_url: &str, notify: bool, extra_intake: &str) -> String {
+    format!(
+        r#"[publik.intake]
+enabled = true
+listen = "127.0.0.1:0"
+path = "/intake"
+publish_timeout = "3s"
+retry_after = "5s"
+{extra_intake}
+
+[[publik.portals]]
+name = "{PORTAL}"
+url = "{wcs_url}"
+orig = "{WCS_ORIG}"
+secret = "{WCS_KEY}"
+
+[publik.portals.notify]
+enabled = {notify}
+orig = "{GATEWAY_ORIG}"
+secret = "{GATEWAY_KEY}"
+retry_initial = "300ms"
+retry_max_delay = "600ms"
+triggers = {{ delivered = "transmis-logiciel-metier", rejected = "refus-logiciel-metier", dead = "echec-transmission" }}
+
+[[publik.portals.forms]]
+slug = "demande-acte-naissance"
+commune_field = "commune"
+
+[[publik.portals.forms]]
+slug = "inscription-cantine"
+commune = "44043"
+"#
+    )
+}
+
+/// A scenario whose routes take none of the portal's forms: every envelope the intake
+/// publishes lands in the unrouted queue, where the test reads it.
+async fn intake_scenario(wcs: &WcsSim, extra_intake: &str) -> Scenario {
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "elsewhere",
+            "file-drop",
+            &format!("directory = \"{}\"", scenario.subdir("drop").display()),
+        )
+        .route("44043", &["autre-formulaire"], "elsewhere")
+        .extra(&publik_toml(&wcs.base_url(), false, extra_intake));
+    scenario
+}
+
+async fn start_intake(scenario: &Scenario) -> (intake::IntakeServer, String) {
+    let config = scenario.config();
+    let server = intake::start(
+        &config.bus,
+        config.publik.intake.as_ref().expect("intake enabled"),
+        &config.publik.portals,
+    )
+    .await
+    .expect("the intake listens");
+    let url = format!("http://{}/intake", server.addr());
+    (server, url)
+}
+
+async fn wcs() -> WcsSim {
+    WcsSim::start(WCS_ORIG, WCS_KEY, GATEWAY_ORIG, GATEWAY_KEY).await
+}
+
+/// The envelope ids in the unrouted queue (taken).
+async fn unrouted_ids(scenario: &Scenario) -> Vec<String> {
+    let queue = scenario.bus().unrouted_queue();
+    scenario
+        .drain(&queue)
+        .await
+        .into_iter()
+        .map(|(body, _)| body["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_signed_webhook_becomes_an_envelope_on_the_bus() {
+    let wcs = wcs().await;
+    let scenario = intake_scenario(&wcs, "").await;
+    let (server, url) = start_intake(&scenario).await;
+
+    let (status, _, answer) = wcs
+        .send_webhook(&url, &wcs.formdata("demande-acte-naissance", 42, "44064"))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["err"], 0);
+    assert_eq!(answer["id"], "csm:demande-acte-naissance:42");
+
+    let queue = scenario.bus().unrouted_queue();
+    let messages = scenario.drain(&queue).await;
+    assert_eq!(messages.len(), 1);
+    let envelope = &messages[0].0;
+    assert_eq!(envelope["id"], "csm:demande-acte-naissance:42");
+    assert_eq!(envelope["commune"], "44064", "from the field's _raw code");
+    assert_eq!(envelope["form"], "demande-acte-naissance");
+    assert_eq!(envelope["submitted_at"], "2026-11-28T10:12:00+01:00");
+    assert_eq!(envelope["formdata"]["display_id"], "12-42");
+    assert_eq!(envelope["formdata"]["fields"]["nom"], "Durand");
+
+    server.stop().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_intake_refuses_what_it_cannot_take_with_a_precise_reason_and_publishes_nothing() {
+    let wcs = wcs().await;
+    let scenario = intake_scenario(&wcs, "max_body_bytes = 20000").await;
+    let (server, url) = start_intake(&scenario).await;
+    let client = reqwest::Client::new();
+    let good = wcs
+        .formdata("demande-acte-naissance", 1, "44043")
+        .to_string();
+
+    // Unsigned.
+    let response = client.post(&url).body(good.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        answer["err_desc"]
+            .as_str()
+            .unwrap()
+            .contains("no `signature`"),
+        "{answer}"
+    );
+
+    // Signed with another key.
+    let impostor = WcsSim::start(WCS_ORIG, "not the key", GATEWAY_ORIG, GATEWAY_KEY).await;
+    let (status, _, answer) = impostor.post_signed(&url, good.as_bytes()).await;
+    assert_eq!(status, 403);
+    assert!(
+        answer["err_desc"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{answer}"
+    );
+
+    // Signed by a portal the gateway does not know.
+    let stranger = WcsSim::start("inconnu.invalid", WCS_KEY, GATEWAY_ORIG, GATEWAY_KEY).await;
+    let (status, _, answer) = stranger.post_signed(&url, good.as_bytes()).await;
+    assert_eq!(status, 403);
+    assert!(
+        answer["err_desc"]
+            .as_str()
+            .unwrap()
+            .contains("unknown orig `inconnu.invalid`"),
+        "{answer}"
+    );
+
+    // Not JSON, not an object, an unknown form, no commune.
+    for (body, reason) in [
+        ("{\"id\": ".to_owned(), "not valid JSON"),
+        ("[1, 2]".to_owned(), "must be the démarche as a JSON object"),
+        (
+            wcs.formdata("permis-de-construire", 2, "44043").to_string(),
+            "unknown form `permis-de-construire` for portal `csm` (configured: demande-acte-naissance, inscription-cantine)",
+        ),
+        (
+            {
+                let mut formdata = wcs.formdata("demande-acte-naissance", 3, "44043");
+                formdata["fields"].as_object_mut().unwrap().remove("commune_raw");
+                formdata["fields"].as_object_mut().unwrap().remove("commune");
+                formdata.to_string()
+            },
+            "no field `commune` holding the commune",
+        ),
+        (
+            wcs.formdata("demande-acte-naissance", 4, "Clisson").to_string(),
+            "`Clisson`, which is not a 5-character INSEE code",
+        ),
+    ] {
+        let (status, _, answer) = wcs.post_signed(&url, body.as_bytes()).await;
+        assert_eq!(status, 400, "{answer}");
+        let desc = answer["err_desc"].as_str().unwrap();
+        assert!(desc.contains(reason), "{desc} !~ {reason}");
+    }
+
+    // Larger than max_body_bytes.
+    let mut big = wcs.formdata("demande-acte-naissance", 5, "44043");
+    big["fields"]["piece"] = "x".repeat(30_000).into();
+    let (status, _, _) = wcs.send_webhook(&url, &big).await;
+    assert_eq!(status, 413);
+
+    // The body is not covered by the signature, but a signed URL serves once: the same
+    // URL with another body is a replay.
+    let signed = wcs.signed_url(&url);
+    let first = client
+        .post(&signed)
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 202);
+    let other = wcs
+        .formdata("demande-acte-naissance", 666, "44043")
+        .to_string();
+    let second = client.post(&signed).body(other).send().await.unwrap();
+    assert_eq!(second.status(), 403);
+    let answer: Value = second.json().await.unwrap();
+    assert!(
+        answer["err_desc"]
+            .as_str()
+            .unwrap()
+            .contains("nonce already used"),
+        "{answer}"
+    );
+
+    assert_eq!(
+        unrouted_ids(&scenario).await,
+        vec!["csm:demande-acte-naissance:1".to_owned()],
+        "only the valid webhook reached the bus"
+    );
+    server.stop().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_thousand_webhooks_from_concurrent_clients_give_two_thousand_envelopes() {
+    const COUNT: u64 = 2000;
+    const CLIENTS: usize = 32;
+    let wcs = wcs().await;
+    let scenario = intake_scenario(&wcs, "").await;
+    let (server, url) = start_intake(&scenario).await;
+
+    let started = Instant::now();
+    let statuses: Vec<(u64, u16)> = futures_util::stream::iter(1..=COUNT)
+        .map(|number| {
+            let wcs = wcs.clone();
+            let url = url.clone();
+            async move {
+                let form = if number % 2 == 0 {
+                    "demande-acte-naissance"
+                } else {
+                    "inscription-cantine"
+                };
+                let (status, _, _) = wcs
+                    .send_webhook(&url, &wcs.formdata(form, number, "44043"))
+                    .await;
+                (number, status)
+            }
+        })
+        .buffer_unordered(CLIENTS)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "{COUNT} webhooks from {CLIENTS} clients in {:.2} s ({:.0}/s), each confirmed by the broker",
+        elapsed.as_secs_f64(),
+        COUNT as f64 / elapsed.as_secs_f64()
+    );
+    assert!(
+        statuses.iter().all(|(_, status)| *status == 202),
+        "every webhook accepted"
+    );
+
+    let ids = unrouted_ids(&scenario).await;
+    assert_eq!(ids.len(), COUNT as usize, "one message per webhook");
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), COUNT as usize, "no duplicate");
+    for number in 1..=COUNT {
+        let form = if number % 2 == 0 {
+            "demande-acte-naissance"
+        } else {
+            "inscription-cantine"
+        };
+        assert!(
+            distinct.contains(&format!("csm:{form}:{number}")),
+            "no loss ({number})"
+        );
+    }
+    server.stop().await;
+    scenario.cleanup().await;
+}
+
+/// A TCP proxy between the intake and RabbitMQ, cut for real: open connections closed,
+/// new ones closed as soon as accepted (the shared broker itself is never stopped).
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (cut_flag, all) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if cut_flag.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                all.lock().unwrap().push(link);
+            }
+        });
+        Self { addr, cut, links }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `host:port` of an AMQP URL.
+fn broker_address(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    let host = rest.split('/').next().unwrap_or(rest);
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5672")
+    }
+}
+
+#[tokio::test]
+async fn with_the_broker_cut_midway_every_webhook_gets_202_and_is_on_the_bus_or_gets_503() {
+    const COUNT: u64 = 1000;
+    const CUT_AFTER: usize = 300;
+    let wcs = wcs().await;
+    let proxy = Proxy::start(broker_address(&aiguillage_tests::amqp_url())).await;
+    let mut scenario = intake_scenario(&wcs, "").await;
+    scenario.bus_url(&format!("amqp://guest:guest@{}/%2f", proxy.addr));
+    let (server, url) = start_intake(&scenario).await;
+
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let proxy = Arc::new(proxy);
+    let results: Vec<(u64, u16, Option<String>)> = futures_util::stream::iter(1..=COUNT)
+        .map(|number| {
+            let (wcs, url, accepted, proxy) =
+                (wcs.clone(), url.clone(), accepted.clone(), proxy.clone());
+            async move {
+                let (status, retry_after, _) = wcs
+                    .send_webhook(&url, &wcs.formdata("inscription-cantine", number, "44043"))
+                    .await;
+                if status == 202 && accepted.fetch_add(1, Ordering::SeqCst) + 1 == CUT_AFTER {
+                    proxy.cut();
+                }
+                (number, status, retry_after)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+
+    let mut by_status: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    for (number, status, retry_after) in &results {
+        by_status.entry(*status).or_default().push(*number);
+        if *status == 503 {
+            assert_eq!(
+                retry_after.as_deref(),
+                Some("5"),
+                "a 503 says when to come back"
+            );
+        }
+    }
+    eprintln!(
+        "broker cut after {CUT_AFTER} confirmed: {} answered 202, {} answered 503",
+        by_status.get(&202).map_or(0, Vec::len),
+        by_status.get(&503).map_or(0, Vec::len)
+    );
+    assert!(
+        by_status
+            .keys()
+            .all(|status| *status == 202 || *status == 503),
+        "only 202 or 503: {:?}",
+        by_status.keys().collect::<Vec<_>>()
+    );
+    let ok = by_status.get(&202).cloned().unwrap_or_default();
+    let unavailable = by_status.get(&503).cloned().unwrap_or_default();
+    assert!(ok.len() >= CUT_AFTER, "the cut came midway");
+    assert!(!unavailable.is_empty(), "the cut was felt");
+
+    let on_bus: BTreeSet<String> = unrouted_ids(&scenario).await.into_iter().collect();
+    for number in &ok {
+        assert!(
+            on_bus.contains(&format!("csm:inscription-cantine:{number}")),
+            "démarche {number} answered 202 but is not on the bus"
+        );
+    }
+
+    // As w.c.s. does after a 503: the portal sends them again once the broker is back.
+    proxy.restore();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for number in &unavailable {
+        let (status, _, answer) = wcs
+            .send_webhook(&url, &wcs.formdata("inscription-cantine", *number, "44043"))
+            .await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let again: BTreeSet<String> = unrouted_ids(&scenario).await.into_iter().collect();
+    for number in &unavailable {
+        assert!(again.contains(&format!("csm:inscription-cantine:{number}")));
+    }
+    server.stop().await;
+    scenario.cleanup().await;
+}
+
+/// The full loop: the portal's webhook → the intake → the bus → the `rest` connector → a
+/// `delivered` status event → the notifier → a signed trigger call on the démarche,
+/// carrying the business software's reference; a refusal comes back as its own trigger,
+/// and a portal outage delays the status without losing it.
+#[tokio::test]
+async fn round_trip_from_the_portal_to_the_software_and_back() {
+    let wcs = wcs().await;
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "clisson-etat-civil",
+            "rest",
+            &format!(
+                "url = \"{}\"\nreference_pointer = \"/numero\"",
+                target.url("accept/clisson")
+            ),
+        )
+        .connector(
+            "clisson-famille",
+            "rest",
+            &format!("url = \"{}\"", target.url("reject/famille")),
+        )
+        .route("44043", &["demande-acte-naissance"], "clisson-etat-civil")
+        .route("44043", &["inscription-cantine"], "clisson-famille")
+        .extra(&publik_toml(&wcs.base_url(), true, ""));
+    let running = scenario.start().await;
+    let url = format!("http://{}/intake", running.intake_addr().expect("intake"));
+
+    let (status, _, answer) = wcs
+        .send_webhook(&url, &wcs.formdata("demande-acte-naissance", 42, "44043"))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let calls = wcs.wait_for_calls(1, Duration::from_secs(30)).await;
+    assert_eq!(calls.len(), 1, "refused: {:?}", wcs.refused());
+    let call = &calls[0];
+    assert_eq!(call.form, "demande-acte-naissance");
+    assert_eq!(call.number, "42");
+    assert_eq!(call.trigger, "transmis-logiciel-metier");
+    assert_eq!(call.orig, GATEWAY_ORIG);
+    assert_eq!(call.body["status"], "delivered");
+    assert_eq!(call.body["id"], "csm:demande-acte-naissance:42");
+    let reference = call.body["reference"].as_str().expect("a reference");
+    assert_eq!(
+        target
+            .effects()
+            .iter()
+            .find(|e| e.key == "csm:demande-acte-naissance:42")
+            .map(|e| e.reference.clone()),
+        Some(reference.to_owned()),
+        "the reference is the software's"
+    );
+
+    // A démarche the software refuses: the `rejected` trigger, with the reason.
+    let (status, _, _) = wcs
+        .send_webhook(&url, &wcs.formdata("inscription-cantine", 7, "44064"))
+        .await;
+    assert_eq!(status, 202);
+    let calls = wcs.wait_for_calls(2, Duration::from_secs(30)).await;
+    let refusal = calls
+        .iter()
+        .find(|c| c.number == "7")
+        .expect("the rejected trigger");
+    assert_eq!(refusal.trigger, "refus-logiciel-metier");
+    assert_eq!(refusal.body["status"], "rejected");
+    assert!(refusal.body["error"]
+        .as_str()
+        .is_some_and(|e| !e.is_empty()));
+
+    // The portal down for a while: the status waits in the retry queues, then arrives.
+    wcs.set_failing(true);
+    let (status, _, _) = wcs
+        .send_webhook(&url, &wcs.formdata("demande-acte-naissance", 43, "44043"))
+        .await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while wcs.failed() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        wcs.failed() >= 3,
+        "the notifier tried again during the outage"
+    );
+    assert_eq!(wcs.calls().len(), 2);
+    wcs.set_failing(false);
+    let calls = wcs.wait_for_calls(3, Duration::from_secs(30)).await;
+    let late = calls
+        .iter()
+        .find(|c| c.number == "43")
+        .expect("delivered after the outage");
+    assert_eq!(late.trigger, "transmis-logiciel-metier");
+    assert_eq!(late.body["status"], "delivered");
+    assert!(
+        wcs.refused().is_empty(),
+        "every call was signed right: {:?}",
+        wcs.refused()
+    );
+    let dead = scenario
+        .queue_depth(&format!("{}.publik.{PORTAL}.dead", scenario.prefix))
+        .await;
+    assert_eq!(dead, 0);
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
