@@ -6,7 +6,8 @@
 //! - **in**: `POST /api/forms/<form>/<number>/jump/trigger/<trigger>/`, the API the
 //!   notifier calls. Like w.c.s., it checks the signature of the query string against the
 //!   key of its `orig` (403 otherwise, with `err_desc`), refuses a body that is not JSON
-//!   (400), answers `{"err": 0, "url": null}`, and records the call. While
+//!   (400), answers 404 for a démarche it never made (see [`WcsSim::formdata`]), answers
+//!   `{"err": 0, "url": null}` otherwise, and records the call. While
 //!   [`WcsSim::set_failing`] says so it answers 503, as a portal being upgraded does.
 
 use std::collections::HashMap;
@@ -44,6 +45,10 @@ struct Inner {
     refused: Vec<String>,
     failing: bool,
     failed: u64,
+    /// The démarches made by [`WcsSim::formdata`]: (form, number).
+    known: std::collections::HashSet<(String, String)>,
+    /// Whether a trigger on a démarche it never made is accepted (the `wcs-sim` program).
+    accept_unknown: bool,
 }
 
 struct Shared {
@@ -123,10 +128,19 @@ impl WcsSim {
         format!("http://{}/", self.addr)
     }
 
+    /// Accepts trigger calls on démarches it never made (for the `wcs-sim` program, which
+    /// stands for a portal whose démarches it does not know).
+    pub fn accept_unknown(&self) {
+        self.lock().accept_unknown = true;
+    }
+
     /// A démarche as w.c.s. exports it (`get_json_export_dict`): naive local times, the
     /// form's slug in `url` and `api_url`, the commune as a list field (`commune` shown,
-    /// `commune_raw` the INSEE code).
+    /// `commune_raw` the INSEE code). From now on the simulator knows it.
     pub fn formdata(&self, form: &str, number: u64, commune: &str) -> Value {
+        self.lock()
+            .known
+            .insert((form.to_owned(), number.to_string()));
         let base = self.base_url();
         json!({
             "id": number,
@@ -261,6 +275,14 @@ async fn trigger(
         .inner
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !inner.accept_unknown && !inner.known.contains(&(form.clone(), number.clone())) {
+        let reason = format!("no démarche {number} in form `{form}`");
+        inner.refused.push(reason.clone());
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"err": 1, "err_class": "Page not found", "err_desc": reason})),
+        );
+    }
     if inner.failing {
         inner.failed += 1;
         return (

@@ -464,7 +464,9 @@ async fn round_trip_from_the_portal_to_the_software_and_back() {
         )
         .route("44043", &["demande-acte-naissance"], "clisson-etat-civil")
         .route("44043", &["inscription-cantine"], "clisson-famille")
-        .extra(&publik_toml(&wcs.base_url(), true, ""));
+        .extra(&publik_toml(&wcs.base_url(), true, ""))
+        // The intake has its own listener: it needs no admin server.
+        .admin_key("enabled = false");
     let running = scenario.start().await;
     let url = format!("http://{}/intake", running.intake_addr().expect("intake"));
 
@@ -536,10 +538,38 @@ async fn round_trip_from_the_portal_to_the_software_and_back() {
         "every call was signed right: {:?}",
         wcs.refused()
     );
-    let dead = scenario
-        .queue_depth(&format!("{}.publik.{PORTAL}.dead", scenario.prefix))
+    let dead_queue = format!("{}.publik.{PORTAL}.dead", scenario.prefix);
+    assert_eq!(scenario.queue_depth(&dead_queue).await, 0);
+
+    // A status the portal refuses for good (a démarche it does not have: 404) is not
+    // retried forever: it is kept in the notifier's dead letters with the portal's reason.
+    scenario
+        .publish(&[aiguillage_tests::envelope(
+            PORTAL,
+            "44043",
+            "demande-acte-naissance",
+            999,
+        )])
         .await;
-    assert_eq!(dead, 0);
+    assert!(
+        scenario
+            .wait_for_depth(&dead_queue, 1, Duration::from_secs(30))
+            .await,
+        "the refused status is kept aside"
+    );
+    let kept = scenario.drain(&dead_queue).await;
+    assert_eq!(kept[0].0["id"], "csm:demande-acte-naissance:999");
+    assert_eq!(kept[0].0["status"], "delivered");
+    let reason = aiguillage_tests::header_text(&kept[0].1, "x-aiguillage-reason");
+    assert!(
+        reason.contains("404") && reason.contains("no démarche 999"),
+        "{reason}"
+    );
+    assert_eq!(
+        wcs.calls().len(),
+        3,
+        "no trigger on a démarche the portal does not have"
+    );
 
     running.shutdown().await;
     scenario.cleanup().await;

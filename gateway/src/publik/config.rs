@@ -711,3 +711,60 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use std::collections::HashMap;
+
+    use crate::config::Config;
+    use crate::registry::Registry;
+
+    fn problems(publik: &str) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[[connectors]]\nname = \"a\"\nkind = \"file-drop\"\ndirectory = \"{}\"\n\n[[routes]]\ncommune = \"44043\"\nforms = [\"x\"]\nconnector = \"a\"\n\n{publik}",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        match Config::load_with_env(&path, &HashMap::new(), &Registry::builtin()) {
+            Ok(_) => Vec::new(),
+            Err(error) => error
+                .problems()
+                .iter()
+                .map(|p| (p.key.clone(), p.message.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_publik_section_loads_and_is_off_by_default() {
+        assert!(problems("").is_empty());
+        assert!(problems(
+            "[publik.intake]\nenabled = true\n\n[[publik.portals]]\nname = \"csm\"\norig = \"csm\"\nsecret = \"k\"\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn each_problem_of_the_publik_section_names_its_key() {
+        let found = problems(
+            "[publik.intake]\nenabled = true\nlisten = \"nowhere\"\n\n[[publik.portals]]\nname = \"Clisson Sèvre\"\norig = \"csm\"\ntimezone = \"Mars/Olympus\"\n\n[publik.portals.notify]\nenabled = true\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"Clisson\"\n\n[[publik.portals.forms]]\nslug = \"g\"\ncommune = \"44043\"\ncommune_field = \"commune\"\n",
+        );
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        for key in [
+            "publik.intake.listen",
+            "publik.portals[0].name",
+            "publik.portals[0].secret",
+            "publik.portals[0].timezone",
+            "publik.portals[0].url",
+            "publik.portals[0].forms[0].commune",
+            "publik.portals[0].forms[1].commune",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {found:?}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ async fn main() -> anyhow::Result<()> {
         ["serve", listen, orig, key] => {
             let listener = tokio::net::TcpListener::bind(listen).await?;
             let sim = WcsSim::serve(listener, "unused", "unused", orig, key);
+            sim.accept_unknown();
             eprintln!("wcs-sim: trigger calls signed as `{orig}` accepted on {}", sim.base_url());
             let mut seen = 0;
             loop {
