@@ -28,7 +28,6 @@ fn publik_toml(wcs_url: &str, notify: bool, extra_intake: &str) -> String {
 enabled = true
 listen = "127.0.0.1:0"
 path = "/intake"
-publish_timeout = "3s"
 retry_after = "5s"
 {extra_intake}
 
