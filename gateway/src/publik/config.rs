@@ -399,6 +399,32 @@ impl Portal {
     }
 }
 
+/// One line for `aiguillage check`: where the intake listens and which portals are
+/// notified; `None` when `[publik]` is empty.
+pub fn summary(publik: &PublikConfig) -> Option<String> {
+    if publik.intake.is_none() && publik.portals.is_empty() {
+        return None;
+    }
+    let intake = match &publik.intake {
+        Some(intake) => format!("Publik intake on http://{}{}", intake.listen, intake.path),
+        None => "Publik intake off".to_owned(),
+    };
+    let portals: Vec<String> = publik
+        .portals
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({} form{}, status sent back: {})",
+                p.name,
+                p.forms.len(),
+                if p.forms.len() == 1 { "" } else { "s" },
+                if p.notify.is_some() { "yes" } else { "no" }
+            )
+        })
+        .collect();
+    Some(format!("{intake}; portals: {}", portals.join(", ")))
+}
+
 /// The keys of the webhooks, by `orig`.
 pub fn webhook_keys(portals: &[Arc<Portal>]) -> HashMap<String, SecretString> {
     portals
@@ -743,6 +769,7 @@ mod file_tests {
     #[test]
     fn a_valid_publik_section_loads_and_is_off_by_default() {
         assert!(problems("").is_empty());
+        assert_eq!(super::summary(&super::PublikConfig::default()), None);
         assert!(problems(
             "[publik.intake]\nenabled = true\n\n[[publik.portals]]\nname = \"csm\"\norig = \"csm\"\nsecret = \"k\"\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\n"
         )
