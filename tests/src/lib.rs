@@ -9,8 +9,8 @@
 pub mod cityweb_sim;
 pub mod pes_sim;
 pub mod rest_target;
-pub mod webdriver;
 pub mod wcs_sim;
+pub mod webdriver;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
