@@ -2,15 +2,16 @@
 # The gateway and the business-software simulators in one image (docker-compose.yml runs
 # each as its own service). Two stages: the build (the Rust toolchain, ~2 GB) is thrown
 # away; the runtime image holds the binaries, the shipped mappings and xmllint (for the
-# Cityweb simulator), and runs as the unprivileged user `aiguillage` (uid 10001).
+# Cityweb and PES simulators), and runs as the unprivileged user `aiguillage` (uid 10001).
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p aiguillage-gateway --bin aiguillage \
- && cargo build --release --locked -p aiguillage-tests --bin cityweb-sim \
+ && cargo build --release --locked -p aiguillage-tests --bin cityweb-sim --bin pes-sim \
  && install -D -m 0755 target/release/aiguillage /out/aiguillage \
- && install -D -m 0755 target/release/cityweb-sim /out/cityweb-sim
+ && install -D -m 0755 target/release/cityweb-sim /out/cityweb-sim \
+ && install -D -m 0755 target/release/pes-sim /out/pes-sim
 
 FROM debian:bookworm-slim AS runtime
 # The import directories exist in the image with the right owner, so that the named

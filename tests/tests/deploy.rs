@@ -14,6 +14,7 @@ use std::time::Duration;
 use aiguillage_gateway::config::Config;
 use aiguillage_gateway::registry::Registry;
 use aiguillage_tests::cityweb_sim::CitywebSim;
+use aiguillage_tests::pes_sim::PesSim;
 use aiguillage_tests::{amqp_url, unique};
 
 fn repository() -> PathBuf {
@@ -65,7 +66,13 @@ fn compose_gateway(dir: &Path) -> (PathBuf, HashMap<String, String>) {
     let resolved = compose_config();
     let lines: Vec<&str> = resolved.lines().collect();
     let services = block(&lines, "services:", 0);
-    for service in ["rabbitmq:", "postgres:", "gateway:", "cityweb-sim:"] {
+    for service in [
+        "rabbitmq:",
+        "postgres:",
+        "gateway:",
+        "cityweb-sim:",
+        "pes-sim:",
+    ] {
         assert!(
             services.contains(&format!("  {service}").as_str()),
             "service {service} missing:\n{resolved}"
@@ -169,6 +176,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
         &dir.path().join("spool/cityweb-import"),
         &dir.path().join("spool/cityweb-out"),
     );
+    let finances = PesSim::start(&dir.path().join("spool/pes-import"));
     let mut running = aiguillage_gateway::service::start(config)
         .await
         .expect("start");
@@ -193,6 +201,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
         .expect("publish the samples");
 
     let imported = sim.wait_for(1, Duration::from_secs(30)).await;
+    let acquits = finances.wait_for(1, Duration::from_secs(30)).await;
     let pes = dir.path().join("spool/pes-import");
     let mut bills: Vec<String> = Vec::new();
     for _ in 0..300 {
@@ -201,7 +210,8 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
                 entries
                     .flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|name| name.ends_with(".xml"))
+                    // Not the finance software's ACK_/NACK_ answers beside them.
+                    .filter(|name| name.ends_with(".xml") && name.starts_with("PESALR1_"))
                     .collect()
             })
             .unwrap_or_default();
@@ -225,7 +235,11 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
         1,
         "one PES file for the canteen bill: {bills:?}"
     );
-    assert!(bills[0].starts_with("PESALR1_"), "{bills:?}");
+    assert_eq!(acquits.len(), 1, "{acquits:?}");
+    assert!(
+        acquits[0].accepted,
+        "the finance software refused the bill: {acquits:?}"
+    );
     let history = history.expect("the store");
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].status, "delivered");
