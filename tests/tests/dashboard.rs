@@ -355,7 +355,14 @@ async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_de
     let mut expected = [first_id.as_str(), second_id.as_str()];
     expected.sort_unstable();
     assert_eq!(ids, expected);
-    assert_eq!(scenario.queue_depth(&dead_queue).await, 2);
+    // Left in place: back in the queue's count once the broker has taken them back (the
+    // listing held them unacknowledged for an instant).
+    assert!(
+        scenario
+            .wait_for_depth(&dead_queue, 2, Duration::from_secs(10))
+            .await,
+        "listing the dead letters took them out of their queue"
+    );
     let (status, body) = call(
         client()
             .get(format!("{base}/api/dead-letters?connector=cityweb"))
@@ -392,7 +399,12 @@ async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_de
     )
     .await;
     assert_eq!(status, 415);
-    assert_eq!(scenario.queue_depth(&dead_queue).await, 2);
+    assert!(
+        scenario
+            .wait_for_depth(&dead_queue, 2, Duration::from_secs(10))
+            .await,
+        "a refused request took dead letters out of their queue"
+    );
 
     // Replay the first once the target is back: delivered, its history kept.
     target.set_failing(false);
