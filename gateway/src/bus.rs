@@ -338,7 +338,7 @@ fn durable_exchange() -> ExchangeDeclareOptions {
     }
 }
 
-async fn declare_quorum_queue(
+pub(crate) async fn declare_quorum_queue(
     channel: &Channel,
     name: &str,
     mut arguments: FieldTable,

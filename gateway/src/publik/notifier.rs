@@ -28,7 +28,6 @@ use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Channel;
@@ -271,24 +270,15 @@ async fn declare(
     Ok(())
 }
 
+/// A durable quorum queue, declared as the connectors' queues are (bus.rs).
 async fn declare_quorum(
     channel: &Channel,
     name: &str,
-    mut arguments: FieldTable,
+    arguments: FieldTable,
 ) -> Result<(), String> {
-    arguments.insert("x-queue-type".into(), bus::long_string("quorum"));
-    channel
-        .queue_declare(
-            name.into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            arguments,
-        )
+    bus::declare_quorum_queue(channel, name, arguments)
         .await
-        .map(|_| ())
-        .map_err(|e| format!("cannot declare the queue `{name}` (if it exists with other arguments, delete it or align the configuration): {e}"))
+        .map_err(|e| e.to_string())
 }
 
 async fn handle(context: Arc<Context>, delivery: Delivery) {
