@@ -1,6 +1,7 @@
 //! The bus: the RabbitMQ connection, the topology the gateway declares, publishing with
 //! confirms, and the status events (all of it the bus contract of `docs/bus-contract.md`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lapin::options::{
@@ -472,6 +473,11 @@ pub struct StatusEvent {
     pub attempts: u32,
     /// The failure's reason, for every status but `delivered`.
     pub error: Option<String>,
+    /// What the connector reported beyond the reference (`Receipt::details`), on
+    /// `delivered` only; left out of the body when empty, so that events of connectors
+    /// that report none keep the contract's exact shape.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
     /// When (RFC 3339, UTC, milliseconds).
     pub at: String,
 }
@@ -495,6 +501,7 @@ impl StatusEvent {
             reference: None,
             attempts,
             error: None,
+            details: BTreeMap::new(),
             at: crate::store::now_text(),
         }
     }
@@ -683,6 +690,38 @@ pub fn reconnect_delay(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_events_have_details_only_when_the_connector_gave_some() {
+        let mut event = StatusEvent::new("a:b:1", "44043", "depot", "ads", Status::Delivered, 1);
+        let body = serde_json::to_value(&event).unwrap();
+        let keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "at",
+                "attempts",
+                "commune",
+                "connector",
+                "error",
+                "form",
+                "id",
+                "reference",
+                "status"
+            ],
+            "the contract's exact shape, without `details`"
+        );
+        event
+            .details
+            .insert("dossier".into(), "44043-DP-3f9a1c0b7e2d".into());
+        let body = serde_json::to_value(&event).unwrap();
+        assert_eq!(body["details"]["dossier"], "44043-DP-3f9a1c0b7e2d");
+    }
 
     #[test]
     fn attempt_header_defaults_to_one() {

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiguillage_connector::{ConnectorError, Context};
+use aiguillage_connector::{ConnectorError, Context, Receipt};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
@@ -77,7 +77,7 @@ pub struct Pipeline {
 
 /// What happened to a delivery attempt.
 enum Attempt {
-    Delivered(Option<String>),
+    Delivered(Receipt),
     /// Held for a later batch: recorded and announced by the flush that writes it.
     Held,
     Failed(ConnectorError),
@@ -274,6 +274,7 @@ impl Pipeline {
                     let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, recorded.status, recorded.attempts);
                     event.reference = recorded.reference;
                     event.error = recorded.last_error;
+                    event.details = recorded.details;
                     event.publish(&self.publisher, &self.bus.status_exchange).await?;
                     ack(delivery).await?;
                     return Ok(Handled::AlreadyRecorded {
@@ -307,7 +308,7 @@ impl Pipeline {
                     self.observe(&result);
                     match result {
                         Ok(receipt) if receipt.held => Attempt::Held,
-                        Ok(receipt) => Attempt::Delivered(receipt.reference),
+                        Ok(receipt) => Attempt::Delivered(receipt),
                         Err(error) => Attempt::Failed(error),
                     }
                 }
@@ -334,11 +335,13 @@ impl Pipeline {
                 reference: None,
                 last_error: None,
                 display_id,
+                details: Default::default(),
             };
             match result {
-                Attempt::Delivered(reference) => {
-                    info!(duration_ms, reference = reference.as_deref().unwrap_or(""), "delivered");
-                    outcome.reference = reference;
+                Attempt::Delivered(receipt) => {
+                    info!(duration_ms, reference = receipt.reference.as_deref().unwrap_or(""), "delivered");
+                    outcome.reference = receipt.reference;
+                    outcome.details = receipt.details;
                 }
                 Attempt::Held => {}
                 Attempt::Failed(error) => {
@@ -377,6 +380,7 @@ impl Pipeline {
             let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, outcome.status, attempt);
             event.reference = outcome.reference;
             event.error = outcome.last_error;
+            event.details = outcome.details;
             event.publish(&self.publisher, &self.bus.status_exchange).await?;
             ack(delivery).await?;
             Ok(Handled::Outcome {

@@ -100,6 +100,7 @@ async fn announce(
             last_error: None,
             // Kept from an earlier outcome if there was one; a held démarche has none.
             display_id: None,
+            details: Default::default(),
         };
         store.record(&outcome).await.map_err(|e| e.to_string())?;
         let mut event = StatusEvent::new(

@@ -5,6 +5,7 @@
 //! at-least-once into effectively-once. SQLite (embedded, one instance) and PostgreSQL
 //! (several instances) run the same SQL.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -87,6 +88,9 @@ pub struct Outcome {
     pub last_error: Option<String>,
     /// The démarche number people see (w.c.s.'s `display_id`), when the envelope has one.
     pub display_id: Option<String>,
+    /// What the connector reported beyond the reference, once delivered
+    /// ([`aiguillage_connector::Receipt::details`]); empty otherwise.
+    pub details: BTreeMap<String, String>,
 }
 
 /// A dead letter an operator discarded (`aiguillage dead discard`).
@@ -577,7 +581,7 @@ async fn read_group(pool: &AnyPool, group: &[PendingRead]) -> Result<Vec<Outcome
         let size = chunk.len().next_power_of_two();
         rest = after;
         let mut sql = String::from(
-            "SELECT envelope_id, connector, commune, form, status, attempts, reference, last_error, display_id \
+            "SELECT envelope_id, connector, commune, form, status, attempts, reference, last_error, display_id, details \
              FROM deliveries WHERE envelope_id IN (",
         );
         push_placeholders(&mut sql, 1, size, 1);
@@ -636,7 +640,7 @@ fn push_placeholders(sql: &mut String, first: usize, rows: usize, width: usize) 
 }
 
 /// The values of one outcome in a multi-row upsert.
-const OUTCOME_COLUMNS: usize = 11;
+const OUTCOME_COLUMNS: usize = 12;
 
 async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), StoreError> {
     // One row per démarche and connector: a statement may not update the same row twice
@@ -657,7 +661,7 @@ async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), Sto
         rest = after;
         let mut sql = String::from(
             "INSERT INTO deliveries \
-               (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at, display_id) \
+               (envelope_id, connector, commune, form, status, attempts, reference, last_error, first_seen_at, updated_at, display_id, details) \
              VALUES ",
         );
         push_placeholders(&mut sql, 1, size, OUTCOME_COLUMNS);
@@ -665,7 +669,7 @@ async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), Sto
             " ON CONFLICT (envelope_id, connector) DO UPDATE SET \
                status = excluded.status, attempts = excluded.attempts, reference = excluded.reference, \
                last_error = excluded.last_error, updated_at = excluded.updated_at, \
-               display_id = COALESCE(excluded.display_id, deliveries.display_id)",
+               display_id = COALESCE(excluded.display_id, deliveries.display_id), details = excluded.details",
         );
         let mut query = sqlx::query(&sql);
         for PendingOutcome { outcome, at, .. } in chunk {
@@ -680,7 +684,8 @@ async fn write_group(pool: &AnyPool, group: &[PendingOutcome]) -> Result<(), Sto
                 .bind(outcome.last_error.as_deref())
                 .bind(at)
                 .bind(at)
-                .bind(outcome.display_id.as_deref());
+                .bind(outcome.display_id.as_deref())
+                .bind(details_text(&outcome.details));
         }
         query.execute(&mut *tx).await?;
     }
@@ -785,7 +790,20 @@ fn outcome_from_row(row: &AnyRow) -> Result<Outcome, StoreError> {
         reference: row.try_get("reference")?,
         last_error: row.try_get("last_error")?,
         display_id: row.try_get("display_id")?,
+        details: details_from_text(row.try_get("details")?),
     })
+}
+
+/// The details as stored: a JSON object, or NULL when there are none.
+fn details_text(details: &BTreeMap<String, String>) -> Option<String> {
+    (!details.is_empty()).then(|| serde_json::to_string(details).unwrap_or_default())
+}
+
+/// The stored details; a value this gateway did not write (edited by hand) reads as none
+/// rather than failing every read of the démarche.
+fn details_from_text(text: Option<String>) -> BTreeMap<String, String> {
+    text.and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 /// Now, as stored: RFC 3339 UTC with exactly three decimals, so that the text sorts as

@@ -27,6 +27,12 @@ fn outcome(n: u32, connector: &str) -> Outcome {
         last_error: (status != Status::Delivered).then(|| format!("error {n}")),
         // Some with the démarche's number, some without (outcomes of older versions).
         display_id: (n % 2 == 0).then(|| format!("32-{n}")),
+        // Some delivered outcomes carry details (an urbanisme dossier's receipt).
+        details: if status == Status::Delivered && n % 2 == 0 {
+            [("dossier".to_owned(), format!("44043-DP-{n:012}"))].into()
+        } else {
+            Default::default()
+        },
     }
 }
 

@@ -66,6 +66,7 @@ pub mod testkit;
 #[cfg(feature = "files")]
 pub mod transport;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use async_trait::async_trait;
@@ -167,6 +168,12 @@ pub struct Receipt {
     /// gateway acknowledges the message but records and announces nothing yet; the flush
     /// that writes the batch does ([`Connector::flush`]).
     pub held: bool,
+    /// Facts about the delivery that the portal needs beyond the reference, reported in the
+    /// `delivered` status event's `details` object (for example the dossier identifier and
+    /// the deposit date of an urbanisme application, from which the portal sends the
+    /// citizen's electronic receipt). Keys are short `snake_case` words; empty by default,
+    /// and then the event has no `details`.
+    pub details: BTreeMap<String, String>,
 }
 
 impl Receipt {
@@ -179,15 +186,30 @@ impl Receipt {
     pub fn with_reference(reference: impl Into<String>) -> Self {
         Self {
             reference: Some(reference.into()),
-            held: false,
+            ..Self::default()
         }
     }
 
     /// The receipt of a document held for a later batch (see [`Receipt::held`]).
     pub fn held() -> Self {
         Self {
-            reference: None,
             held: true,
+            ..Self::default()
         }
+    }
+
+    /// Adds one of the [`Receipt::details`] (a later value for the same key replaces it).
+    ///
+    /// ```
+    /// use aiguillage_connector::Receipt;
+    ///
+    /// let receipt = Receipt::with_reference("44043-DP-3f9a1c0b7e2d")
+    ///     .with_detail("date_depot", "2026-11-27T14:31:09+01:00");
+    /// assert_eq!(receipt.details["date_depot"], "2026-11-27T14:31:09+01:00");
+    /// ```
+    #[must_use]
+    pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.details.insert(key.into(), value.into());
+        self
     }
 }
