@@ -146,7 +146,11 @@ async fn dead_then_replayed(store: StoreKind) {
     assert_eq!(delivered[0]["attempts"], 1, "the attempt count starts over");
     assert_eq!(target.effect_count(), 1);
     assert_eq!(target.effects()[0].key, id);
-    assert_eq!(scenario.queue_depth(&dead_queue).await, 0);
+    assert!(
+        scenario
+            .wait_for_depth(&dead_queue, 0, Duration::from_secs(10))
+            .await
+    );
     let outcome = running
         .store()
         .outcome(&id, "etat-civil")
@@ -297,14 +301,16 @@ async fn dead_list_shows_every_dead_letter_and_takes_none() {
         stderr(&unknown)
     );
 
-    assert_eq!(
-        scenario.queue_depth(&urbanisme).await,
-        1,
+    assert!(
+        scenario
+            .wait_for_depth(&urbanisme, 1, Duration::from_secs(10))
+            .await,
         "listing takes nothing"
     );
-    assert_eq!(
-        scenario.queue_depth(&famille).await,
-        1,
+    assert!(
+        scenario
+            .wait_for_depth(&famille, 1, Duration::from_secs(10))
+            .await,
         "listing takes nothing"
     );
     assert_eq!(
@@ -374,9 +380,10 @@ async fn dead_discard_removes_exactly_what_it_is_told_and_records_it() {
     )
     .await;
     assert_eq!(blank_reason.status.code(), Some(1));
-    assert_eq!(
-        scenario.queue_depth(&queue).await,
-        2,
+    assert!(
+        scenario
+            .wait_for_depth(&queue, 2, Duration::from_secs(10))
+            .await,
         "nothing discarded when refused"
     );
 
@@ -397,7 +404,11 @@ async fn dead_discard_removes_exactly_what_it_is_told_and_records_it() {
         "{out}"
     );
 
-    assert_eq!(scenario.queue_depth(&queue).await, 1);
+    assert!(
+        scenario
+            .wait_for_depth(&queue, 1, Duration::from_secs(10))
+            .await
+    );
     let left = scenario.peek(&queue).await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].0["id"], second_id, "only the one named is gone");
@@ -427,7 +438,11 @@ async fn dead_discard_removes_exactly_what_it_is_told_and_records_it() {
         Some(1),
         "an --id that is not there is an error"
     );
-    assert_eq!(scenario.queue_depth(&queue).await, 1);
+    assert!(
+        scenario
+            .wait_for_depth(&queue, 1, Duration::from_secs(10))
+            .await
+    );
 
     running.shutdown().await;
     scenario.cleanup().await;
