@@ -17,9 +17,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::watch::{files_under as visible_files_under, Watcher};
 
 /// The Cityweb schema: `CITYWEB_XSD`, else `shared/schemas/cityweb/etatcivil.xsd` beside
 /// the workspace (`../shared/…` from the repository's root, as CI lays it out).
@@ -55,8 +56,7 @@ pub struct CitywebSim {
     /// Its log file.
     pub log_file: PathBuf,
     log: Arc<Mutex<Vec<Imported>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _watcher: Watcher,
 }
 
 impl CitywebSim {
@@ -81,7 +81,6 @@ impl CitywebSim {
         std::fs::create_dir_all(&error).expect("error/");
         let log_file = out.join("import.log");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
         let daemon = Daemon {
             import: import.to_path_buf(),
             done: done.clone(),
@@ -90,21 +89,13 @@ impl CitywebSim {
             schema,
             log: log.clone(),
         };
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                daemon.sweep();
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
         Self {
             import: import.to_path_buf(),
             done,
             error,
             log_file,
             log,
-            stop,
-            thread: Some(thread),
+            _watcher: Watcher::spawn(move || daemon.sweep()),
         }
     }
 
@@ -133,15 +124,6 @@ impl CitywebSim {
     /// The files in `error/`, relative, sorted.
     pub fn error_files(&self) -> Vec<String> {
         files_under(&self.error)
-    }
-}
-
-impl Drop for CitywebSim {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -219,32 +201,7 @@ fn now() -> String {
     format!("{}.{:03}", since.as_secs(), since.subsec_millis())
 }
 
-/// The visible regular files under `root`, relative with `/`, sorted: hidden files and
-/// directories and `*.tmp` files are files being written.
+/// The visible regular files under `root`, relative with `/`, sorted.
 fn files_under(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.ends_with(".tmp") {
-                continue;
-            }
-            let path = entry.path();
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => stack.push(path),
-                Ok(kind) if kind.is_file() => {
-                    if let Ok(relative) = path.strip_prefix(root) {
-                        out.push(relative.to_string_lossy().replace('\\', "/"));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
+    visible_files_under(root, |_| true)
 }

@@ -9,6 +9,7 @@
 pub mod cityweb_sim;
 pub mod pes_sim;
 pub mod rest_target;
+pub mod watch;
 pub mod wcs_sim;
 pub mod webdriver;
 

@@ -36,12 +36,13 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
+
+use crate::watch::{files_under, Watcher};
 
 /// The PES V2 schema: `PES_XSD`, else `shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`
 /// beside the workspace (`../shared/…` from the repository's root, as CI lays it out).
@@ -80,8 +81,7 @@ pub struct PesSim {
     /// The directory it imports from.
     pub import: PathBuf,
     log: Arc<Mutex<Vec<Acquit>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _watcher: Watcher,
 }
 
 impl PesSim {
@@ -101,25 +101,16 @@ impl PesSim {
         let registry = Registry::load(&import.join(STATE_DIR).join("bordereaux.tsv"))
             .expect("the simulator's registry of bordereaux");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
         let mut daemon = Daemon {
             import: import.to_path_buf(),
             schema,
             registry,
             log: log.clone(),
         };
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                daemon.sweep();
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
         Self {
             import: import.to_path_buf(),
             log,
-            stop,
-            thread: Some(thread),
+            _watcher: Watcher::spawn(move || daemon.sweep()),
         }
     }
 
@@ -137,15 +128,6 @@ impl PesSim {
                 return answers;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for PesSim {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -699,38 +681,12 @@ fn today() -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// The PES files waiting under `root`, relative with `/`, sorted: hidden files and
-/// directories, `*.tmp` files (being written) and the simulator's own answers left out.
+/// The PES files waiting under `root`, relative with `/`, sorted: files being written and
+/// the simulator's own answers left out.
 fn pes_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.')
-                || name.ends_with(".tmp")
-                || name.starts_with("ACK_")
-                || name.starts_with("NACK_")
-            {
-                continue;
-            }
-            let path = entry.path();
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => stack.push(path),
-                Ok(kind) if kind.is_file() => {
-                    if let Ok(relative) = path.strip_prefix(root) {
-                        out.push(relative.to_string_lossy().replace('\\', "/"));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
+    files_under(root, |name| {
+        !name.starts_with("ACK_") && !name.starts_with("NACK_")
+    })
 }
 
 /// The values of `element`'s `V` attributes in an answer or a PES file, in order.
