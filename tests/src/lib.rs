@@ -6,6 +6,7 @@
 //! own schema; [`Scenario::cleanup`] removes them. A missing service fails the test (with
 //! the command that starts it): nothing is skipped silently.
 
+pub mod ads_sim;
 pub mod cityweb_sim;
 pub mod pes_sim;
 pub mod rest_target;

@@ -1,0 +1,68 @@
+//! The instruction-service (service ADS) simulator as a program, for a demo or a
+//! docker-compose service: `ads-sim INBOX [MAIL_SPOOL]` takes the urbanisme dossier
+//! packages dropped in INBOX (`<dossier>.zip`, or `<dossier>/` once its manifest.json is
+//! there) and, if given, the `.eml` messages of MAIL_SPOOL (their `.zip` attachments),
+//! checks each and answers in INBOX/reponses (`ACCEPTE_<dossier>.json` with a registration
+//! number, or `REJET_<dossier>.json` with the reasons), until interrupted. Its state (the
+//! numbers given) is in INBOX/.ads-sim.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aiguillage_tests::ads_sim::AdsSim;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args_os().skip(1);
+    let Some(inbox) = args.next() else {
+        anyhow::bail!("usage: ads-sim INBOX [MAIL_SPOOL]");
+    };
+    let inbox = PathBuf::from(inbox);
+    let spool = args.next().map(PathBuf::from);
+    let sim = AdsSim::start(&inbox, spool.as_deref());
+    eprintln!(
+        "ads-sim: taking dossier packages from {}{} (answers in {})",
+        inbox.display(),
+        spool
+            .as_ref()
+            .map(|spool| format!(" and the messages of {}", spool.display()))
+            .unwrap_or_default(),
+        sim.reponses.display()
+    );
+    let mut seen = 0;
+    let mut ignored = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        let answers = sim.answers();
+        for answer in &answers[seen..] {
+            match (&answer.numero, answer.duplicate) {
+                (Some(numero), false) => {
+                    eprintln!(
+                        "accepted {} from {}: {numero}",
+                        answer.dossier, answer.source
+                    )
+                }
+                (Some(numero), true) => eprintln!(
+                    "duplicate {} from {}: already {numero}",
+                    answer.dossier, answer.source
+                ),
+                (None, _) => eprintln!(
+                    "rejected {} from {}: {}",
+                    answer.dossier,
+                    answer.source,
+                    answer.motifs.join("; ")
+                ),
+            }
+        }
+        seen = answers.len();
+        let set_aside = sim.ignored();
+        for message in &set_aside[ignored..] {
+            eprintln!("set aside {message}: no package attached");
+        }
+        ignored = set_aside.len();
+    }
+    Ok(())
+}
