@@ -362,8 +362,11 @@ impl Registry {
     }
 }
 
+/// Now, UTC, to the second (as a registry stamps a receipt).
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
