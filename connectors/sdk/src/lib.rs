@@ -57,6 +57,8 @@ mod error;
 pub mod holding;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "mail")]
+pub mod mail;
 #[cfg(feature = "files")]
 pub mod name;
 pub mod numbering;
