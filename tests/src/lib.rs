@@ -10,6 +10,7 @@ pub mod ads_sim;
 pub mod cityweb_sim;
 pub mod pes_sim;
 pub mod rest_target;
+pub mod smtp;
 pub mod watch;
 pub mod wcs_sim;
 pub mod webdriver;

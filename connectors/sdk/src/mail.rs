@@ -474,7 +474,9 @@ impl Mailer {
             }
             if let Some(tls) = self.tls.clone() {
                 if let Err(error) = connection.starttls(tls, &hello).await {
-                    connection.abort().await;
+                    // No QUIT: after a failed handshake lettre has no stream left to say it
+                    // on (and panics if asked to); dropping the connection closes it.
+                    drop(connection);
                     return Err(self.classify(Stage::Tls, error));
                 }
             }
