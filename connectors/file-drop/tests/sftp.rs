@@ -256,3 +256,111 @@ fn sftp_configurations_are_checked_at_build() {
         .build(json!({"directory": "/srv/import", "sftp": {"host": "h", "user": "u", "password": "p", "check_host_key": false}}), &setup())
         .expect("accepted");
 }
+
+/// Writes `size` bytes of a scrambled sequence in 1 MiB chunks; `last` replaces the last
+/// byte (a file that differs from the other only there).
+fn write_large_file(path: &Path, size: usize, last: Option<u8>) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut chunk = vec![0u8; 1024 * 1024];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        for byte in &mut chunk[..n] {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = (state >> 32) as u8;
+        }
+        left -= n;
+        if left == 0 {
+            if let Some(last) = last {
+                chunk[n - 1] = last;
+            }
+        }
+        file.write_all(&chunk[..n]).unwrap();
+    }
+}
+
+fn sha256_of(path: &Path) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).unwrap();
+        if n == 0 {
+            return hasher.finalize().to_vec();
+        }
+        hasher.update(&buffer[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_large_file_is_streamed_once_and_never_replaced() {
+    const SIZE: usize = 50 * 1024 * 1024;
+    let sshd = Sshd::start();
+    let mut table = sshd.sftp_table(&sshd.known_hosts());
+    table["timeout"] = json!("120s");
+    let config: SftpConfig = serde_json::from_value(table).unwrap();
+    let transport = transport::build_with(&sshd.drop_dir(), Some(config), &setup(), true)
+        .expect("the SFTP configuration");
+    let local = tempfile::tempdir().unwrap();
+    let source = local.path().join("package.zip");
+    write_large_file(&source, SIZE, None);
+
+    let started = std::time::Instant::now();
+    let outcome = transport
+        .publish_file("dossiers/44043-DP-3f9a1c0b7e2d.zip", &source)
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), sshd.log()));
+    eprintln!("50 MiB over SFTP in {:?}", started.elapsed());
+    assert_eq!(outcome, Published::Written);
+    let target = sshd.drop_dir().join("dossiers/44043-DP-3f9a1c0b7e2d.zip");
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), SIZE as u64);
+    assert_eq!(sha256_of(&target), sha256_of(&source));
+
+    // A redelivery finds the file and writes nothing.
+    let modified = std::fs::metadata(&target).unwrap().modified().unwrap();
+    assert_eq!(
+        transport
+            .publish_file("dossiers/44043-DP-3f9a1c0b7e2d.zip", &source)
+            .await
+            .unwrap(),
+        Published::AlreadyThere
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().modified().unwrap(),
+        modified
+    );
+
+    // Same size, last byte different: refused for good, the file untouched.
+    let last = std::fs::read(&target).map(|bytes| bytes[SIZE - 1]).unwrap();
+    let other = local.path().join("other.zip");
+    write_large_file(&other, SIZE, Some(last ^ 0xA5));
+    let error = transport
+        .publish_file("dossiers/44043-DP-3f9a1c0b7e2d.zip", &other)
+        .await
+        .unwrap_err();
+    assert!(error.is_permanent(), "{}", error.report());
+    assert!(error.to_string().contains("different content"), "{error}");
+    assert_eq!(sha256_of(&target), sha256_of(&source));
+
+    // Taken away by the importer: the journal remembers it.
+    std::fs::remove_file(&target).unwrap();
+    assert_eq!(
+        transport
+            .publish_file("dossiers/44043-DP-3f9a1c0b7e2d.zip", &source)
+            .await
+            .unwrap(),
+        Published::AlreadyThere
+    );
+    assert!(!target.exists());
+    // Nothing but the journal is left: no temporary file.
+    assert_eq!(
+        files(&sshd.drop_dir()),
+        [".aiguillage-published/dossiers/44043-DP-3f9a1c0b7e2d.zip.sha256"]
+    );
+}

@@ -3,7 +3,7 @@
 //! never replaces an existing file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::{async_trait, ConnectorError};
@@ -70,6 +70,23 @@ impl Transport for LocalDirectory {
         let name = relative.to_owned();
         let journal = self.journal;
         tokio::task::spawn_blocking(move || publish(&directory, &name, &bytes, journal))
+            .await
+            .map_err(|error| {
+                ConnectorError::transient(format!(
+                    "writing {} did not finish: {error}",
+                    self.directory.join(relative).display()
+                ))
+                .with_source(error)
+            })?
+    }
+
+    async fn publish_file(&self, relative: &str, path: &Path) -> Result<Published, ConnectorError> {
+        check_relative(relative).map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        let directory = self.directory.clone();
+        let name = relative.to_owned();
+        let source = path.to_path_buf();
+        let journal = self.journal;
+        tokio::task::spawn_blocking(move || publish_file(&directory, &name, &source, journal))
             .await
             .map_err(|error| {
                 ConnectorError::transient(format!(
@@ -173,13 +190,156 @@ pub(crate) fn publish(
     Ok(outcome)
 }
 
+/// Publishes the content of the file `source` as `directory/relative`, as [`publish`]
+/// does, reading and writing it in chunks.
+///
+/// `relative` has been checked by [`crate::name::check_relative`].
+pub(crate) fn publish_file(
+    directory: &Path,
+    relative: &str,
+    source: &Path,
+    journal: bool,
+) -> Result<Published, ConnectorError> {
+    let mut components: Vec<&str> = relative.split('/').collect();
+    let Some(file_name) = components.pop() else {
+        return Err(ConnectorError::permanent("refusing an empty file name"));
+    };
+    // What is to be published, by its size and digest: one read of the source, so that a
+    // redelivery writes nothing.
+    let (length, digest) = file_digest(source)
+        .map_err(|error| io_failure("read the file to publish", source, error))?;
+    let mut parent = directory.to_path_buf();
+    for component in components {
+        parent.push(component);
+        ensure_directory(&parent)?;
+    }
+    let target = parent.join(file_name);
+
+    if existing_digest(&target, length, &digest)? == Existing::Same {
+        sync_directory(&parent)?;
+        if journal {
+            record_digest(directory, relative, &digest)?;
+        }
+        return Ok(Published::AlreadyThere);
+    }
+    if journal {
+        match recorded(directory, relative)? {
+            Some(recorded) if recorded == digest => return Ok(Published::AlreadyThere),
+            Some(_) => {
+                return Err(ConnectorError::permanent(format!(
+                    "a file with different content was published as {} earlier (recorded in {}); refusing to publish another",
+                    target.display(),
+                    directory.join(JOURNAL_DIRECTORY).display()
+                )))
+            }
+            None => {}
+        }
+    }
+
+    let mut temp = TempFile::create(&parent, file_name)
+        .map_err(|error| io_failure("create a temporary file in", &parent, error))?;
+    let copied = temp
+        .copy_and_sync(source)
+        .map_err(|error| io_failure("copy the file to publish into", &temp.path, error))?;
+    if copied != (length, digest.clone()) {
+        return Err(ConnectorError::transient(format!(
+            "{} changed while it was being published as {}; nothing was published",
+            source.display(),
+            target.display()
+        )));
+    }
+
+    let outcome = match fs::hard_link(&temp.path, &target) {
+        Ok(()) => Published::Written,
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+            match existing_digest(&target, length, &digest)? {
+                Existing::Same => Published::AlreadyThere,
+                Existing::Absent => {
+                    return Err(ConnectorError::transient(format!(
+                        "{} appeared and vanished while it was being published",
+                        target.display()
+                    )))
+                }
+            }
+        }
+        Err(error) => return Err(io_failure("publish", &target, error)),
+    };
+    temp.remove();
+    sync_directory(&parent)?;
+    if journal {
+        record_digest(directory, relative, &digest)?;
+    }
+    Ok(outcome)
+}
+
+/// The size and SHA-256 (hex) of the file at `path`, read in chunks.
+fn file_digest(path: &Path) -> io::Result<(u64, String)> {
+    let mut file = File::open(path)?;
+    digest_reader(&mut file)
+}
+
+/// The size and SHA-256 (hex) of what `reader` gives, read in chunks.
+fn digest_reader(reader: &mut impl Read) -> io::Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; super::CHUNK];
+    let mut length = 0u64;
+    loop {
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&buffer[..read]);
+        length += read as u64;
+    }
+    Ok((length, hex(&hasher.finalize())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Compares the file at `target`, if any, with content of `length` bytes and SHA-256
+/// `digest`, reading it in chunks.
+///
+/// # Errors
+///
+/// A permanent failure when something else is there: it is never overwritten.
+fn existing_digest(target: &Path, length: u64, digest: &str) -> Result<Existing, ConnectorError> {
+    let metadata = match fs::symlink_metadata(target) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Existing::Absent),
+        Err(error) => return Err(io_failure("inspect", target, error)),
+    };
+    if !metadata.is_file() {
+        return Err(ConnectorError::permanent(format!(
+            "{} already exists and is not a regular file; refusing to overwrite",
+            target.display()
+        )));
+    }
+    let conflict = || {
+        ConnectorError::permanent(format!(
+            "file {} already exists with different content; refusing to overwrite",
+            target.display()
+        ))
+    };
+    if metadata.len() != length {
+        return Err(conflict());
+    }
+    match file_digest(target) {
+        Ok((_, found)) if found == digest => Ok(Existing::Same),
+        Ok(_) => Err(conflict()),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(Existing::Absent),
+        Err(error) => Err(io_failure("read", target, error)),
+    }
+}
+
 /// The SHA-256 of `bytes` in hex, as journal entries hold it.
 pub(crate) fn hex_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
 }
 
 fn journal_entry(directory: &Path, relative: &str) -> PathBuf {
@@ -201,6 +361,11 @@ fn recorded(directory: &Path, relative: &str) -> Result<Option<String>, Connecto
 /// Records the digest of the file published as `relative` (atomically: a temporary entry
 /// renamed over the name, so that a crash never leaves a truncated digest).
 fn record(directory: &Path, relative: &str, bytes: &[u8]) -> Result<(), ConnectorError> {
+    record_digest(directory, relative, &hex_digest(bytes))
+}
+
+/// Records `digest` (SHA-256 in hex) for the file published as `relative`.
+fn record_digest(directory: &Path, relative: &str, digest: &str) -> Result<(), ConnectorError> {
     let entry = journal_entry(directory, relative);
     let Some(parent) = entry.parent() else {
         return Ok(());
@@ -213,7 +378,7 @@ fn record(directory: &Path, relative: &str, bytes: &[u8]) -> Result<(), Connecto
         .unwrap_or_default();
     let mut temp = TempFile::create(parent, &name)
         .map_err(|error| io_failure("create a temporary file in", parent, error))?;
-    temp.write_and_sync(format!("{}\n", hex_digest(bytes)).as_bytes())
+    temp.write_and_sync(format!("{digest}\n").as_bytes())
         .map_err(|error| io_failure("write", &temp.path, error))?;
     fs::rename(&temp.path, &entry).map_err(|error| io_failure("record", &entry, error))?;
     temp.file = None;
@@ -355,6 +520,22 @@ impl TempFile {
         file.sync_all()
     }
 
+    /// Copies the file at `source` into this one in chunks, syncs, and returns the size and
+    /// SHA-256 of what was copied.
+    fn copy_and_sync(&mut self, source: &Path) -> io::Result<(u64, String)> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the temporary file is closed"))?;
+        let mut reader = Tee {
+            inner: File::open(source)?,
+            copy: file,
+        };
+        let digest = digest_reader(&mut reader)?;
+        reader.copy.sync_all()?;
+        Ok(digest)
+    }
+
     fn remove(&mut self) {
         self.file = None;
         if let Err(error) = fs::remove_file(&self.path) {
@@ -370,6 +551,20 @@ impl Drop for TempFile {
         if self.file.is_some() {
             self.remove();
         }
+    }
+}
+
+/// A reader that writes what it reads into `copy`.
+struct Tee<'a> {
+    inner: File,
+    copy: &'a mut File,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.copy.write_all(&buffer[..read])?;
+        Ok(read)
     }
 }
 

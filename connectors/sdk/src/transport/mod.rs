@@ -43,6 +43,26 @@ pub trait Transport: Send + Sync + std::fmt::Debug + 'static {
     /// unsafe); a transient one for any connectivity, disk or permission problem.
     async fn publish(&self, relative: &str, bytes: Vec<u8>) -> Result<Published, ConnectorError>;
 
+    /// Publishes the content of the local file at `path` under `relative`, with the same
+    /// guarantees as [`Transport::publish`] (a temporary name then the final one, never
+    /// replacing a file, the same bytes already there: [`Published::AlreadyThere`], other
+    /// bytes: a permanent failure, the journal), without holding the file in memory: it
+    /// is read and written in chunks, and compared with a file already there by its
+    /// SHA-256. For large files (a dossier package of tens of MiB) that a connector builds
+    /// in a temporary file.
+    ///
+    /// The file must not change while it is published: a file that does is a transient
+    /// failure (nothing is published).
+    ///
+    /// There is no default implementation: one reading the file into memory would break
+    /// the promise made to the callers.
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::publish`]; a transient [`ConnectorError`] when `path` cannot be
+    /// read.
+    async fn publish_file(&self, relative: &str, path: &Path) -> Result<Published, ConnectorError>;
+
     /// Checks that files can be published, without publishing any.
     ///
     /// # Errors
@@ -104,6 +124,9 @@ pub fn build_with(
         }
     }
 }
+
+/// Size of the chunks [`Transport::publish_file`] reads and writes.
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 /// The hidden temporary name of `name`: `.<name>.<random>.tmp`, which importers that skip
 /// hidden or `.tmp` files do not pick up.

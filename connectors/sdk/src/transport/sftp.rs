@@ -451,6 +451,168 @@ impl SftpDirectory {
         Ok(outcome)
     }
 
+    /// [`SftpDirectory::publish_on`] for the content of the local file `source`, read and
+    /// written in chunks.
+    async fn publish_file_on(
+        &self,
+        sftp: &SftpSession,
+        relative: &str,
+        source: &Path,
+    ) -> Result<Published, ConnectorError> {
+        let target = self.remote(relative);
+        let local_failure = |action: &str, error: std::io::Error| {
+            ConnectorError::transient(format!("cannot {action} {}: {error}", source.display()))
+                .with_source(error)
+        };
+        let file = tokio::fs::File::open(source)
+            .await
+            .map_err(|error| local_failure("open the file to publish", error))?;
+        let (length, digest) = digest_of(file, None)
+            .await
+            .map_err(|error| local_failure("read the file to publish", error))?;
+        if self.existing_digest(sftp, &target, length, &digest).await? == Existing::Same {
+            if self.journal {
+                self.record_digest(sftp, relative, &digest).await?;
+            }
+            return Ok(Published::AlreadyThere);
+        }
+        if self.journal {
+            match self.recorded(sftp, relative).await? {
+                Some(recorded) if recorded == digest => return Ok(Published::AlreadyThere),
+                Some(_) => {
+                    return Err(ConnectorError::permanent(format!(
+                        "a file with different content was published as {target} on {} earlier (recorded in {}); refusing to publish another",
+                        self.location(),
+                        self.remote(super::JOURNAL_DIRECTORY)
+                    )))
+                }
+                None => {}
+            }
+        }
+        let mut components: Vec<&str> = relative.split('/').collect();
+        let Some(file_name) = components.pop() else {
+            return Err(ConnectorError::permanent("refusing an empty file name"));
+        };
+        let mut parent = self.directory.trim_end_matches('/').to_owned();
+        for component in components {
+            parent = format!("{parent}/{component}");
+            self.ensure_directory(sftp, &parent).await?;
+        }
+        let temp = format!("{parent}/{}", temp_name(file_name));
+        let written = match self.write_temp_from(sftp, &temp, source).await {
+            Ok(written) if written == (length, digest.clone()) => Ok(()),
+            Ok(_) => Err(ConnectorError::transient(format!(
+                "{} changed while it was being published as {target} on {}; nothing was published",
+                source.display(),
+                self.location()
+            ))),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = written {
+            let _ = sftp.remove_file(temp.as_str()).await;
+            return Err(error);
+        }
+        let outcome = match sftp.rename(temp.as_str(), target.as_str()).await {
+            Ok(()) => Ok(Published::Written),
+            Err(error) => {
+                let _ = sftp.remove_file(temp.as_str()).await;
+                match self.existing_digest(sftp, &target, length, &digest).await? {
+                    Existing::Same => Ok(Published::AlreadyThere),
+                    Existing::Absent => {
+                        Err(self.sftp_failure("rename the upload to", &target, error))
+                    }
+                }
+            }
+        }?;
+        if self.journal {
+            self.record_digest(sftp, relative, &digest).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Uploads the local file `source` to `temp` in chunks, syncs it, and returns the size
+    /// and SHA-256 of what was written.
+    async fn write_temp_from(
+        &self,
+        sftp: &SftpSession,
+        temp: &str,
+        source: &Path,
+    ) -> Result<(u64, String), ConnectorError> {
+        let local = tokio::fs::File::open(source).await.map_err(|error| {
+            ConnectorError::transient(format!(
+                "cannot open the file to publish {}: {error}",
+                source.display()
+            ))
+            .with_source(error)
+        })?;
+        let mut file = sftp
+            .open_with_flags(
+                temp,
+                OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+            )
+            .await
+            .map_err(|error| self.sftp_failure("create", temp, error))?;
+        let written = digest_of(local, Some(&mut file))
+            .await
+            .map_err(|error| self.io_failure("write", temp, error))?;
+        file.sync_all()
+            .await
+            .map_err(|error| self.sftp_failure("sync", temp, error))?;
+        file.shutdown()
+            .await
+            .map_err(|error| self.io_failure("close", temp, error))?;
+        Ok(written)
+    }
+
+    /// Compares the remote file `target`, if any, with content of `length` bytes and
+    /// SHA-256 `digest`, reading it in chunks.
+    async fn existing_digest(
+        &self,
+        sftp: &SftpSession,
+        target: &str,
+        length: u64,
+        digest: &str,
+    ) -> Result<Existing, ConnectorError> {
+        let metadata = match sftp.symlink_metadata(target).await {
+            Ok(metadata) => metadata,
+            Err(russh_sftp::client::error::Error::Status(status))
+                if status.status_code == StatusCode::NoSuchFile =>
+            {
+                return Ok(Existing::Absent)
+            }
+            Err(error) => return Err(self.sftp_failure("inspect", target, error)),
+        };
+        if !metadata.is_regular() {
+            return Err(ConnectorError::permanent(format!(
+                "{target} already exists on {} and is not a regular file; refusing to overwrite",
+                self.location()
+            )));
+        }
+        let conflict = || {
+            ConnectorError::permanent(format!(
+                "file {target} already exists on {} with different content; refusing to overwrite",
+                self.location()
+            ))
+        };
+        if metadata.size != Some(length) {
+            return Err(conflict());
+        }
+        let file = match sftp.open(target).await {
+            Ok(file) => file,
+            Err(russh_sftp::client::error::Error::Status(status))
+                if status.status_code == StatusCode::NoSuchFile =>
+            {
+                return Ok(Existing::Absent)
+            }
+            Err(error) => return Err(self.sftp_failure("read", target, error)),
+        };
+        match digest_of(file, None).await {
+            Ok((_, found)) if found == digest => Ok(Existing::Same),
+            Ok(_) => Err(conflict()),
+            Err(error) => Err(self.io_failure("read", target, error)),
+        }
+    }
+
     fn journal_entry(&self, relative: &str) -> String {
         self.remote(&format!("{}/{relative}.sha256", super::JOURNAL_DIRECTORY))
     }
@@ -480,6 +642,17 @@ impl SftpDirectory {
         relative: &str,
         bytes: &[u8],
     ) -> Result<(), ConnectorError> {
+        self.record_digest(sftp, relative, &super::local::hex_digest(bytes))
+            .await
+    }
+
+    /// Records `digest` (SHA-256 in hex) for `relative`, as [`SftpDirectory::record`] does.
+    async fn record_digest(
+        &self,
+        sftp: &SftpSession,
+        relative: &str,
+        digest: &str,
+    ) -> Result<(), ConnectorError> {
         if self.recorded(sftp, relative).await?.is_some() {
             return Ok(());
         }
@@ -493,8 +666,8 @@ impl SftpDirectory {
             self.ensure_directory(sftp, &parent).await?;
         }
         let temp = format!("{parent}/{}", temp_name(&format!("{file_name}.sha256")));
-        let digest = format!("{}\n", super::local::hex_digest(bytes));
-        if let Err(error) = self.write_temp(sftp, &temp, digest.as_bytes()).await {
+        let line = format!("{digest}\n");
+        if let Err(error) = self.write_temp(sftp, &temp, line.as_bytes()).await {
             let _ = sftp.remove_file(temp.as_str()).await;
             return Err(error);
         }
@@ -640,6 +813,36 @@ impl SftpDirectory {
     }
 }
 
+/// The size and SHA-256 (hex) of what `reader` gives, read in chunks, each also written
+/// to `copy` when given.
+async fn digest_of(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    mut copy: Option<&mut (dyn tokio::io::AsyncWrite + Unpin + Send)>,
+) -> std::io::Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    use tokio::io::AsyncReadExt;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; super::CHUNK];
+    let mut length = 0u64;
+    loop {
+        let read = reader.read(&mut buffer).await?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        if let Some(copy) = copy.as_mut() {
+            copy.write_all(&buffer[..read]).await?;
+        }
+        length += read as u64;
+    }
+    let digest = hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    Ok((length, digest))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Existing {
     Absent,
@@ -669,6 +872,17 @@ impl Transport for SftpDirectory {
         self.with_timeout("publishing a file", async {
             let connection = self.open().await?;
             let outcome = self.publish_on(&connection.sftp, relative, &bytes).await;
+            connection.close().await;
+            outcome
+        })
+        .await
+    }
+
+    async fn publish_file(&self, relative: &str, path: &Path) -> Result<Published, ConnectorError> {
+        check_relative(relative).map_err(|error| ConnectorError::permanent(error.to_string()))?;
+        self.with_timeout("publishing a file", async {
+            let connection = self.open().await?;
+            let outcome = self.publish_file_on(&connection.sftp, relative, path).await;
             connection.close().await;
             outcome
         })
