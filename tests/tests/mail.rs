@@ -127,6 +127,8 @@ async fn implicit_tls_works_too() {
 }
 
 fn assert_transient(error: &ConnectorError, says: &str) {
+    // What the operator reads, in the test's output.
+    eprintln!("transient: {}", error.report());
     assert!(!error.is_permanent(), "transient: {}", error.report());
     assert!(
         error.report().contains(says),
@@ -167,6 +169,7 @@ async fn a_recipient_refused_with_550_is_permanent_with_the_server_reply() {
         .unwrap_err();
     assert!(error.is_permanent(), "{}", error.report());
     let report = error.report();
+    eprintln!("permanent: {report}");
     assert!(report.contains("refused the mail"), "{report}");
     assert!(report.contains("550"), "{report}");
     assert!(report.contains("User unknown"), "{report}");

@@ -573,8 +573,16 @@ enum Stage {
     Send,
 }
 
-/// lettre's error with its sources on one line (the server's reply is in a source).
+/// lettre's error with its sources on one line: a server's reply as it said it (`550 5.1.1
+/// …`, without lettre's "permanent error", which would contradict a transient
+/// classification), anything else with its causes.
 fn error_chain(error: &lettre::transport::smtp::Error) -> String {
+    if let Some(code) = error.status() {
+        return match std::error::Error::source(error) {
+            Some(reply) => format!("{code} {reply}"),
+            None => code.to_string(),
+        };
+    }
     let mut out = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
