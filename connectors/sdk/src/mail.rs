@@ -866,6 +866,24 @@ mod tests {
     }
 
     #[test]
+    fn its_futures_can_be_awaited_in_a_connector() {
+        // `Connector::deliver` futures are `Send` (the gateway spawns them).
+        fn send_and_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::new(
+            MailConfig::new("smtp.example.org", "a@example.org"),
+            &setup(dir.path()),
+        )
+        .unwrap();
+        send_and_sync(&mailer);
+        let mail = Mail::new("<x@y>", "s").to("a@example.org");
+        send_and_sync(&mail);
+        send(mailer.send(&mail));
+        send(mailer.probe());
+    }
+
+    #[test]
     fn message_ids_are_checked_and_bracketed() {
         assert_eq!(message_id("a@b").unwrap(), "<a@b>");
         assert_eq!(
