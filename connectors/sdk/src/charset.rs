@@ -41,11 +41,29 @@ impl Encoding {
     pub fn bytes(self, utf8: Vec<u8>) -> Vec<u8> {
         match self {
             Self::Utf8 => utf8,
-            Self::Latin1 => String::from_utf8_lossy(&utf8)
-                .chars()
-                // Every character is below U+0100 after `convert`; markup is ASCII.
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-                .collect(),
+            Self::Latin1 => {
+                let mut latin1 = Vec::with_capacity(utf8.len());
+                for chunk in utf8.utf8_chunks() {
+                    let mut rest = chunk.valid();
+                    while !rest.is_empty() {
+                        // Markup and most text are ASCII, the same bytes in both: copied
+                        // by runs.
+                        let ascii = rest.bytes().position(|b| !b.is_ascii());
+                        let (run, tail) = rest.split_at(ascii.unwrap_or(rest.len()));
+                        latin1.extend_from_slice(run.as_bytes());
+                        let mut chars = tail.chars();
+                        if let Some(c) = chars.next() {
+                            // Below U+0100 after `convert`.
+                            latin1.push(u8::try_from(u32::from(c)).unwrap_or(b'?'));
+                        }
+                        rest = chars.as_str();
+                    }
+                    if !chunk.invalid().is_empty() {
+                        latin1.push(b'?');
+                    }
+                }
+                latin1
+            }
         }
     }
 }
@@ -75,10 +93,15 @@ pub fn convert(
     encoding: Encoding,
     transliterate: bool,
 ) -> Result<Cow<'_, str>, Refused> {
-    if let Some(bad) = value.chars().find(|&c| !is_writable(c)) {
-        return Err(Refused::Control(bad));
+    // In ISO-8859-1, one pass for both questions: a file is mostly made of such texts.
+    let mut latin1 = true;
+    for c in value.chars() {
+        if !is_writable(c) {
+            return Err(Refused::Control(c));
+        }
+        latin1 &= encoding == Encoding::Utf8 || is_latin1(c);
     }
-    if encoding == Encoding::Utf8 || value.chars().all(is_latin1) {
+    if latin1 {
         return Ok(Cow::Borrowed(value));
     }
     let mut out = String::with_capacity(value.len());
@@ -156,6 +179,23 @@ mod tests {
             '\0', '\u{1}', '\u{b}', '\u{1f}', '\u{7f}', '\u{85}', '\u{fffe}',
         ] {
             assert!(!is_writable(c), "{c:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The bytes are those of the character-by-character conversion, whatever the
+        /// input, invalid UTF-8 included (each invalid sequence is one `?`).
+        #[test]
+        fn latin1_bytes_are_those_of_each_character(utf8 in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'<', b'\n', 0xc3, 0xa9, 0xc5, 0x93, 0xe2, 0x80, 0x99, 0xff, 0x7f]),
+            0..40,
+        )) {
+            let expected: Vec<u8> = String::from_utf8_lossy(&utf8)
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .collect();
+            proptest::prop_assert_eq!(Encoding::Latin1.bytes(utf8.clone()), expected);
+            proptest::prop_assert_eq!(Encoding::Utf8.bytes(utf8.clone()), utf8);
         }
     }
 
