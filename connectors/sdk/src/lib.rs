@@ -67,6 +67,8 @@ pub mod secret;
 pub mod testkit;
 #[cfg(feature = "files")]
 pub mod transport;
+#[cfg(feature = "xml")]
+pub mod xml;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
