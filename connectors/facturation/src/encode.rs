@@ -1,6 +1,7 @@
 //! The PES V2 `PES_Aller` file of a bordereau of titres
-//! (`../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`), written with quick-xml in the
-//! schema's element order, every value in the `V` attribute.
+//! (`../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`), written with the SDK's XML
+//! writer ([`aiguillage_connector::xml`]) in the schema's element order, every value in the
+//! `V` attribute.
 //!
 //! Texts: control characters are refused with the field named; tabs and line breaks become
 //! spaces (an attribute would turn them into spaces anyway); in ISO-8859-1 a character
@@ -10,9 +11,7 @@
 
 use std::borrow::Cow;
 
-use aiguillage_connector::charset::{self, Refused};
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::Writer;
+use aiguillage_connector::xml::{self, XmlError, XmlOptions, XmlWriter};
 
 use crate::amount::{self, Cents};
 use crate::config::Encoding;
@@ -154,298 +153,248 @@ pub fn encode(
             "the bordereau's total is more than the 14 digits a PES amount can have",
         )
     })?;
-    let mut xml = Xml {
-        writer: Writer::new_with_indent(Vec::new(), b' ', 2),
-        options,
+    let xml_options = XmlOptions::new(options.encoding).transliterate(options.transliterate);
+    xml::document(xml_options, "n:PES_Aller", &[("xmlns:n", NAMESPACE)], |w| {
+        w.element("Enveloppe", |w| {
+            w.element("Parametres", |w| {
+                code(w, "Version", "1")?;
+                code(w, "TypFic", "PESALR1")?;
+                text(w, "NomFic", "file_name", &bordereau.nom_fic, 100)
+            })
+        })?;
+        w.element("EnTetePES", |w| {
+            code(w, "DteStr", &bordereau.date)?;
+            code(w, "IdPost", &collectivite.id_post)?;
+            code(w, "IdColl", &collectivite.id_coll)?;
+            code(w, "CodCol", &collectivite.cod_col)?;
+            code(w, "CodBud", &collectivite.cod_bud)?;
+            match &collectivite.libelle {
+                Some(libelle) => text(w, "LibelleColBud", "libelle", libelle, 38),
+                None => Ok(()),
+            }
+        })?;
+        w.element("PES_RecetteAller", |w| {
+            w.element("EnTeteRecette", |w| {
+                code(w, "IdVer", "2")?;
+                // 1 only with an electronic signature, which the connector does not make.
+                code(w, "InfoDematerialisee", "0")
+            })?;
+            w.element("Bordereau", |w| {
+                w.element("BlocBordereau", |w| {
+                    code(w, "Exer", &bordereau.exercice.to_string())?;
+                    code(w, "IdBord", &bordereau.id_bord.to_string())?;
+                    code(w, "DteBordEm", &bordereau.date)?;
+                    // Ordinary titres of operating revenue: TypBord 01, TypPce 01, NatPce 01.
+                    code(w, "TypBord", "01")?;
+                    code(w, "NbrPce", &bordereau.pieces.len().to_string())?;
+                    code(w, "MtBordHt", &total.to_string())
+                })?;
+                bordereau.pieces.iter().try_for_each(|p| piece(w, p))
+            })
+        })?;
+        let pjs: Vec<&PieceJointe> = bordereau.pieces.iter().filter_map(|p| p.pj).collect();
+        if pjs.is_empty() {
+            return Ok(());
+        }
+        w.element("PES_PJ", |w| {
+            w.element("EnTetePES_PJ", |w| {
+                // The only version the Treasury takes.
+                code(w, "IdVer", "1")
+            })?;
+            pjs.into_iter().try_for_each(|p| pj(w, p))
+        })
+    })
+}
+
+// The markup is the SDK's: a refused text is reported under the titre's field it came
+// from, anything else under its element.
+impl From<XmlError> for FieldError {
+    fn from(error: XmlError) -> Self {
+        FieldError::new("", error.to_string())
+    }
+}
+
+/// `<name V="value"/>` for a value of the connector's own (a code, a number, a date).
+fn code(w: &mut XmlWriter, name: &str, value: &str) -> Result<(), FieldError> {
+    Ok(w.empty_element(name, &[("V", value)])?)
+}
+
+/// `<name V="…"/>` for the text of `field`, checked against `Base_Texte<max>`: in the
+/// file's character set, whitespace made single-line (an attribute would turn tabs and
+/// line breaks into spaces anyway), trimmed.
+fn text(
+    w: &mut XmlWriter,
+    name: &str,
+    field: &str,
+    value: &str,
+    max: usize,
+) -> Result<(), FieldError> {
+    let refuse = |error: XmlError| match error {
+        XmlError::Character { .. } => FieldError::new(field, error.reason()),
+        other => other.into(),
     };
-    xml.event(Event::Decl(BytesDecl::new(
-        "1.0",
-        Some(options.encoding.xml_name()),
-        None,
-    )))?;
-    let mut root = BytesStart::new("n:PES_Aller");
-    root.push_attribute(("xmlns:n", NAMESPACE));
-    xml.event(Event::Start(root))?;
-
-    xml.open("Enveloppe")?;
-    xml.open("Parametres")?;
-    xml.code("Version", "1")?;
-    xml.code("TypFic", "PESALR1")?;
-    xml.text("NomFic", "file_name", &bordereau.nom_fic, 100)?;
-    xml.close("Parametres")?;
-    xml.close("Enveloppe")?;
-
-    xml.open("EnTetePES")?;
-    xml.code("DteStr", &bordereau.date)?;
-    xml.code("IdPost", &collectivite.id_post)?;
-    xml.code("IdColl", &collectivite.id_coll)?;
-    xml.code("CodCol", &collectivite.cod_col)?;
-    xml.code("CodBud", &collectivite.cod_bud)?;
-    if let Some(libelle) = &collectivite.libelle {
-        xml.text("LibelleColBud", "libelle", libelle, 38)?;
+    let single_line = if value.contains(['\t', '\n', '\r']) {
+        Cow::Owned(value.replace(['\t', '\n', '\r'], " "))
+    } else {
+        Cow::Borrowed(value)
+    };
+    let text = w.convert(&single_line).map_err(refuse)?;
+    let text = text.trim();
+    let length = text.chars().count();
+    if length > max {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{length} characters: the PES allows {max} in {name}; shorten it in the mapping"
+            ),
+        ));
     }
-    xml.close("EnTetePES")?;
-
-    xml.open("PES_RecetteAller")?;
-    xml.open("EnTeteRecette")?;
-    xml.code("IdVer", "2")?;
-    // 1 only with an electronic signature, which the connector does not make.
-    xml.code("InfoDematerialisee", "0")?;
-    xml.close("EnTeteRecette")?;
-
-    xml.open("Bordereau")?;
-    xml.open("BlocBordereau")?;
-    xml.code("Exer", &bordereau.exercice.to_string())?;
-    xml.code("IdBord", &bordereau.id_bord.to_string())?;
-    xml.code("DteBordEm", &bordereau.date)?;
-    // Ordinary titres of operating revenue: TypBord 01, TypPce 01, NatPce 01.
-    xml.code("TypBord", "01")?;
-    xml.code("NbrPce", &bordereau.pieces.len().to_string())?;
-    xml.code("MtBordHt", &total.to_string())?;
-    xml.close("BlocBordereau")?;
-    for piece in &bordereau.pieces {
-        xml.piece(piece)?;
+    if text.is_empty() || text == "." || text == "nc" || text.chars().all(|c| c == '0') {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "`{}` is not a value the Treasury accepts in {name}",
+                text.escape_debug()
+            ),
+        ));
     }
-    xml.close("Bordereau")?;
-    xml.close("PES_RecetteAller")?;
-    let pjs: Vec<&PieceJointe> = bordereau.pieces.iter().filter_map(|p| p.pj).collect();
-    if !pjs.is_empty() {
-        xml.open("PES_PJ")?;
-        xml.open("EnTetePES_PJ")?;
-        // The only version the Treasury takes.
-        xml.code("IdVer", "1")?;
-        xml.close("EnTetePES_PJ")?;
-        for pj in pjs {
-            xml.pj(pj)?;
-        }
-        xml.close("PES_PJ")?;
-    }
-    xml.close("n:PES_Aller")?;
-
-    let mut text = xml.writer.into_inner();
-    text.push(b'\n');
-    Ok(options.encoding.bytes(text))
+    w.empty_element(name, &[("V", text)]).map_err(refuse)
 }
 
-/// The writer and the options of one file.
-struct Xml {
-    writer: Writer<Vec<u8>>,
-    options: EncodeOptions,
-}
-
-impl Xml {
-    fn event(&mut self, event: Event<'_>) -> Result<(), FieldError> {
-        // Writing into a Vec cannot fail; the error is mapped rather than unwrapped.
-        self.writer
-            .write_event(event)
-            .map_err(|error| FieldError::new("", format!("cannot write the XML: {error}")))
+fn piece(w: &mut XmlWriter, piece: &Piece<'_>) -> Result<(), FieldError> {
+    let titre = piece.titre;
+    if piece.id_pce == 0 || piece.id_pce > 99_999_999 {
+        return Err(FieldError::new(
+            "",
+            format!(
+                "titre number {} is beyond the 8 digits of IdPce",
+                piece.id_pce
+            ),
+        ));
     }
-
-    fn open(&mut self, name: &str) -> Result<(), FieldError> {
-        self.event(Event::Start(BytesStart::new(name)))
-    }
-
-    fn close(&mut self, name: &str) -> Result<(), FieldError> {
-        self.event(Event::End(BytesEnd::new(name)))
-    }
-
-    /// `<name V="value"/>` for a value of the connector's own (a code, a number, a date).
-    fn code(&mut self, name: &str, value: &str) -> Result<(), FieldError> {
-        let mut element = BytesStart::new(name);
-        element.push_attribute(("V", value));
-        self.event(Event::Empty(element))
-    }
-
-    /// `<name V="…"/>` for the text of `field`, checked against `Base_Texte<max>`.
-    fn text(&mut self, name: &str, field: &str, value: &str, max: usize) -> Result<(), FieldError> {
-        let text = self.convert(field, value)?;
-        let text = text.trim();
-        let length = text.chars().count();
-        if length > max {
-            return Err(FieldError::new(
-                field,
-                format!(
-                    "{length} characters: the PES allows {max} in {name}; shorten it in the mapping"
-                ),
-            ));
-        }
-        if text.is_empty() || text == "." || text == "nc" || text.chars().all(|c| c == '0') {
-            return Err(FieldError::new(
-                field,
-                format!(
-                    "`{}` is not a value the Treasury accepts in {name}",
-                    text.escape_debug()
-                ),
-            ));
-        }
-        self.code(name, text)
-    }
-
-    /// The text of `field` in the file's character set, whitespace made single-line.
-    fn convert<'a>(&self, field: &str, value: &'a str) -> Result<Cow<'a, str>, FieldError> {
-        let refuse = |refused| {
-            FieldError::new(
-                field,
-                match refused {
-                    Refused::Control(c) => format!(
-                        "contains the control character U+{:04X}, which an XML file cannot carry: remove it from the démarche",
-                        u32::from(c)
-                    ),
-                    Refused::NoEquivalent(c) => format!(
-                        "the character {c:?} (U+{:04X}) has no equivalent in ISO-8859-1, the encoding of PES files: correct the démarche",
-                        u32::from(c)
-                    ),
-                    Refused::NotInLatin1(c) => format!(
-                        "the character {c:?} (U+{:04X}) is not in ISO-8859-1, the encoding of PES files, and `transliterate` is off: correct the démarche, or set `transliterate = true`",
-                        u32::from(c)
-                    ),
-                },
-            )
-        };
-        let (encoding, transliterate) = (self.options.encoding, self.options.transliterate);
-        // Tabs and line breaks are writable; in an attribute they would become spaces anyway.
-        if value.contains(['\t', '\n', '\r']) {
-            let single_line = value.replace(['\t', '\n', '\r'], " ");
-            return charset::convert(&single_line, encoding, transliterate)
-                .map(|text| Cow::Owned(text.into_owned()))
-                .map_err(refuse);
-        }
-        charset::convert(value, encoding, transliterate).map_err(refuse)
-    }
-
-    fn piece(&mut self, piece: &Piece<'_>) -> Result<(), FieldError> {
-        let titre = piece.titre;
-        if piece.id_pce == 0 || piece.id_pce > 99_999_999 {
-            return Err(FieldError::new(
-                "",
-                format!(
-                    "titre number {} is beyond the 8 digits of IdPce",
-                    piece.id_pce
-                ),
-            ));
-        }
-        self.open("Piece")?;
-        self.open("BlocPiece")?;
-        self.code("IdPce", &piece.id_pce.to_string())?;
-        self.code("TypPce", "01")?;
-        self.code("NatPce", "01")?;
-        self.text("ObjPce", "objet", &titre.objet, 160)?;
-        if let Some(pj) = piece.pj {
-            self.open("PJRef")?;
-            // 01: an electronic document, carried in PES_PJ of the same file.
-            self.code("Support", "01")?;
-            self.id_unique(pj)?;
-            self.text("NomPJ", "attachment filename", &pj.nom, 100)?;
-            self.close("PJRef")?;
-        }
-        self.close("BlocPiece")?;
+    w.element("Piece", |w| {
+        w.element("BlocPiece", |w| {
+            code(w, "IdPce", &piece.id_pce.to_string())?;
+            code(w, "TypPce", "01")?;
+            code(w, "NatPce", "01")?;
+            text(w, "ObjPce", "objet", &titre.objet, 160)?;
+            match piece.pj {
+                Some(pj) => w.element("PJRef", |w| {
+                    // 01: an electronic document, carried in PES_PJ of the same file.
+                    code(w, "Support", "01")?;
+                    id_unique(w, pj)?;
+                    text(w, "NomPJ", "attachment filename", &pj.nom, 100)
+                }),
+                None => Ok(()),
+            }
+        })?;
         for (index, (ligne, montant)) in titre.lignes.iter().zip(titre.montants()).enumerate() {
-            self.open("LigneDePiece")?;
-            self.open("BlocLignePiece")?;
-            self.open("InfoLignePiece")?;
-            self.code("IdLigne", &(index + 1).to_string())?;
-            self.text(
-                "ObjLignePce",
-                &format!("lignes[{index}].libelle"),
-                &ligne.libelle,
-                160,
-            )?;
-            self.code("CodProdLoc", &titre.imputation.code_produit)?;
-            self.code("Nature", &titre.imputation.nature)?;
-            if let Some(fonction) = &titre.imputation.fonction {
-                self.code("Fonction", fonction)?;
-            }
-            let rate = match &ligne.taux_tva {
-                Some(text) => amount::parse_rate(text).map_err(|reason| {
-                    FieldError::new(format!("lignes[{index}].taux_tva"), reason)
-                })?,
-                None => 0,
-            };
-            if rate > 0 {
-                self.code("TxTva", &format!("{}.{:02}", rate / 100, rate % 100))?;
-            }
-            self.code("Majo", "0")?;
-            self.code("TvaIntraCom", "0")?;
-            self.code("MtHT", &montant.to_string())?;
-            let vat = amount::vat(montant, rate);
-            if vat > 0 {
-                self.code("MtTVA", &Cents(vat).to_string())?;
-            }
-            self.close("InfoLignePiece")?;
-            self.close("BlocLignePiece")?;
-            // The debtor on every line, as Hélios reads it.
-            self.tiers(titre)?;
-            self.close("LigneDePiece")?;
+            w.element("LigneDePiece", |w| {
+                w.element("BlocLignePiece", |w| {
+                    w.element("InfoLignePiece", |w| {
+                        code(w, "IdLigne", &(index + 1).to_string())?;
+                        text(
+                            w,
+                            "ObjLignePce",
+                            &format!("lignes[{index}].libelle"),
+                            &ligne.libelle,
+                            160,
+                        )?;
+                        code(w, "CodProdLoc", &titre.imputation.code_produit)?;
+                        code(w, "Nature", &titre.imputation.nature)?;
+                        if let Some(fonction) = &titre.imputation.fonction {
+                            code(w, "Fonction", fonction)?;
+                        }
+                        let rate = match &ligne.taux_tva {
+                            Some(text) => amount::parse_rate(text).map_err(|reason| {
+                                FieldError::new(format!("lignes[{index}].taux_tva"), reason)
+                            })?,
+                            None => 0,
+                        };
+                        if rate > 0 {
+                            code(w, "TxTva", &format!("{}.{:02}", rate / 100, rate % 100))?;
+                        }
+                        code(w, "Majo", "0")?;
+                        code(w, "TvaIntraCom", "0")?;
+                        code(w, "MtHT", &montant.to_string())?;
+                        let vat = amount::vat(montant, rate);
+                        match vat {
+                            0 => Ok(()),
+                            _ => code(w, "MtTVA", &Cents(vat).to_string()),
+                        }
+                    })
+                })?;
+                // The debtor on every line, as Hélios reads it.
+                tiers(w, titre)
+            })?;
         }
-        self.close("Piece")
-    }
+        Ok(())
+    })
+}
 
-    fn id_unique(&mut self, pj: &PieceJointe) -> Result<(), FieldError> {
-        let id = &pj.id_unique;
-        if id.is_empty()
-            || id.len() > 50
-            || !id.bytes().all(|b| b.is_ascii_alphanumeric())
-            || id.bytes().all(|b| b == b'0')
-        {
-            return Err(FieldError::new(
-                "",
-                format!(
-                    "`{}` is not a PJ IdUnique (1 to 50 letters or digits)",
-                    id.escape_debug()
-                ),
-            ));
-        }
-        self.code("IdUnique", id)
+fn id_unique(w: &mut XmlWriter, pj: &PieceJointe) -> Result<(), FieldError> {
+    let id = &pj.id_unique;
+    if id.is_empty()
+        || id.len() > 50
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+        || id.bytes().all(|b| b == b'0')
+    {
+        return Err(FieldError::new(
+            "",
+            format!(
+                "`{}` is not a PJ IdUnique (1 to 50 letters or digits)",
+                id.escape_debug()
+            ),
+        ));
     }
+    code(w, "IdUnique", id)
+}
 
-    /// `PES_PJ/PJ`: the file gzip-ed then in base 64, its identifier, name and description.
-    fn pj(&mut self, pj: &PieceJointe) -> Result<(), FieldError> {
-        use base64::Engine as _;
-        self.open("PJ")?;
-        self.open("Contenu")?;
-        let mut fichier = BytesStart::new("Fichier");
-        fichier.push_attribute(("MIMEType", pj.mime_type.as_str()));
-        self.event(Event::Start(fichier))?;
-        let encoded =
-            base64::engine::general_purpose::STANDARD.encode(crate::gzip::gzip_stored(&pj.content));
-        self.event(Event::Text(BytesText::from_escaped(encoded)))?;
-        self.close("Fichier")?;
-        self.close("Contenu")?;
-        self.id_unique(pj)?;
-        self.text("NomPJ", "attachment filename", &pj.nom, 100)?;
+/// `PES_PJ/PJ`: the file gzip-ed then in base 64, its identifier, name and description.
+fn pj(w: &mut XmlWriter, pj: &PieceJointe) -> Result<(), FieldError> {
+    use base64::Engine as _;
+    w.element("PJ", |w| {
+        w.element("Contenu", |w| {
+            let encoded = base64::engine::general_purpose::STANDARD
+                .encode(crate::gzip::gzip_stored(&pj.content));
+            w.element_with("Fichier", &[("MIMEType", pj.mime_type.as_str())], |w| {
+                w.text(&encoded)
+            })
+        })?;
+        id_unique(w, pj)?;
+        text(w, "NomPJ", "attachment filename", &pj.nom, 100)?;
         // 002: a piece of the Recette domain.
-        self.code("TypePJ", "002")?;
-        self.text("Description", "objet", &pj.description, 250)?;
-        self.close("PJ")
-    }
+        code(w, "TypePJ", "002")?;
+        text(w, "Description", "objet", &pj.description, 250)
+    })
+}
 
-    fn tiers(&mut self, titre: &Titre) -> Result<(), FieldError> {
-        let debiteur = &titre.debiteur;
-        self.open("Tiers")?;
-        self.open("InfoTiers")?;
-        if let Some(reference) = &debiteur.reference_tiers {
-            self.text("RefTiers", "debiteur.reference_tiers", reference, 30)?;
-        }
-        // A private person, principal debtor.
-        self.code("CatTiers", "01")?;
-        self.code("NatJur", "01")?;
-        self.code("TypTiers", "01")?;
-        self.code("Civilite", &debiteur.civilite)?;
-        self.text("Nom", "debiteur.nom", &debiteur.nom, 38)?;
-        self.text("Prenom", "debiteur.prenom", &debiteur.prenom, 38)?;
-        self.close("InfoTiers")?;
+fn tiers(w: &mut XmlWriter, titre: &Titre) -> Result<(), FieldError> {
+    let debiteur = &titre.debiteur;
+    w.element("Tiers", |w| {
+        w.element("InfoTiers", |w| {
+            if let Some(reference) = &debiteur.reference_tiers {
+                text(w, "RefTiers", "debiteur.reference_tiers", reference, 30)?;
+            }
+            // A private person, principal debtor.
+            code(w, "CatTiers", "01")?;
+            code(w, "NatJur", "01")?;
+            code(w, "TypTiers", "01")?;
+            code(w, "Civilite", &debiteur.civilite)?;
+            text(w, "Nom", "debiteur.nom", &debiteur.nom, 38)?;
+            text(w, "Prenom", "debiteur.prenom", &debiteur.prenom, 38)
+        })?;
         let adresse = &debiteur.adresse;
-        self.open("Adresse")?;
-        self.code("TypAdr", "1")?;
-        self.text("Adr2", "debiteur.adresse.ligne", &adresse.ligne, 38)?;
-        if let Some(complement) = &adresse.complement {
-            self.text("Adr3", "debiteur.adresse.complement", complement, 38)?;
-        }
-        self.code("CP", &adresse.code_postal)?;
-        self.text("Ville", "debiteur.adresse.ville", &adresse.ville, 38)?;
-        // Resident in France: the document refuses other countries.
-        self.code("CodRes", "0")?;
-        self.close("Adresse")?;
-        self.close("Tiers")
-    }
+        w.element("Adresse", |w| {
+            code(w, "TypAdr", "1")?;
+            text(w, "Adr2", "debiteur.adresse.ligne", &adresse.ligne, 38)?;
+            if let Some(complement) = &adresse.complement {
+                text(w, "Adr3", "debiteur.adresse.complement", complement, 38)?;
+            }
+            code(w, "CP", &adresse.code_postal)?;
+            text(w, "Ville", "debiteur.adresse.ville", &adresse.ville, 38)?;
+            // Resident in France: the document refuses other countries.
+            code(w, "CodRes", "0")
+        })
+    })
 }
