@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use aiguillage_connector::holding::{FlushContext, Flushed, FlushedBatch, Held};
+use aiguillage_connector::siret;
 use aiguillage_connector::{
     async_trait, Attachment, ConfigError, Connector, ConnectorError, Context, Document, Receipt,
     Setup,
@@ -12,7 +13,7 @@ use aiguillage_connector_file_drop::transport::{self, Published, Transport};
 
 use crate::encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece, PieceJointe};
 use crate::grouping::{self, Plan};
-use crate::{siret, PesConfig, Titre};
+use crate::{PesConfig, Titre};
 
 /// How long a flush keeps its claim on a batch before another instance may take it over.
 const LEASE: std::time::Duration = std::time::Duration::from_secs(300);

@@ -37,7 +37,9 @@ mod connector;
 pub mod encode;
 pub mod grouping;
 pub mod gzip;
-pub mod siret;
+/// The SIRET check: the SDK's ([`aiguillage_connector::siret`]), re-exported here where it
+/// was first written.
+pub use aiguillage_connector::siret;
 pub mod titre;
 
 pub use amount::Cents;

@@ -63,6 +63,7 @@ pub mod mail;
 pub mod name;
 pub mod numbering;
 pub mod secret;
+pub mod siret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 #[cfg(feature = "files")]

@@ -1,4 +1,15 @@
 //! The SIRET check: 14 digits and the Luhn key, as INSEE computes it.
+//!
+//! Shared by the connectors that read a company's SIRET (the collectivité of a PES
+//! titre, a company filing an urbanisme application).
+//!
+//! ```
+//! use aiguillage_connector::siret;
+//!
+//! assert!(siret::is_valid("21440043800005"));
+//! assert!(!siret::is_valid("21440043800006")); // the key is wrong
+//! assert!(!siret::is_valid("214 400 438 00005")); // spaces are the caller's to remove
+//! ```
 
 /// Whether `siret` is 14 digits with a valid key.
 ///
