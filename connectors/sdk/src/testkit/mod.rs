@@ -154,6 +154,7 @@ pub struct Kit<'t> {
     timeout: Duration,
     hostile_cases: u32,
     prepare: Prepare,
+    attachments: Option<Vec<Attachment>>,
 }
 
 /// Makes the sample document for an idempotency key (see [`Kit::sample_for`]).
@@ -178,6 +179,7 @@ impl<'t> Kit<'t> {
             timeout: Duration::from_secs(30),
             hostile_cases: 64,
             prepare: Arc::new(|ctx| ctx),
+            attachments: None,
         }
     }
 
@@ -207,6 +209,15 @@ impl<'t> Kit<'t> {
     /// writes ([`crate::numbering::MemoryNumbering`] stands in for the gateway's store).
     pub fn prepare(mut self, prepare: impl Fn(Context) -> Context + Send + Sync + 'static) -> Self {
         self.prepare = Arc::new(prepare);
+        self
+    }
+
+    /// The attachments the "attachments intact" check sends, for a connector that takes
+    /// only some files (named after what the sample lists, of some media types). Default:
+    /// a 70,000-byte binary file holding every byte value and a short UTF-8 text with
+    /// line breaks and a NUL, which a careless conversion would change.
+    pub fn attachments(mut self, attachments: Vec<Attachment>) -> Self {
+        self.attachments = Some(attachments);
         self
     }
 
@@ -398,33 +409,35 @@ impl<'t> Kit<'t> {
 
     async fn attachments_intact(&self) -> Verdict {
         self.target.stage(Answer::Accept).await;
-        // Every byte value, and text that a careless conversion would change.
-        let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-        let text = "Pièce jointe : été\r\n\u{0}fin".as_bytes().to_vec();
-        let ctx = self.context(1).with_attachments(vec![
-            Attachment::new(
-                "justificatif",
-                "scan.pdf",
-                "application/pdf",
-                binary.clone(),
-            ),
-            Attachment::new("note", "note.txt", "text/plain", text.clone()),
-        ]);
+        let attachments = self.attachments.clone().unwrap_or_else(|| {
+            // Every byte value, and text that a careless conversion would change.
+            let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+            let text = "Pièce jointe : été\r\n\u{0}fin".as_bytes().to_vec();
+            vec![
+                Attachment::new("justificatif", "scan.pdf", "application/pdf", binary),
+                Attachment::new("note", "note.txt", "text/plain", text),
+            ]
+        });
+        let sent: Vec<Vec<u8>> = attachments.iter().map(|a| a.content.clone()).collect();
+        let ctx = self.context(1).with_attachments(attachments);
         if let Err(error) = self.deliver(&ctx).await {
             return Verdict::Failed(format!(
-                "the sample with two attachments was refused ({})",
+                "the sample with {} attachments was refused ({})",
+                sent.len(),
                 error.report()
             ));
         }
         match self.target.attachments(ctx.idempotency_key()).await {
             None => Verdict::Skipped("this target does not take attachments".into()),
-            Some(received) if received == [binary, text] => Verdict::Passed,
+            Some(received) if received == sent => Verdict::Passed,
             Some(received) => Verdict::Failed(format!(
-                "the target received {} attachments of {:?} bytes instead of the 2 sent \
-                 (70000 and 26 bytes), or different bytes: pass `ctx.attachments()` through \
+                "the target received {} attachments of {:?} bytes instead of the {} sent \
+                 ({:?} bytes), or different bytes: pass `ctx.attachments()` through \
                  unchanged (no text conversion of binary content)",
                 received.len(),
-                received.iter().map(Vec::len).collect::<Vec<_>>()
+                received.iter().map(Vec::len).collect::<Vec<_>>(),
+                sent.len(),
+                sent.iter().map(Vec::len).collect::<Vec<_>>()
             )),
         }
     }
