@@ -1,0 +1,190 @@
+//! The `urbanisme/dossier` connector: read, validate, package, publish.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aiguillage_connector::transport::{self, Published, Transport};
+use aiguillage_connector::{
+    async_trait, ConfigError, Connector, ConnectorError, Context, Document, Receipt, Setup,
+};
+
+use crate::package::{self, Package, PackageFormat};
+use crate::validate::{self, Limits, ValidDossier};
+use crate::{Depot, UrbanismeConfig};
+
+/// How packages reach the instruction service. Only the file drop (local or SFTP) today;
+/// e-mail (the SDK's `mail` feature) is to come as a second variant, chosen by the
+/// configuration.
+#[derive(Debug)]
+enum Delivery {
+    /// The package is published into a directory, locally or over SFTP.
+    FileDrop(Arc<dyn Transport>),
+}
+
+/// Delivers deposits as dossier packages. Built from an [`UrbanismeConfig`].
+///
+/// A delivery reads the document (a permanent failure names the key), validates it with
+/// its attachments (a permanent failure lists every violation), writes the package in a
+/// temporary work directory and publishes it: atomically, never replacing a file, and a
+/// redelivery of the same envelope finds its identical package and writes nothing.
+#[derive(Debug)]
+pub struct UrbanismeConnector {
+    delivery: Delivery,
+    format: PackageFormat,
+    limits: Limits,
+    work_directory: PathBuf,
+}
+
+impl UrbanismeConnector {
+    /// Checks `config` and builds the connector.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `directory` (empty, missing or not writable when local), on an
+    /// `sftp` key, on `work_directory` (not a directory) or on a limit of zero.
+    pub fn new(config: UrbanismeConfig, setup: &Setup) -> Result<Self, ConfigError> {
+        if config.max_piece_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "max_piece_bytes",
+                "must be more than 0",
+            ));
+        }
+        if config.max_package_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "max_package_bytes",
+                "must be more than 0",
+            ));
+        }
+        let work_directory = match &config.work_directory {
+            Some(directory) => setup.resolve(directory),
+            None => std::env::temp_dir(),
+        };
+        if !work_directory.is_dir() {
+            return Err(ConfigError::invalid(
+                "work_directory",
+                format!(
+                    "{} is not a directory: create it, or leave the key out to use the system's temporary directory",
+                    work_directory.display()
+                ),
+            ));
+        }
+        // The service takes imported packages away: the journal keeps a redelivery after
+        // a crash from writing one again.
+        let transport = transport::build_with(&config.directory, config.sftp, setup, true)?;
+        Ok(Self {
+            delivery: Delivery::FileDrop(transport),
+            format: config.package,
+            limits: Limits {
+                max_piece_bytes: config.max_piece_bytes,
+                max_package_bytes: config.max_package_bytes,
+            },
+            work_directory,
+        })
+    }
+
+    /// Where the packages go: the resolved directory, or `sftp://user@host:port/path`.
+    pub fn location(&self) -> String {
+        match &self.delivery {
+            Delivery::FileDrop(transport) => transport.location(),
+        }
+    }
+
+    /// Reads and validates `document` with the context's attachments.
+    ///
+    /// # Errors
+    ///
+    /// A permanent [`ConnectorError`]: the key at fault when the document does not have
+    /// the deposit's shape, otherwise every violation found.
+    pub fn validate<'a>(
+        &self,
+        document: &Document,
+        ctx: &'a Context,
+    ) -> Result<ValidDossier<'a>, ConnectorError> {
+        let depot = Depot::from_document(document).map_err(|error| {
+            ConnectorError::permanent(format!(
+                "dossier refusé : le document n'a pas la forme d'un dépôt : {error}"
+            ))
+        })?;
+        validate::validate(
+            document,
+            depot,
+            ctx.envelope_id(),
+            ctx.attachments(),
+            self.limits,
+        )
+        .map_err(|violations| ConnectorError::permanent(violations.to_string()))
+    }
+
+    /// Writes the package of a validated dossier in a new temporary work directory
+    /// (removed when the [`Package`] is dropped).
+    ///
+    /// # Errors
+    ///
+    /// A transient [`ConnectorError`] when the work directory cannot be written (full
+    /// disk, permissions).
+    pub fn package(
+        &self,
+        document: &Document,
+        dossier: &ValidDossier<'_>,
+    ) -> Result<Package, ConnectorError> {
+        package::build(document, dossier, self.format, &self.work_directory)
+            .map_err(|error| ConnectorError::transient(error.to_string()).with_source(error))
+    }
+}
+
+/// Publishes every file of `package`, in order (a directory's `manifest.json` last), and
+/// says whether anything was written.
+///
+/// The one place that reads the package back: when the transport can publish a file
+/// from its path, this is where to switch to it (the zip is then never in memory).
+async fn publish_package(
+    transport: &dyn Transport,
+    package: &Package,
+) -> Result<Published, ConnectorError> {
+    let mut outcome = Published::AlreadyThere;
+    for (relative, path) in package.files() {
+        let bytes = tokio::fs::read(&path).await.map_err(|error| {
+            ConnectorError::transient(format!(
+                "cannot read back {} from the work directory: {error}",
+                path.display()
+            ))
+            .with_source(error)
+        })?;
+        if transport.publish(&relative, bytes).await? == Published::Written {
+            outcome = Published::Written;
+        }
+    }
+    Ok(outcome)
+}
+
+#[async_trait]
+impl Connector for UrbanismeConnector {
+    async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
+        let dossier = self.validate(document, ctx)?;
+        // Written synchronously: the pièces are borrowed from the context (moving them to
+        // a blocking thread would copy them), and the work directory is local.
+        let package = self.package(document, &dossier)?;
+        let outcome = match &self.delivery {
+            Delivery::FileDrop(transport) => publish_package(transport.as_ref(), &package).await?,
+        };
+        ctx.span().in_scope(|| match outcome {
+            Published::Written => tracing::debug!(
+                dossier = %dossier.dossier,
+                package = %package.name(),
+                "urbanisme dossier dropped"
+            ),
+            Published::AlreadyThere => tracing::debug!(
+                dossier = %dossier.dossier,
+                package = %package.name(),
+                "urbanisme dossier already dropped with the same content"
+            ),
+        });
+        Ok(Receipt::with_reference(dossier.dossier.clone()))
+    }
+
+    async fn health(&self) -> Result<(), ConnectorError> {
+        match &self.delivery {
+            Delivery::FileDrop(transport) => transport.probe().await,
+        }
+    }
+}
