@@ -179,7 +179,10 @@ impl Connector for UrbanismeConnector {
                 "urbanisme dossier already dropped with the same content"
             ),
         });
-        Ok(Receipt::with_reference(dossier.dossier.clone()))
+        // The AEE's data: the portal acknowledges the deposit to the citizen with them.
+        Ok(Receipt::with_reference(dossier.dossier.clone())
+            .with_detail("dossier", dossier.dossier.clone())
+            .with_detail("date_depot", dossier.date_depot.clone()))
     }
 
     async fn health(&self) -> Result<(), ConnectorError> {

@@ -30,7 +30,8 @@
 //! - **Memory**: the pièces are written from the attachments' bytes, never copied.
 //! - **Failures**: the document's problems are permanent; the work directory, the disk,
 //!   the network and the SFTP server give transient ones.
-//! - **Receipt**: the reference is the dossier identifier.
+//! - **Receipt**: the reference is the dossier identifier; its details `dossier` and
+//!   `date_depot` (the deposit date as the document gives it) are the AEE's data.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

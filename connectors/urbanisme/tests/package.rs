@@ -166,8 +166,15 @@ async fn the_fixtures_deliver_and_their_packages_check_out() {
             .deliver(&document, &context(&id, attachments.clone()))
             .await
             .unwrap_or_else(|e| panic!("{name}: {}", e.report()));
-        let dossier = receipt.reference.unwrap();
+        let dossier = receipt.reference.clone().unwrap();
         assert_eq!(dossier, dossier_id("44043", type_dossier, &id));
+        // The AEE's data, for the delivered status event.
+        assert_eq!(receipt.details["dossier"], dossier);
+        assert_eq!(
+            receipt.details["date_depot"],
+            document["date_depot"].as_str().unwrap()
+        );
+        assert_eq!(receipt.details.len(), 2);
         check_package(dir.path(), &dossier, &document, &attachments);
     }
 }
