@@ -3,7 +3,7 @@
 //! Every object refuses unknown keys: a key the connector does not know is a typo in a
 //! mapping, and silently dropping it would lose part of an application. Reading checks the
 //! shape and the types; the rules between values (required pièces, cadastral references,
-//! SIRET, …) are [`crate::validate`]'s.
+//! SIRET, …) are [`mod@crate::validate`]'s.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -25,7 +25,7 @@ pub struct Depot {
     /// The commune the application is addressed to (INSEE code).
     pub commune: String,
     /// The kind of application (`DP`, `PCMI`, `CUa`…): a code of the table of dossier
-    /// types ([`crate::tables`]), checked by [`crate::validate`].
+    /// types ([`crate::tables`]), checked by [`mod@crate::validate`].
     pub type_dossier: String,
     /// The CERFA form.
     pub cerfa: Cerfa,

@@ -3,7 +3,7 @@
 //! and `dossier`, the identifier), then one element per key in the order of
 //! `schema/dossier.xsd`; lists are wrapped (`<parcelles><parcelle>…`). UTF-8, indented.
 //!
-//! Written with quick-xml through the small [`XmlWriter`] below (the SDK will gain shared
+//! Written with quick-xml through the small `XmlWriter` below (the SDK will gain shared
 //! XML helpers; this module is where to switch to them).
 
 use std::io;
