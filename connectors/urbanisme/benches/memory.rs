@@ -7,9 +7,8 @@
 //!
 //! Phase 1 is the package alone (validation, dossier.json/xml, the zip written to the work
 //! directory): its growth must stay well under the attachments' size (no second copy).
-//! Phase 2 is a whole delivery into a local directory, which today also reads the zip back
-//! to hand it to the transport (`publish_package`, until the transport publishes a file
-//! from its path).
+//! Phase 2 is a whole delivery into a local directory: the package, then the zip streamed
+//! from the work directory by the transport (`Transport::publish_file`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -116,7 +115,7 @@ fn main() {
     let elapsed = started.elapsed();
     let after = status_kib("VmHWM:");
     println!(
-        "delivery (package + publish, zip read back for the transport): peak RSS {:.1} → {:.1} MiB, growth {:.1} MiB ({:.2}× the attachments), {:.0} ms",
+        "delivery (package + publish of the file): peak RSS {:.1} → {:.1} MiB, growth {:.1} MiB ({:.2}× the attachments), {:.0} ms",
         mib(before),
         mib(after),
         mib(after - before),

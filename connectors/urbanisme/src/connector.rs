@@ -133,24 +133,15 @@ impl UrbanismeConnector {
 }
 
 /// Publishes every file of `package`, in order (a directory's `manifest.json` last), and
-/// says whether anything was written.
-///
-/// The one place that reads the package back: when the transport can publish a file
-/// from its path, this is where to switch to it (the zip is then never in memory).
+/// says whether anything was written. Each file is streamed from the work directory: the
+/// package is never held in memory.
 async fn publish_package(
     transport: &dyn Transport,
     package: &Package,
 ) -> Result<Published, ConnectorError> {
     let mut outcome = Published::AlreadyThere;
     for (relative, path) in package.files() {
-        let bytes = tokio::fs::read(&path).await.map_err(|error| {
-            ConnectorError::transient(format!(
-                "cannot read back {} from the work directory: {error}",
-                path.display()
-            ))
-            .with_source(error)
-        })?;
-        if transport.publish(&relative, bytes).await? == Published::Written {
+        if transport.publish_file(&relative, &path).await? == Published::Written {
             outcome = Published::Written;
         }
     }

@@ -27,7 +27,8 @@
 //!   ([`cadastre`]), required pièces per dossier type ([`tables`], kept as data in
 //!   `data/*.toml`), pièces ↔ attachments one to one, media types and their magic bytes,
 //!   sizes, SIRET. Every violation is listed in one permanent failure.
-//! - **Memory**: the pièces are written from the attachments' bytes, never copied.
+//! - **Memory**: the pièces are written from the attachments' bytes, never copied, and
+//!   the package is published from its file (`Transport::publish_file`).
 //! - **Failures**: the document's problems are permanent; the work directory, the disk,
 //!   the network and the SFTP server give transient ones.
 //! - **Receipt**: the reference is the dossier identifier; its details `dossier` and
