@@ -20,6 +20,7 @@ impl Registry {
             .with::<aiguillage_connector_etat_civil::EtatCivilConfig>()
             .with::<aiguillage_connector_facturation::PesConfig>()
             .with::<aiguillage_connector_webhook::WebhookConfig>()
+            .with::<aiguillage_connector_urbanisme::UrbanismeConfig>()
     }
 
     /// Adds the kind whose configuration is `C` (a later registration of the same name wins).

@@ -203,7 +203,8 @@ mod tests {
         let pcmi = &tables.type_dossier("PCMI").unwrap().pieces_obligatoires;
         assert!(pcmi
             .iter()
-            .all(|c| ["PCMI1", "PCMI2", "PCMI4"].contains(&c.as_str())));
+            .all(|c| ["PCMI1", "PCMI2", "PCMI3", "PCMI4", "PCMI5", "PCMI6", "PCMI7", "PCMI8"]
+                .contains(&c.as_str())));
     }
 
     #[test]

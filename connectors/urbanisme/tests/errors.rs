@@ -77,7 +77,7 @@ async fn every_missing_piece_of_a_pcmi_is_listed() {
     let error = Case::new().deliver(json!({}), &document, vec![]).await;
     let message = error.to_string();
     assert!(
-        message.contains("pièces obligatoires manquantes pour un PCMI : PCMI1 (Plan de situation du terrain), PCMI2 (Plan de masse des constructions à édifier ou à modifier), PCMI4 (Notice décrivant le terrain et présentant le projet)"),
+        message.contains("pièces obligatoires manquantes pour un PCMI : PCMI1 (Plan de situation du terrain), PCMI2 (Plan de masse des constructions à édifier ou à modifier), PCMI3 (Plan en coupe du terrain et de la construction), PCMI4 (Notice décrivant le terrain et présentant le projet), PCMI5"),
         "{message}"
     );
 }
