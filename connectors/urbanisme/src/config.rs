@@ -8,7 +8,7 @@ use aiguillage_connector::transport::SftpConfig;
 use aiguillage_connector::{ConfigError, Connector, ConnectorConfig, Setup};
 use serde::Deserialize;
 
-use crate::{PackageFormat, UrbanismeConnector};
+use crate::{MailDelivery, PackageFormat, UrbanismeConnector};
 
 /// Default of `max_piece_bytes`: 25 MiB, above the 20 MiB the portal's form allows.
 pub const DEFAULT_MAX_PIECE_BYTES: u64 = 25 * 1024 * 1024;
@@ -29,6 +29,15 @@ pub const DEFAULT_MAX_PACKAGE_BYTES: u64 = 100 * 1024 * 1024;
 /// max_piece_bytes = 26214400               # default, 25 MiB
 /// max_package_bytes = 104857600            # default, 100 MiB
 /// # work_directory = "/var/tmp/aiguillage" # default: the system's temporary directory
+///
+/// # By e-mail instead (the directory then takes the packages too large to attach):
+/// # [connectors.mail]
+/// # host = "smtp.agglo.example"
+/// # user = "aiguillage"
+/// # password_file = "/etc/aiguillage/smtp-password"
+/// # from = "Aiguillage <aiguillage@agglo.example>"
+/// # to = "ads@agglo.example"
+/// # attach_max_bytes = 10485760            # default, 10 MiB
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +74,12 @@ pub struct UrbanismeConfig {
     /// `/tmp`). It needs room for the largest package.
     #[serde(default)]
     pub work_directory: Option<PathBuf>,
+
+    /// Deliver by e-mail instead ([`MailDelivery`]): the package attached to a mail to the
+    /// instruction service, or, above `mail.attach_max_bytes`, dropped in `directory` and
+    /// the mail saying where. Default none (the package is only dropped).
+    #[serde(default)]
+    pub mail: Option<MailDelivery>,
 }
 
 impl UrbanismeConfig {
@@ -78,6 +93,7 @@ impl UrbanismeConfig {
             max_piece_bytes: DEFAULT_MAX_PIECE_BYTES,
             max_package_bytes: DEFAULT_MAX_PACKAGE_BYTES,
             work_directory: None,
+            mail: None,
         }
     }
 }

@@ -8,17 +8,22 @@ use aiguillage_connector::{
     async_trait, ConfigError, Connector, ConnectorError, Context, Document, Receipt, Setup,
 };
 
+use crate::mail::{Claim, Mailing};
 use crate::package::{self, Package, PackageFormat};
 use crate::validate::{self, Limits, ValidDossier};
 use crate::{Depot, UrbanismeConfig};
 
-/// How packages reach the instruction service. Only the file drop (local or SFTP) today;
-/// e-mail (the SDK's `mail` feature) is to come as a second variant, chosen by the
-/// configuration.
+/// How packages reach the instruction service, chosen by the configuration.
 #[derive(Debug)]
 enum Delivery {
     /// The package is published into a directory, locally or over SFTP.
     FileDrop(Arc<dyn Transport>),
+    /// The package is attached to a mail, or, when too large, published into the
+    /// directory and the mail says where.
+    Mail {
+        mailing: Box<Mailing>,
+        transport: Arc<dyn Transport>,
+    },
 }
 
 /// Delivers deposits as dossier packages. Built from an [`UrbanismeConfig`].
@@ -71,8 +76,23 @@ impl UrbanismeConnector {
         // The service takes imported packages away: the journal keeps a redelivery after
         // a crash from writing one again.
         let transport = transport::build_with(&config.directory, config.sftp, setup, true)?;
+        let delivery = match config.mail {
+            None => Delivery::FileDrop(transport),
+            Some(mail) => {
+                if config.package != PackageFormat::Zip {
+                    return Err(ConfigError::invalid(
+                        "package",
+                        "with `mail`, the package must be a zip (it is attached to the mail): remove `package` or set it to \"zip\"",
+                    ));
+                }
+                Delivery::Mail {
+                    mailing: Box::new(Mailing::new(mail, setup)?),
+                    transport,
+                }
+            }
+        };
         Ok(Self {
-            delivery: Delivery::FileDrop(transport),
+            delivery,
             format: config.package,
             limits: Limits {
                 max_piece_bytes: config.max_piece_bytes,
@@ -86,6 +106,11 @@ impl UrbanismeConnector {
     pub fn location(&self) -> String {
         match &self.delivery {
             Delivery::FileDrop(transport) => transport.location(),
+            Delivery::Mail { mailing, transport } => format!(
+                "{} (packages too large to attach: {})",
+                mailing.location(),
+                transport.location()
+            ),
         }
     }
 
@@ -148,6 +173,54 @@ async fn publish_package(
     Ok(outcome)
 }
 
+/// Mails `package`: attached when it is small enough, otherwise published into the
+/// directory first (so that the mail never names a package that is not there). A dossier
+/// this process has mailed already is not mailed again.
+async fn mail_package(
+    mailing: &Mailing,
+    transport: &dyn Transport,
+    dossier: &ValidDossier<'_>,
+    package: &Package,
+) -> Result<Published, ConnectorError> {
+    match mailing.claim(&dossier.dossier)? {
+        Claim::AlreadySent => return Ok(Published::AlreadyThere),
+        Claim::Send => {}
+    }
+    let result = async {
+        let size = tokio::fs::metadata(package.path())
+            .await
+            .map_err(|error| {
+                ConnectorError::transient(format!(
+                    "cannot read the package {} in the work directory: {error}",
+                    package.name()
+                ))
+            })?
+            .len();
+        if size <= mailing.attach_max_bytes() {
+            // At most `attach_max_bytes` (10 MiB by default) in memory: SMTP sends a
+            // message whole, and the mail library builds it in memory anyway.
+            let bytes = tokio::fs::read(package.path()).await.map_err(|error| {
+                ConnectorError::transient(format!(
+                    "cannot read the package {} in the work directory: {error}",
+                    package.name()
+                ))
+            })?;
+            mailing.send(dossier, package, Some(&bytes), None).await
+        } else {
+            publish_package(transport, package).await?;
+            let location = format!(
+                "{}/{}",
+                transport.location().trim_end_matches('/'),
+                package.name()
+            );
+            mailing.send(dossier, package, None, Some(&location)).await
+        }
+    }
+    .await;
+    mailing.settle(&dossier.dossier, result.is_ok());
+    result.map(|()| Published::Written)
+}
+
 #[async_trait]
 impl Connector for UrbanismeConnector {
     async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
@@ -157,17 +230,20 @@ impl Connector for UrbanismeConnector {
         let package = self.package(document, &dossier)?;
         let outcome = match &self.delivery {
             Delivery::FileDrop(transport) => publish_package(transport.as_ref(), &package).await?,
+            Delivery::Mail { mailing, transport } => {
+                mail_package(mailing, transport.as_ref(), &dossier, &package).await?
+            }
         };
         ctx.span().in_scope(|| match outcome {
             Published::Written => tracing::debug!(
                 dossier = %dossier.dossier,
                 package = %package.name(),
-                "urbanisme dossier dropped"
+                "urbanisme dossier delivered"
             ),
             Published::AlreadyThere => tracing::debug!(
                 dossier = %dossier.dossier,
                 package = %package.name(),
-                "urbanisme dossier already dropped with the same content"
+                "urbanisme dossier already delivered with the same content"
             ),
         });
         // The AEE's data: the portal acknowledges the deposit to the citizen with them.
@@ -179,6 +255,10 @@ impl Connector for UrbanismeConnector {
     async fn health(&self) -> Result<(), ConnectorError> {
         match &self.delivery {
             Delivery::FileDrop(transport) => transport.probe().await,
+            Delivery::Mail { mailing, transport } => {
+                mailing.probe().await?;
+                transport.probe().await
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! « Urbanisme: dépôt ») — a déclaration préalable, a permis de construire, d'aménager or
 //! de démolir, a certificat d'urbanisme — becomes a complete, self-describing **dossier
 //! package** for the instruction service (service ADS), dropped into its import directory,
-//! locally or over SFTP.
+//! locally or over SFTP, or sent by e-mail ([`mail`]).
 //!
 //! ```toml
 //! [[connectors]]
@@ -41,6 +41,7 @@ mod config;
 mod connector;
 pub mod document;
 pub mod json;
+pub mod mail;
 pub mod manifest;
 pub mod package;
 pub mod tables;
@@ -50,6 +51,7 @@ pub mod xml;
 pub use config::{UrbanismeConfig, DEFAULT_MAX_PACKAGE_BYTES, DEFAULT_MAX_PIECE_BYTES};
 pub use connector::UrbanismeConnector;
 pub use document::{Depot, ShapeError};
+pub use mail::{MailDelivery, DEFAULT_ATTACH_MAX_BYTES};
 pub use manifest::{Fichier, Manifest};
 pub use package::{Package, PackageError, PackageFormat};
 pub use validate::{dossier_id, validate, Limits, MediaType, ValidDossier, Violations};

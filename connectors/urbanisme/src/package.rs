@@ -253,10 +253,10 @@ pub fn build(
 ) -> Result<Package, PackageError> {
     let digests: Vec<Digest> = dossier.pieces.iter().map(|p| digest(p.content)).collect();
     let dossier_json = json::to_bytes(&json::value(document, dossier, &digests));
-    let dossier_xml = xml::to_bytes(dossier, &digests).map_err(|source| PackageError::Write {
+    let dossier_xml = xml::to_bytes(dossier, &digests).map_err(|error| PackageError::Write {
         entry: "dossier.xml".into(),
         directory: work_directory.to_owned(),
-        source,
+        source: io::Error::new(io::ErrorKind::InvalidData, error),
     })?;
 
     let work = tempfile::Builder::new()

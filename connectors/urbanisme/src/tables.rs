@@ -201,10 +201,10 @@ mod tests {
             .iter()
             .all(|c| ["DP1", "DP4", "DP7"].contains(&c.as_str())));
         let pcmi = &tables.type_dossier("PCMI").unwrap().pieces_obligatoires;
-        assert!(pcmi
-            .iter()
-            .all(|c| ["PCMI1", "PCMI2", "PCMI3", "PCMI4", "PCMI5", "PCMI6", "PCMI7", "PCMI8"]
-                .contains(&c.as_str())));
+        assert!(pcmi.iter().all(|c| [
+            "PCMI1", "PCMI2", "PCMI3", "PCMI4", "PCMI5", "PCMI6", "PCMI7", "PCMI8"
+        ]
+        .contains(&c.as_str())));
     }
 
     #[test]

@@ -224,7 +224,12 @@ print(json.dumps(out))
             .1,
     )
     .unwrap();
-    assert_eq!(entries.len(), 6);
+    // dossier.json, dossier.xml, the eight pièces of the PCMI, then the manifest.
+    assert_eq!(entries.len(), 11);
+    assert_eq!(
+        entries.len(),
+        manifest["fichiers"].as_array().unwrap().len() + 1
+    );
     for (n, entry) in entries.iter().enumerate() {
         assert_eq!(entry["stored"], true, "{entry}");
         // date_depot 2026-12-02T11:08:54+01:00, in its own offset.

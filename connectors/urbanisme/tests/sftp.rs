@@ -43,12 +43,13 @@ async fn packages_land_on_the_sftp_server_once() {
             serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
         };
         assert_eq!(manifest["dossier"], dossier.as_str());
-        assert_eq!(manifest["fichiers"].as_array().unwrap().len(), 5);
+        // dossier.json, dossier.xml and the eight pièces of the PCMI.
+        assert_eq!(manifest["fichiers"].as_array().unwrap().len(), 10);
     }
     let files = visible_files(&sshd.drop_dir());
     assert_eq!(
         files.len(),
-        1 + 6,
-        "one zip, one directory of 6 files: {files:?}"
+        1 + 11,
+        "one zip, one directory of 11 files: {files:?}"
     );
 }
