@@ -8,10 +8,11 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p aiguillage-gateway --bin aiguillage \
- && cargo build --release --locked -p aiguillage-tests --bin cityweb-sim --bin pes-sim \
+ && cargo build --release --locked -p aiguillage-tests --bin cityweb-sim --bin pes-sim --bin ads-sim \
  && install -D -m 0755 target/release/aiguillage /out/aiguillage \
  && install -D -m 0755 target/release/cityweb-sim /out/cityweb-sim \
- && install -D -m 0755 target/release/pes-sim /out/pes-sim
+ && install -D -m 0755 target/release/pes-sim /out/pes-sim \
+ && install -D -m 0755 target/release/ads-sim /out/ads-sim
 
 FROM debian:bookworm-slim AS runtime
 # The import directories exist in the image with the right owner, so that the named
@@ -22,7 +23,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --home-dir /srv/aiguillage --shell /usr/sbin/nologin aiguillage \
  && install -d -o aiguillage -g aiguillage /srv/aiguillage \
       /srv/aiguillage/spool/cityweb-import /srv/aiguillage/spool/cityweb-out \
-      /srv/aiguillage/spool/pes-import
+      /srv/aiguillage/spool/pes-import /srv/aiguillage/spool/ads-depots
 COPY --from=build /out/ /usr/local/bin/
 COPY mappings /srv/aiguillage/mappings
 USER aiguillage

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use aiguillage_gateway::config::Config;
 use aiguillage_gateway::registry::Registry;
+use aiguillage_tests::ads_sim::AdsSim;
 use aiguillage_tests::cityweb_sim::CitywebSim;
 use aiguillage_tests::pes_sim::PesSim;
 use aiguillage_tests::{amqp_url, unique};
@@ -72,6 +73,7 @@ fn compose_gateway(dir: &Path) -> (PathBuf, HashMap<String, String>) {
         "gateway:",
         "cityweb-sim:",
         "pes-sim:",
+        "ads-sim:",
     ] {
         assert!(
             services.contains(&format!("  {service}").as_str()),
@@ -108,7 +110,7 @@ fn compose_gateway(dir: &Path) -> (PathBuf, HashMap<String, String>) {
         .expect("deploy/compose/gateway.toml");
     std::os::unix::fs::symlink(repository().join("mappings"), dir.join("mappings"))
         .expect("link the mappings");
-    for spool in ["cityweb-import", "pes-import"] {
+    for spool in ["cityweb-import", "pes-import", "ads-depots"] {
         assert!(
             volumes.contains(&format!(":/srv/aiguillage/spool/{spool}:rw")),
             "the volume of spool/{spool} is mounted:\n{volumes}"
@@ -130,7 +132,7 @@ fn the_compose_stack_parses_and_its_gateway_configuration_passes_check() {
         "the token comes from the environment"
     );
     let names: Vec<&str> = config.connectors.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["clisson-cityweb", "clisson-finances"]);
+    assert_eq!(names, ["clisson-cityweb", "clisson-finances", "agglo-ads"]);
 
     // Without the environment the admin server would listen on the network without a
     // token: the check refuses it, so the compose file must keep giving one.
@@ -177,6 +179,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
         &dir.path().join("spool/cityweb-out"),
     );
     let finances = PesSim::start(&dir.path().join("spool/pes-import"));
+    let instruction = AdsSim::start(&dir.path().join("spool/ads-depots"), None);
     let mut running = aiguillage_gateway::service::start(config)
         .await
         .expect("start");
@@ -186,6 +189,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
     let bodies: Vec<(String, Vec<u8>)> = [
         "etat-civil/naissance-cpi-titulaire.json",
         "facturation/cantine-trois-enfants.json",
+        "urbanisme/dp-sci-ravalement.json",
     ]
     .iter()
     .map(|name| {
@@ -202,6 +206,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
 
     let imported = sim.wait_for(1, Duration::from_secs(30)).await;
     let acquits = finances.wait_for(1, Duration::from_secs(30)).await;
+    let registered = instruction.wait_for(1, Duration::from_secs(30)).await;
     let pes = dir.path().join("spool/pes-import");
     let mut bills: Vec<String> = Vec::new();
     for _ in 0..300 {
@@ -239,6 +244,11 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
     assert!(
         acquits[0].accepted,
         "the finance software refused the bill: {acquits:?}"
+    );
+    assert_eq!(registered.len(), 1, "{registered:?}");
+    assert!(
+        registered[0].accepted,
+        "the instruction service refused the application: {registered:?}"
     );
     let history = history.expect("the store");
     assert_eq!(history.len(), 1);
