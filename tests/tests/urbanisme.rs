@@ -1,0 +1,298 @@
+//! The urbanisme connector end to end, on the real RabbitMQ: w.c.s.-shaped deposits go
+//! through the shipped mapping and the `urbanisme/dossier` connector to a simulated
+//! instruction service (service ADS), which checks each package as an importer would
+//! (manifest hashes, required pièces, parcels) and registers it:
+//!
+//! - over SFTP to a real OpenSSH server: one package per dossier, registered once, even
+//!   when the portal publishes a deposit twice; the `delivered` event carries the AEE's
+//!   data (the dossier identifier and the deposit date);
+//! - a deposit without its plan de situation is refused with the pièce named and
+//!   dead-lettered, and nothing reaches the service.
+
+#[path = "../../connectors/file-drop/tests/common/sshd.rs"]
+mod sshd;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aiguillage_tests::ads_sim::{is_registration_number, AdsSim, STATE_DIR};
+use aiguillage_tests::{count_status, header_text, Scenario, StatusEvents, StoreKind};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sshd::Sshd;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mapping() -> PathBuf {
+    workspace().join("mappings/urbanisme/depot.toml")
+}
+
+const DP: &str = "dp-sci-ravalement";
+const PCMI: &str = "pcmi-maison-couple";
+
+/// A w.c.s. deposit of tests/fixtures/urbanisme, with an id unique to the test.
+fn fixture(name: &str, prefix: &str) -> Value {
+    let path = workspace().join(format!("tests/fixtures/urbanisme/{name}.json"));
+    let mut envelope: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let id = envelope["id"].as_str().unwrap().to_owned();
+    envelope["id"] = Value::String(format!("{prefix}:{id}"));
+    envelope
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The dossier identifier the contract gives an envelope (docs/connectors/urbanisme.md):
+/// `{commune}-{type_dossier}-{12 hex of SHA-256(envelope id)}`, computed here, not asked
+/// of the connector.
+fn dossier_of(envelope: &Value, type_dossier: &str) -> String {
+    let id = envelope["id"].as_str().unwrap();
+    format!(
+        "{}-{type_dossier}-{}",
+        envelope["commune"].as_str().unwrap(),
+        &hex(&Sha256::digest(id.as_bytes()))[..12]
+    )
+}
+
+/// A JSON object as a TOML inline table (the harnesses describe their tables in JSON; a
+/// JSON string, number or boolean is written the same in TOML).
+fn toml_inline(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let pairs: Vec<String> = map
+                .iter()
+                .map(|(key, value)| format!("{key} = {}", toml_inline(value)))
+                .collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(toml_inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Routes the deposit forms of Clisson (44043) to `connector` through the shipped mapping.
+fn route(scenario: &mut Scenario, connector: &str) {
+    scenario.route_with_mapping("44043", &["depot-*"], connector, &mapping());
+}
+
+/// Checks every `delivered` event: its reference is the dossier of its envelope and its
+/// details are the AEE's data (the dossier and the deposit date, the envelope's
+/// `submitted_at`). `expected` maps an envelope to its dossier.
+fn check_delivered(events: &StatusEvents, expected: &[(&Value, &str)]) {
+    let delivered = events.with_status("delivered");
+    for event in &delivered {
+        let (envelope, dossier) = expected
+            .iter()
+            .find(|(envelope, _)| envelope["id"] == event["id"])
+            .unwrap_or_else(|| panic!("a delivered event for an unknown envelope: {event:#}"));
+        assert_eq!(event["reference"], *dossier, "{event:#}");
+        assert_eq!(event["details"]["dossier"], event["reference"], "{event:#}");
+        assert_eq!(
+            event["details"]["date_depot"], envelope["submitted_at"],
+            "{event:#}"
+        );
+    }
+    for (envelope, dossier) in expected {
+        assert!(
+            delivered.iter().any(|event| event["id"] == envelope["id"]),
+            "no delivered event for {dossier}: {delivered:#?}"
+        );
+    }
+}
+
+/// The files named `name` in `dir` and in the simulator's `.ads-sim/traites/` of `dir`
+/// (where it moves a package once answered, as `<nanos>-<name>`).
+fn copies_of(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy() == name)
+        .map(|entry| entry.path())
+        .collect();
+    let traites = dir.join(STATE_DIR).join("traites");
+    if let Ok(entries) = std::fs::read_dir(traites) {
+        found.extend(
+            entries
+                .flatten()
+                .filter(|entry| {
+                    entry
+                        .file_name()
+                        .to_string_lossy()
+                        .split_once('-')
+                        .is_some_and(|(_, rest)| rest == name)
+                })
+                .map(|entry| entry.path()),
+        );
+    }
+    found
+}
+
+/// The zip packages waiting in `dir` (not yet taken by the simulator).
+fn zips_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".zip"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposits_reach_the_instruction_service_over_sftp_once_each_with_the_aee_data() {
+    let sshd = Sshd::start();
+    let drop = sshd.drop_dir();
+    let sim = AdsSim::start(&drop, None);
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario.connector(
+        "ads-sftp",
+        "urbanisme/dossier",
+        &format!(
+            "directory = {}\nsftp = {}",
+            serde_json::json!(drop.display().to_string()),
+            toml_inline(&sshd.sftp_table(&sshd.known_hosts()))
+        ),
+    );
+    route(&mut scenario, "ads-sftp");
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+
+    let dp = fixture(DP, &scenario.prefix);
+    let pcmi = fixture(PCMI, &scenario.prefix);
+    let dp_dossier = dossier_of(&dp, "DP");
+    let pcmi_dossier = dossier_of(&pcmi, "PCMI");
+    // The DP three times, as a portal may publish it again: twice in one batch (the
+    // connector takes both concurrently, before the store records either), once in a
+    // later publication. Each message gets its `delivered` event, the dossier one package.
+    scenario
+        .publish(&[dp.clone(), pcmi.clone(), dp.clone()])
+        .await;
+    scenario.publish(std::slice::from_ref(&dp)).await;
+
+    let seen = events
+        .wait_until(Duration::from_secs(20), |seen| {
+            count_status(seen, "delivered") >= 4
+        })
+        .await;
+    assert_eq!(
+        count_status(seen, "delivered"),
+        4,
+        "{seen:#?}\n{}",
+        sshd.log()
+    );
+    check_delivered(&events, &[(&dp, &dp_dossier), (&pcmi, &pcmi_dossier)]);
+
+    let answers = sim.wait_for(2, Duration::from_secs(15)).await;
+    // Let a second package of the same dossier show itself before counting.
+    events.settle(Duration::from_millis(1500)).await;
+    assert_eq!(
+        count_status(events.settle(Duration::ZERO).await, "delivered"),
+        4
+    );
+    assert!(sim.rejected().is_empty(), "{answers:#?}");
+    assert_eq!(
+        sim.duplicates(),
+        0,
+        "a dossier reached the service twice: {:#?}",
+        sim.answers()
+    );
+    assert_eq!(sim.received(), 2, "{:#?}", sim.answers());
+    for (dossier, series) in [
+        (&dp_dossier, "DP 044 043 26 "),
+        (&pcmi_dossier, "PC 044 043 26 "),
+    ] {
+        let accepted = sim
+            .accepted()
+            .into_iter()
+            .find(|answer| &answer.dossier == dossier)
+            .unwrap_or_else(|| panic!("{dossier} not registered: {:#?}", sim.answers()));
+        assert_eq!(accepted.source, format!("inbox/{dossier}.zip"));
+        let numero = accepted.numero.unwrap();
+        assert!(
+            is_registration_number(&numero) && numero.starts_with(series),
+            "{numero}"
+        );
+        let answer = sim.answer_file(dossier).expect("the ACCEPTE_ answer");
+        assert_eq!(answer["numero_enregistrement"], numero.as_str());
+        assert_eq!(answer["dossier"], dossier.as_str());
+        // One zip per dossier, whether still in the drop directory or taken in.
+        let copies = copies_of(&drop, &format!("{dossier}.zip"));
+        assert_eq!(copies.len(), 1, "{copies:?}");
+    }
+    assert!(zips_in(&drop).is_empty(), "{:?}", zips_in(&drop));
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_without_its_plan_de_situation_is_dead_lettered_with_the_piece_named() {
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let inbox = scenario.subdir("ads/depots");
+    let sim = AdsSim::start(&inbox, None);
+    scenario.connector(
+        "ads-local",
+        "urbanisme/dossier",
+        &format!(
+            "directory = {}",
+            serde_json::json!(inbox.display().to_string())
+        ),
+    );
+    route(&mut scenario, "ads-local");
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+
+    // The citizen's plan de situation never came: the form's file field is empty, so the
+    // mapping leaves DP1 out of the pièces and of the attachments.
+    let mut deposit = fixture(DP, &scenario.prefix);
+    deposit["formdata"]["fields"]["dp1"] = Value::Null;
+    scenario.publish(std::slice::from_ref(&deposit)).await;
+
+    let seen = events
+        .wait_until(Duration::from_secs(20), |seen| !seen.is_empty())
+        .await;
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    assert_eq!(seen[0].1["status"], "rejected", "{seen:#?}");
+    let reason = seen[0].1["error"].as_str().unwrap().to_owned();
+    assert!(
+        reason.contains("DP1 (Plan de situation du terrain)"),
+        "{reason}"
+    );
+    let dead_queue = scenario.bus().dead_queue("ads-local");
+    assert!(
+        scenario
+            .wait_for_depth(&dead_queue, 1, Duration::from_secs(10))
+            .await
+    );
+    let dead = scenario.peek(&dead_queue).await;
+    assert_eq!(
+        dead[0].0, deposit,
+        "the dead letter is the original deposit"
+    );
+    assert_eq!(header_text(&dead[0].1, "x-aiguillage-reason"), reason);
+
+    // Nothing reached the instruction service.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.received(), 0, "{:#?}", sim.answers());
+    let visible: Vec<String> = std::fs::read_dir(&inbox)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.') && name != "reponses")
+        .collect();
+    assert!(visible.is_empty(), "{visible:?}");
+    assert_eq!(
+        std::fs::read_dir(&sim.reponses).unwrap().count(),
+        0,
+        "no answer without a package"
+    );
+
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
