@@ -4,10 +4,13 @@
 //! (manifest hashes, required pièces, parcels) and registers it:
 //!
 //! - over SFTP to a real OpenSSH server: one package per dossier, registered once, even
-//!   when the portal publishes a deposit twice; the `delivered` event carries the AEE's
+//!   when the portal publishes a deposit again, concurrently or later; the `delivered` event carries the AEE's
 //!   data (the dossier identifier and the deposit date);
 //! - a deposit without its plan de situation is refused with the pièce named and
-//!   dead-lettered, and nothing reaches the service.
+//!   dead-lettered, and nothing reaches the service;
+//! - by e-mail to a real SMTP server (STARTTLS, AUTH): one message per dossier (published
+//!   twice at once), the package attached with its SHA-512 in the text, or, over the
+//!   attachment limit, dropped in the directory (the same bytes) with a mail saying where.
 
 #[path = "../../connectors/file-drop/tests/common/sshd.rs"]
 mod sshd;
@@ -16,9 +19,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aiguillage_tests::ads_sim::{is_registration_number, AdsSim, STATE_DIR};
+use aiguillage_tests::smtp::{ReceivedMail, SmtpServer};
 use aiguillage_tests::{count_status, header_text, Scenario, StatusEvents, StoreKind};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use sshd::Sshd;
 
 fn workspace() -> PathBuf {
@@ -293,6 +297,202 @@ async fn a_deposit_without_its_plan_de_situation_is_dead_lettered_with_the_piece
         "no answer without a package"
     );
 
+    running.shutdown().await;
+    scenario.cleanup().await;
+}
+
+/// A scenario whose connector `ads-mail` mails dossiers to `server`, dropping those over
+/// `attach_max_bytes` into `directory`.
+fn mail_connector(
+    scenario: &mut Scenario,
+    server: &SmtpServer,
+    directory: &Path,
+    attach_max_bytes: u64,
+) {
+    let mut mail = server.mail_table();
+    mail["security"] = "starttls".into();
+    mail["from"] = "Aiguillage <aiguillage@agglo.example>".into();
+    mail["to"] = "ads@agglo.example".into();
+    mail["attach_max_bytes"] = attach_max_bytes.into();
+    scenario.connector(
+        "ads-mail",
+        "urbanisme/dossier",
+        &format!(
+            // Two deliveries of one dossier at once: the connector has the second
+            // retried once the first is recorded; soon, not in the default 5 minutes.
+            "directory = {}\nretry = {{ initial = \"200ms\", max_delay = \"1s\" }}\nmail = {}",
+            serde_json::json!(directory.display().to_string()),
+            toml_inline(&mail)
+        ),
+    );
+    route(scenario, "ads-mail");
+}
+
+/// Publishes `deposit` twice and waits until both are answered and the connector is quiet;
+/// every message the server received.
+async fn deliver_twice(
+    scenario: &Scenario,
+    events: &mut StatusEvents,
+    deposit: &Value,
+    dossier: &str,
+    server: &SmtpServer,
+) -> Vec<ReceivedMail> {
+    scenario.publish(&[deposit.clone(), deposit.clone()]).await;
+    let seen = events
+        .wait_until(Duration::from_secs(20), |seen| {
+            count_status(seen, "delivered") >= 2
+        })
+        .await;
+    assert_eq!(
+        count_status(seen, "delivered"),
+        2,
+        "{seen:#?}\n{}",
+        server.log()
+    );
+    check_delivered(events, &[(deposit, dossier)]);
+    // A second message would come now.
+    events.settle(Duration::from_millis(1500)).await;
+    assert_eq!(events.with_status("delivered").len(), 2);
+    server.messages().unwrap()
+}
+
+/// The common parts of the one message a dossier gives.
+fn check_message(mail: &ReceivedMail, dossier: &str) {
+    assert_eq!(
+        mail.message_id.as_deref(),
+        Some(format!("{dossier}@aiguillage").as_str())
+    );
+    let subject = mail.subject.as_deref().unwrap_or_default();
+    assert!(subject.contains(dossier), "{subject}");
+    assert_eq!(mail.from.as_deref(), Some("aiguillage@agglo.example"));
+    assert_eq!(mail.to, ["ads@agglo.example"]);
+}
+
+/// Checks a zip package's manifest against its entries (the simulator checks it too; this
+/// says what is wrong if it does not).
+fn check_manifest(zip: &[u8], dossier: &str) {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+    let mut entries = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        entries.push((entry.name().to_owned(), bytes));
+    }
+    let (last, manifest) = entries.pop().unwrap();
+    assert_eq!(last, "manifest.json");
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["dossier"], dossier);
+    let listed = manifest["fichiers"].as_array().unwrap();
+    assert_eq!(listed.len(), entries.len(), "{manifest:#}");
+    for ((name, bytes), fichier) in entries.iter().zip(listed) {
+        assert_eq!(fichier["chemin"], name.as_str());
+        assert_eq!(fichier["taille"], bytes.len());
+        assert_eq!(fichier["sha512"], hex(&Sha512::digest(bytes)).as_str());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_is_mailed_once_with_its_package_attached_or_dropped_when_too_large() {
+    // Attached: the limit is the default, 10 MiB.
+    let server = SmtpServer::start().expect("the SMTP test server");
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let directory = scenario.subdir("ads/depots");
+    mail_connector(&mut scenario, &server, &directory, 10 * 1024 * 1024);
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+    let deposit = fixture(DP, &scenario.prefix);
+    let dossier = dossier_of(&deposit, "DP");
+
+    let messages = deliver_twice(&scenario, &mut events, &deposit, &dossier, &server).await;
+    assert_eq!(messages.len(), 1, "one e-mail per dossier: {messages:#?}");
+    let mail = &messages[0];
+    check_message(mail, &dossier);
+    let zips: Vec<_> = mail
+        .attachments
+        .iter()
+        .filter(|a| a.file_name.as_deref() == Some(&format!("{dossier}.zip")))
+        .collect();
+    assert_eq!(zips.len(), 1, "{:?}", mail.attachments);
+    let attached = zips[0].bytes.clone();
+    // The mail states the package's SHA-512, for the agent to check what they import.
+    let text = mail.text.as_deref().unwrap_or_default();
+    let digest = hex(&Sha512::digest(&attached));
+    assert!(
+        text.contains(&format!(
+            "{dossier}.zip ({} octets, SHA-512 {digest})",
+            attached.len()
+        )),
+        "the mail gives the attachment's size and SHA-512 ({digest}): {text}"
+    );
+    check_manifest(&attached, &dossier);
+    assert!(zips_in(&directory).is_empty(), "attached, not dropped");
+    // The instruction service reads its mailbox: it registers the attached package. (Started
+    // only now: it moves each message it answered out of the spool that `messages` reads.)
+    let sim = AdsSim::start(&directory, Some(&server.spool()));
+    let answers = sim.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert!(answers[0].accepted && !answers[0].duplicate, "{answers:#?}");
+    assert!(answers[0].source.starts_with("mail/"), "{answers:#?}");
+    assert_eq!(answers[0].dossier, dossier);
+    assert!(is_registration_number(
+        answers[0].numero.as_deref().unwrap()
+    ));
+    running.shutdown().await;
+    scenario.cleanup().await;
+    drop(sim);
+
+    // Dropped: the same envelope, to a connector whose attachment limit (1,000 bytes) is
+    // below the package's size.
+    let large = SmtpServer::start().expect("the SMTP test server");
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let directory = scenario.subdir("ads/depots");
+    mail_connector(&mut scenario, &large, &directory, 1000);
+    let mut events = scenario.status_events().await;
+    let running = scenario.start().await;
+
+    let messages = deliver_twice(&scenario, &mut events, &deposit, &dossier, &large).await;
+    assert_eq!(messages.len(), 1, "one e-mail per dossier: {messages:#?}");
+    let mail = &messages[0];
+    check_message(mail, &dossier);
+    assert!(
+        !mail.attachments.iter().any(|a| a
+            .file_name
+            .as_deref()
+            .is_some_and(|name| name.ends_with(".zip"))
+            || a.media_type.as_deref() == Some("application/zip")),
+        "{:?}",
+        mail.attachments
+    );
+    let text = mail.text.as_deref().unwrap_or_default();
+    assert!(text.contains(&dossier), "{text}");
+    assert!(
+        text.contains(&directory.display().to_string()),
+        "the mail says where the package is ({}): {text}",
+        directory.display()
+    );
+    let dropped = directory.join(format!("{dossier}.zip"));
+    let bytes = std::fs::read(&dropped).expect("the package dropped in the directory");
+    // The same envelope gives the same bytes, attached or dropped.
+    assert_eq!(
+        hex(&Sha512::digest(&bytes)),
+        hex(&Sha512::digest(&attached))
+    );
+    assert!(bytes.len() > 1000);
+    // The service registers the dropped package and sets the summary mail aside.
+    let sim = AdsSim::start(&directory, Some(&large.spool()));
+    sim.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answers = sim.answers();
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert!(answers[0].accepted && !answers[0].duplicate, "{answers:#?}");
+    assert_eq!(answers[0].source, format!("inbox/{dossier}.zip"));
+    assert_eq!(
+        sim.ignored().len(),
+        1,
+        "the summary mail: {:?}",
+        sim.ignored()
+    );
     running.shutdown().await;
     scenario.cleanup().await;
 }
