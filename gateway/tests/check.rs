@@ -83,7 +83,7 @@ fn an_unknown_connector_kind_lists_the_known_ones() {
     assert_refused(
         &checked,
         "connectors[0].kind",
-        "unknown connector kind `soap` (known: etat-civil/cityweb, facturation/pes, file-drop, rest, webhook)",
+        "unknown connector kind `soap` (known: etat-civil/cityweb, facturation/pes, file-drop, rest, urbanisme/dossier, webhook)",
     );
 }
 
