@@ -182,10 +182,10 @@ async fn mail_package(
     dossier: &ValidDossier<'_>,
     package: &Package,
 ) -> Result<Published, ConnectorError> {
-    match mailing.claim(&dossier.dossier)? {
-        Claim::AlreadySent => return Ok(Published::AlreadyThere),
-        Claim::Send => {}
-    }
+    let guard = match mailing.claim_or_wait(&dossier.dossier).await? {
+        Claim::Send(guard) => guard,
+        Claim::AlreadySent | Claim::InFlight => return Ok(Published::AlreadyThere),
+    };
     let result = async {
         let size = tokio::fs::metadata(package.path())
             .await
@@ -217,7 +217,7 @@ async fn mail_package(
         }
     }
     .await;
-    mailing.settle(&dossier.dossier, result.is_ok());
+    guard.settle(result.is_ok());
     result.map(|()| Published::Written)
 }
 

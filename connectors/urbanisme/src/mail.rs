@@ -98,6 +98,8 @@ pub(crate) struct Mailing {
     mailer: Mailer,
     to: Vec<String>,
     attach_max_bytes: u64,
+    /// How long a delivery waits for another one mailing the same dossier.
+    wait: Duration,
     sent: Mutex<Sent>,
 }
 
@@ -110,11 +112,37 @@ struct Sent {
 }
 
 /// What the delivery should do with a dossier's mail.
-pub(crate) enum Claim {
-    /// Send it; the claim must be settled with [`Mailing::settle`].
-    Send,
+pub(crate) enum Claim<'a> {
+    /// Send it, then settle the guard (dropped unsettled, e.g. when the delivery is
+    /// cancelled, it frees the dossier for another attempt).
+    Send(SendGuard<'a>),
     /// This process mailed it already: a redelivery, nothing to send.
     AlreadySent,
+    /// Another delivery of the same dossier is sending it now.
+    InFlight,
+}
+
+/// The right to send one dossier's mail, held while it is sent.
+pub(crate) struct SendGuard<'a> {
+    mailing: &'a Mailing,
+    dossier: String,
+    settled: bool,
+}
+
+impl SendGuard<'_> {
+    /// Remembers the dossier as mailed when `sent_ok`, frees it otherwise.
+    pub(crate) fn settle(mut self, sent_ok: bool) {
+        self.mailing.settle(&self.dossier, sent_ok);
+        self.settled = true;
+    }
+}
+
+impl Drop for SendGuard<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.mailing.settle(&self.dossier, false);
+        }
+    }
 }
 
 impl Mailing {
@@ -137,7 +165,10 @@ impl Mailing {
                 "must be more than 0",
             ));
         }
+        // Long enough for the other delivery's mail to be sent or to time out.
+        let wait = delivery.server.timeout * 2 + Duration::from_secs(5);
         Ok(Self {
+            wait,
             mailer: Mailer::new(delivery.server, setup)?,
             to: delivery.to,
             attach_max_bytes: delivery.attach_max_bytes,
@@ -158,24 +189,49 @@ impl Mailing {
     }
 
     /// Claims the sending of `dossier`'s mail. Two deliveries of one envelope at the same
-    /// time (the portal published it twice) must not both send: the second is retried
-    /// shortly, when the gateway finds the first one's outcome recorded.
-    pub(crate) fn claim(&self, dossier: &str) -> Result<Claim, ConnectorError> {
+    /// time (the portal published it twice) must not both send.
+    pub(crate) fn claim(&self, dossier: &str) -> Claim<'_> {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         if sent.recent_set.contains(dossier) {
-            return Ok(Claim::AlreadySent);
+            return Claim::AlreadySent;
         }
         if !sent.in_flight.insert(dossier.to_owned()) {
-            return Err(ConnectorError::retry_after(
-                format!("the mail of dossier {dossier} is being sent by another delivery of the same démarche"),
-                Duration::from_secs(5),
-            ));
+            return Claim::InFlight;
         }
-        Ok(Claim::Send)
+        Claim::Send(SendGuard {
+            mailing: self,
+            dossier: dossier.to_owned(),
+            settled: false,
+        })
     }
 
-    /// Ends a [`Claim::Send`]: remembered as sent when `sent`, free to try again otherwise.
-    pub(crate) fn settle(&self, dossier: &str, sent_ok: bool) {
+    /// Claims the sending of `dossier`'s mail, waiting while another delivery sends it:
+    /// when that one succeeds this one has nothing to send, when it fails this one tries.
+    ///
+    /// # Errors
+    ///
+    /// A transient [`ConnectorError`] when the other delivery has not finished within
+    /// twice the mail timeout.
+    pub(crate) async fn claim_or_wait(&self, dossier: &str) -> Result<Claim<'_>, ConnectorError> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            match self.claim(dossier) {
+                Claim::InFlight if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Claim::InFlight => {
+                    return Err(ConnectorError::transient(format!(
+                        "the mail of dossier {dossier} is still being sent by another delivery of the same démarche after {:?}",
+                        self.wait
+                    )))
+                }
+                claim => return Ok(claim),
+            }
+        }
+    }
+
+    /// Ends a claim: remembered as sent when `sent_ok`, free to try again otherwise.
+    fn settle(&self, dossier: &str, sent_ok: bool) {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         sent.in_flight.remove(dossier);
         if sent_ok && sent.recent_set.insert(dossier.to_owned()) {
@@ -382,26 +438,48 @@ mod tests {
         assert!(error.to_string().contains("`to`"), "{error}");
     }
 
+    fn mailing() -> Mailing {
+        let delivery: MailDelivery = serde_json::from_value(table(json!({}))).unwrap();
+        Mailing::new(delivery, &Setup::new("ads", "/nonexistent")).unwrap()
+    }
+
     #[test]
     fn the_same_dossier_is_mailed_once_even_when_delivered_twice_at_once() {
-        let delivery: MailDelivery = serde_json::from_value(table(json!({}))).unwrap();
-        let mailing = Mailing::new(delivery, &Setup::new("ads", "/nonexistent")).unwrap();
-        assert!(matches!(mailing.claim("44043-DP-1"), Ok(Claim::Send)));
-        let concurrent = mailing
-            .claim("44043-DP-1")
-            .err()
-            .expect("refused while in flight");
-        assert!(!concurrent.is_permanent());
-        assert!(concurrent.retry_after_delay().is_some());
+        let mailing = mailing();
+        let Claim::Send(first) = mailing.claim("44043-DP-1") else {
+            panic!("the first delivery sends")
+        };
+        assert!(matches!(mailing.claim("44043-DP-1"), Claim::InFlight));
         // A failed send frees the dossier for the retry.
-        mailing.settle("44043-DP-1", false);
-        assert!(matches!(mailing.claim("44043-DP-1"), Ok(Claim::Send)));
-        mailing.settle("44043-DP-1", true);
-        assert!(matches!(
-            mailing.claim("44043-DP-1"),
-            Ok(Claim::AlreadySent)
-        ));
-        assert!(matches!(mailing.claim("44043-DP-2"), Ok(Claim::Send)));
+        first.settle(false);
+        let Claim::Send(retry) = mailing.claim("44043-DP-1") else {
+            panic!("the retry sends")
+        };
+        retry.settle(true);
+        assert!(matches!(mailing.claim("44043-DP-1"), Claim::AlreadySent));
+        assert!(matches!(mailing.claim("44043-DP-2"), Claim::Send(_)));
+    }
+
+    #[test]
+    fn a_cancelled_delivery_frees_its_dossier() {
+        let mailing = mailing();
+        let claim = mailing.claim("44043-DP-1");
+        assert!(matches!(claim, Claim::Send(_)));
+        drop(claim);
+        assert!(matches!(mailing.claim("44043-DP-1"), Claim::Send(_)));
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_delivery_waits_for_the_first_and_sends_nothing() {
+        let mailing = mailing();
+        let Claim::Send(first) = mailing.claim("44043-DP-1") else {
+            panic!("the first delivery sends")
+        };
+        let (second, ()) = tokio::join!(mailing.claim_or_wait("44043-DP-1"), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            first.settle(true);
+        });
+        assert!(matches!(second, Ok(Claim::AlreadySent)));
     }
 
     #[test]
