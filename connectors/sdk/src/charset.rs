@@ -105,14 +105,24 @@ pub fn convert(
         return Ok(Cow::Borrowed(value));
     }
     let mut out = String::with_capacity(value.len());
+    let mut dropped = None;
     for c in value.chars() {
         if is_latin1(c) {
             out.push(c);
         } else if !transliterate {
             return Err(Refused::NotInLatin1(c));
         } else {
-            out.push_str(&to_latin1(c).ok_or(Refused::NoEquivalent(c))?);
+            let equivalent = to_latin1(c).ok_or(Refused::NoEquivalent(c))?;
+            if equivalent.is_empty() {
+                dropped.get_or_insert(c);
+            }
+            out.push_str(&equivalent);
         }
+    }
+    // A text made only of characters that transliterate to nothing (a byte-order mark, a
+    // zero-width space) would be written blank: a required value would vanish silently.
+    if let Some(c) = dropped.filter(|_| out.trim().is_empty()) {
+        return Err(Refused::NoEquivalent(c));
     }
     Ok(Cow::Owned(out))
 }
@@ -160,6 +170,27 @@ fn to_latin1(c: char) -> Option<Cow<'static, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_that_transliterates_to_nothing_is_refused_not_blanked() {
+        assert_eq!(
+            convert("\u{feff}", Encoding::Latin1, true),
+            Err(Refused::NoEquivalent('\u{feff}'))
+        );
+        assert_eq!(
+            convert(" \u{200b} ", Encoding::Latin1, true),
+            Err(Refused::NoEquivalent('\u{200b}'))
+        );
+        // Beside other characters it simply disappears; in UTF-8 it is written as is.
+        assert_eq!(
+            convert("Jean\u{200b}", Encoding::Latin1, true).unwrap(),
+            "Jean"
+        );
+        assert_eq!(
+            convert("\u{feff}", Encoding::Utf8, true).unwrap(),
+            "\u{feff}"
+        );
+    }
 
     #[test]
     fn transliteration_keeps_french_names_readable() {
