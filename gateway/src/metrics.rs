@@ -46,9 +46,15 @@ pub const QUEUE_MESSAGES: &str = "aiguillage_queue_messages";
 pub const BUS_RECONNECTS: &str = "aiguillage_bus_reconnects_total";
 /// Gauge: always 1, labelled with the gateway's `version`.
 pub const BUILD_INFO: &str = "aiguillage_build_info";
+/// Counter: webhooks the Publik intake answered, by `result` (`accepted`, `forbidden`,
+/// `invalid`, `unavailable`).
+pub const PUBLIK_WEBHOOKS: &str = "aiguillage_publik_webhooks_total";
+/// Counter: status events the Publik notifier handled, by `portal` and `result` (`sent`,
+/// `skipped`, `retried`, `refused`).
+pub const PUBLIK_NOTIFICATIONS: &str = "aiguillage_publik_notifications_total";
 
 /// Every metric the gateway exposes (the documentation lists the same).
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 12] = [
     RECEIVED,
     MESSAGES,
     DELIVERY_LATENCY,
@@ -59,6 +65,8 @@ pub const ALL: [&str; 10] = [
     QUEUE_MESSAGES,
     BUS_RECONNECTS,
     BUILD_INFO,
+    PUBLIK_WEBHOOKS,
+    PUBLIK_NOTIFICATIONS,
 ];
 
 /// Buckets of the target call, in seconds: 5 ms to the longest sensible timeout.
@@ -184,6 +192,16 @@ impl Metrics {
             None,
             text("Times the bus session failed and the gateway started to reconnect."),
         );
+        r.describe_counter(
+            KeyName::from(PUBLIK_WEBHOOKS),
+            None,
+            text("Webhooks the Publik intake answered: accepted (202, on the bus), forbidden (signature), invalid (400), unavailable (503)."),
+        );
+        r.describe_counter(
+            KeyName::from(PUBLIK_NOTIFICATIONS),
+            None,
+            text("Status events the Publik notifier handled: sent to the portal, skipped (no trigger), retried (portal unavailable), refused (to its dead letters)."),
+        );
         r.describe_gauge(
             KeyName::from(BUILD_INFO),
             None,
@@ -216,6 +234,21 @@ impl Metrics {
             target_call: self.histogram(TARGET_CALL, by_connector()),
             delivery_latency: self.histogram(DELIVERY_LATENCY, by_connector()),
         }
+    }
+
+    /// The Publik intake answered a webhook with `result`.
+    pub fn publik_webhook(&self, result: &'static str) {
+        self.counter(PUBLIK_WEBHOOKS, vec![label("result", result)])
+            .increment(1);
+    }
+
+    /// The Publik notifier handled a status event for `portal` with `result`.
+    pub fn publik_notification(&self, portal: &str, result: &'static str) {
+        self.counter(
+            PUBLIK_NOTIFICATIONS,
+            vec![label("portal", portal), label("result", result)],
+        )
+        .increment(1);
     }
 
     /// The bus session failed and a new one starts.
@@ -337,6 +370,8 @@ mod tests {
         famille.delivered_after(Duration::from_millis(1500));
         famille.target_call(Duration::from_millis(20));
         metrics.queue_depth("famille", QueueKind::Dead, 3);
+        metrics.publik_webhook("accepted");
+        metrics.publik_notification("csm", "sent");
         let text = metrics.render();
         for name in ALL {
             assert!(

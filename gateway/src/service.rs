@@ -192,7 +192,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let intake = match &config.publik.intake {
         Some(intake) => {
-            match crate::publik::intake::start(&config.bus, intake, &config.publik.portals).await {
+            match crate::publik::intake::start(
+                &config.bus,
+                intake,
+                &config.publik.portals,
+                metrics.clone(),
+            )
+            .await
+            {
                 Ok(server) => Some(server),
                 Err(error) => {
                     if let Some(admin) = admin {
@@ -205,7 +212,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         None => None,
     };
-    let notifiers = crate::publik::notifier::spawn_all(&config.bus, &config.publik, &stop_rx);
+    let notifiers =
+        crate::publik::notifier::spawn_all(&config.bus, &config.publik, &stop_rx, &metrics);
     let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let task = tokio::spawn(supervise(
         config,

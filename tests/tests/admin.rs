@@ -393,10 +393,16 @@ async fn every_documented_metric_is_exposed() {
     let (scrape, text) = scrape_until(&running, |scrape| {
         documented
             .iter()
+            .filter(|name| !name.starts_with("aiguillage_publik_"))
             .all(|name| scrape.samples.iter().any(|s| s.metric == *name))
     })
     .await;
-    for name in &documented {
+    // The Publik intake's and notifier's counters appear once they count something, in a
+    // gateway with Publik configured: tests/tests/publik.rs checks them there.
+    for name in documented
+        .iter()
+        .filter(|name| !name.starts_with("aiguillage_publik_"))
+    {
         assert!(
             scrape.samples.iter().any(|s| s.metric == *name),
             "{name} is documented but missing from /metrics:\n{text}"

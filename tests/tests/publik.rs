@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aiguillage_gateway::metrics::Metrics;
 use aiguillage_gateway::publik::intake;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::wcs_sim::WcsSim;
@@ -72,16 +73,34 @@ async fn intake_scenario(wcs: &WcsSim, extra_intake: &str) -> Scenario {
 }
 
 async fn start_intake(scenario: &Scenario) -> (intake::IntakeServer, String) {
+    let (server, url, _) = start_intake_with_metrics(scenario).await;
+    (server, url)
+}
+
+async fn start_intake_with_metrics(scenario: &Scenario) -> (intake::IntakeServer, String, Metrics) {
     let config = scenario.config();
+    let metrics = Metrics::new([]);
     let server = intake::start(
         &config.bus,
         config.publik.intake.as_ref().expect("intake enabled"),
         &config.publik.portals,
+        metrics.clone(),
     )
     .await
     .expect("the intake listens");
     let url = format!("http://{}/intake", server.addr());
-    (server, url)
+    (server, url, metrics)
+}
+
+/// The value of the sample of `metric` whose labels are exactly `labels`, in the
+/// Prometheus text the admin server serves (0 when absent).
+fn sample(metrics: &Metrics, metric: &str, labels: &str) -> u64 {
+    let prefix = format!("{metric}{{{labels}}} ");
+    metrics
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |value| value.trim().parse().expect("a count"))
 }
 
 async fn wcs() -> WcsSim {
@@ -131,7 +150,7 @@ async fn a_signed_webhook_becomes_an_envelope_on_the_bus() {
 async fn the_intake_refuses_what_it_cannot_take_with_a_precise_reason_and_publishes_nothing() {
     let wcs = wcs().await;
     let scenario = intake_scenario(&wcs, "max_body_bytes = 20000").await;
-    let (server, url) = start_intake(&scenario).await;
+    let (server, url, metrics) = start_intake_with_metrics(&scenario).await;
     let client = reqwest::Client::new();
     let good = wcs
         .formdata("demande-acte-naissance", 1, "44043")
@@ -236,6 +255,22 @@ async fn the_intake_refuses_what_it_cannot_take_with_a_precise_reason_and_publis
         vec!["csm:demande-acte-naissance:1".to_owned()],
         "only the valid webhook reached the bus"
     );
+    // The operator sees the same in /metrics.
+    let webhooks = |result: &str| {
+        sample(
+            &metrics,
+            "aiguillage_publik_webhooks_total",
+            &format!("result=\"{result}\""),
+        )
+    };
+    assert_eq!(webhooks("accepted"), 1);
+    assert_eq!(
+        webhooks("forbidden"),
+        4,
+        "unsigned, wrong key, unknown portal, replay"
+    );
+    assert_eq!(webhooks("invalid"), 6, "five 400s and a 413");
+    assert_eq!(webhooks("unavailable"), 0);
     server.stop().await;
     scenario.cleanup().await;
 }
@@ -568,6 +603,28 @@ async fn round_trip_from_the_portal_to_the_software_and_back() {
         wcs.calls().len(),
         3,
         "no trigger on a démarche the portal does not have"
+    );
+    let notifications = |result: &str| {
+        sample(
+            running.metrics(),
+            "aiguillage_publik_notifications_total",
+            &format!("portal=\"{PORTAL}\",result=\"{result}\""),
+        )
+    };
+    assert_eq!(notifications("sent"), 3);
+    assert!(
+        notifications("retried") >= 3,
+        "{}",
+        notifications("retried")
+    );
+    assert_eq!(notifications("refused"), 1);
+    assert_eq!(
+        sample(
+            running.metrics(),
+            "aiguillage_publik_webhooks_total",
+            "result=\"accepted\""
+        ),
+        3
     );
 
     running.shutdown().await;

@@ -40,6 +40,7 @@ use super::signature::{SignatureError, Verifier};
 use crate::bus::{self, Publisher};
 use crate::config::BusConfig;
 use crate::envelope::{Envelope, EnvelopeError};
+use crate::metrics::Metrics;
 use crate::routing::is_insee_code;
 
 /// After a failed connection to the broker, requests get `503` at once for this long
@@ -246,6 +247,7 @@ struct IntakeState {
     bus: BusConfig,
     link: Arc<Link>,
     retry_after: Duration,
+    metrics: Metrics,
 }
 
 /// Binds the intake's address and serves it.
@@ -257,6 +259,7 @@ pub async fn start(
     bus: &BusConfig,
     intake: &IntakeConfig,
     portals: &[Arc<Portal>],
+    metrics: Metrics,
 ) -> Result<IntakeServer, BindError> {
     let listener = TcpListener::bind(intake.listen)
         .await
@@ -275,6 +278,7 @@ pub async fn start(
         bus: bus.clone(),
         link: link.clone(),
         retry_after: intake.retry_after,
+        metrics,
     });
     let app = Router::new()
         .route(&intake.path, post(receive))
@@ -321,6 +325,23 @@ async fn receive(
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let response = answer_webhook(&state, query, body).await;
+    let result = match response.status() {
+        StatusCode::ACCEPTED => "accepted",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "invalid",
+    };
+    state.metrics.publik_webhook(result);
+    response
+}
+
+/// The answer to one webhook: 202 once the démarche is on the bus, 403, 400 or 503.
+async fn answer_webhook(
+    state: &Arc<IntakeState>,
+    query: Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -334,7 +355,7 @@ async fn receive(
         Err(error) => {
             warn!(reason = %error, "webhook refused: signature");
             if error.is_transient() {
-                return unavailable(&state, &error.to_string());
+                return unavailable(state, &error.to_string());
             }
             return refusal(
                 StatusCode::FORBIDDEN,
@@ -380,7 +401,7 @@ async fn receive(
         Err(reason) => {
             warn!(demarche.id = %checked.id, portal = %portal.name, reason = %reason, "webhook answered 503: the broker did not confirm the démarche");
             unavailable(
-                &state,
+                state,
                 &format!("the bus is unavailable ({reason}): send it again later"),
             )
         }

@@ -40,18 +40,27 @@ use super::config::{NotifyConfig, Portal, PublikConfig, NOTIFIED_STATUSES};
 use super::signature::{Algo, Signer};
 use crate::bus::{self, Publisher};
 use crate::config::BusConfig;
+use crate::metrics::Metrics;
 
 /// Starts a notifier for each portal that has one; each stops when `stop` turns true.
 pub fn spawn_all(
     bus: &BusConfig,
     publik: &PublikConfig,
     stop: &watch::Receiver<bool>,
+    metrics: &Metrics,
 ) -> Vec<JoinHandle<()>> {
     publik
         .portals
         .iter()
         .filter(|portal| portal.notify.is_some())
-        .map(|portal| tokio::spawn(run(bus.clone(), portal.clone(), stop.clone())))
+        .map(|portal| {
+            tokio::spawn(run(
+                bus.clone(),
+                portal.clone(),
+                stop.clone(),
+                metrics.clone(),
+            ))
+        })
         .collect()
 }
 
@@ -75,9 +84,15 @@ struct Context {
     notify: NotifyConfig,
     client: reqwest::Client,
     publisher: Publisher,
+    metrics: Metrics,
 }
 
-async fn run(bus: BusConfig, portal: Arc<Portal>, mut stop: watch::Receiver<bool>) {
+async fn run(
+    bus: BusConfig,
+    portal: Arc<Portal>,
+    mut stop: watch::Receiver<bool>,
+    metrics: Metrics,
+) {
     let Some(notify) = portal.notify.clone() else {
         return;
     };
@@ -94,7 +109,7 @@ async fn run(bus: BusConfig, portal: Arc<Portal>, mut stop: watch::Receiver<bool
             break;
         }
         let started = Instant::now();
-        match session(&bus, &portal, &notify, &client, &mut stop).await {
+        match session(&bus, &portal, &notify, &client, &mut stop, &metrics).await {
             Ok(()) => break,
             Err(reason) => {
                 if started.elapsed() > Duration::from_secs(30) {
@@ -119,6 +134,7 @@ async fn session(
     notify: &NotifyConfig,
     client: &reqwest::Client,
     stop: &mut watch::Receiver<bool>,
+    metrics: &Metrics,
 ) -> Result<(), String> {
     let connection = bus::connect(
         bus_config,
@@ -129,7 +145,16 @@ async fn session(
     )
     .await
     .map_err(|e| e.to_string())?;
-    let result = consume(&connection, bus_config, portal, notify, client, stop).await;
+    let result = consume(
+        &connection,
+        bus_config,
+        portal,
+        notify,
+        client,
+        stop,
+        metrics,
+    )
+    .await;
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
         connection.close(200, "notifier stopping".into()),
@@ -145,6 +170,7 @@ async fn consume(
     notify: &NotifyConfig,
     client: &reqwest::Client,
     stop: &mut watch::Receiver<bool>,
+    metrics: &Metrics,
 ) -> Result<(), String> {
     let setup = connection
         .create_channel()
@@ -180,6 +206,7 @@ async fn consume(
         notify: notify.clone(),
         client: client.clone(),
         publisher,
+        metrics: metrics.clone(),
     });
     let mut tasks = JoinSet::new();
     let result = loop {
@@ -290,6 +317,13 @@ async fn handle(context: Arc<Context>, delivery: Delivery) {
         .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
         .unwrap_or_default();
     let portal = &context.portal.name;
+    let result = match &outcome {
+        Outcome::Sent => "sent",
+        Outcome::Skipped(_) => "skipped",
+        Outcome::Retry(_) => "retried",
+        Outcome::Refused(_) => "refused",
+    };
+    context.metrics.publik_notification(portal, result);
     let moved = match &outcome {
         Outcome::Sent => {
             info!(demarche.id = %id, %portal, attempt, "status sent to the portal");
