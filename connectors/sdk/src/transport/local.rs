@@ -125,15 +125,7 @@ pub(crate) fn publish(
     bytes: &[u8],
     journal: bool,
 ) -> Result<Published, ConnectorError> {
-    let mut components: Vec<&str> = relative.split('/').collect();
-    let Some(file_name) = components.pop() else {
-        return Err(ConnectorError::permanent("refusing an empty file name"));
-    };
-    let mut parent = directory.to_path_buf();
-    for component in components {
-        parent.push(component);
-        ensure_directory(&parent)?;
-    }
+    let (parent, file_name) = parent_of(directory, relative)?;
     let target = parent.join(file_name);
 
     // A redelivery usually finds its file: answer without writing anything.
@@ -147,16 +139,10 @@ pub(crate) fn publish(
     }
     // Or the software took it away already.
     if journal {
-        match recorded(directory, relative)? {
-            Some(digest) if digest == hex_digest(bytes) => return Ok(Published::AlreadyThere),
-            Some(_) => {
-                return Err(ConnectorError::permanent(format!(
-                    "a file with different content was published as {} earlier (recorded in {}); refusing to publish another",
-                    target.display(),
-                    directory.join(JOURNAL_DIRECTORY).display()
-                )))
-            }
-            None => {}
+        if let Some(published) =
+            journal_verdict(directory, relative, &target, || hex_digest(bytes))?
+        {
+            return Ok(published);
         }
     }
 
@@ -200,19 +186,11 @@ pub(crate) fn publish_file(
     source: &Path,
     journal: bool,
 ) -> Result<Published, ConnectorError> {
-    let mut components: Vec<&str> = relative.split('/').collect();
-    let Some(file_name) = components.pop() else {
-        return Err(ConnectorError::permanent("refusing an empty file name"));
-    };
     // What is to be published, by its size and digest: one read of the source, so that a
     // redelivery writes nothing.
     let (length, digest) = file_digest(source)
         .map_err(|error| io_failure("read the file to publish", source, error))?;
-    let mut parent = directory.to_path_buf();
-    for component in components {
-        parent.push(component);
-        ensure_directory(&parent)?;
-    }
+    let (parent, file_name) = parent_of(directory, relative)?;
     let target = parent.join(file_name);
 
     if existing_digest(&target, length, &digest)? == Existing::Same {
@@ -223,16 +201,8 @@ pub(crate) fn publish_file(
         return Ok(Published::AlreadyThere);
     }
     if journal {
-        match recorded(directory, relative)? {
-            Some(recorded) if recorded == digest => return Ok(Published::AlreadyThere),
-            Some(_) => {
-                return Err(ConnectorError::permanent(format!(
-                    "a file with different content was published as {} earlier (recorded in {}); refusing to publish another",
-                    target.display(),
-                    directory.join(JOURNAL_DIRECTORY).display()
-                )))
-            }
-            None => {}
+        if let Some(published) = journal_verdict(directory, relative, &target, || digest.clone())? {
+            return Ok(published);
         }
     }
 
@@ -346,6 +316,47 @@ fn journal_entry(directory: &Path, relative: &str) -> PathBuf {
     directory
         .join(JOURNAL_DIRECTORY)
         .join(format!("{relative}.sha256"))
+}
+
+/// Creates the missing directories of `relative` under `directory`; returns the file's
+/// parent directory and name.
+fn parent_of<'r>(
+    directory: &Path,
+    relative: &'r str,
+) -> Result<(PathBuf, &'r str), ConnectorError> {
+    let mut components: Vec<&str> = relative.split('/').collect();
+    let Some(file_name) = components.pop() else {
+        return Err(ConnectorError::permanent("refusing an empty file name"));
+    };
+    let mut parent = directory.to_path_buf();
+    for component in components {
+        parent.push(component);
+        ensure_directory(&parent)?;
+    }
+    Ok((parent, file_name))
+}
+
+/// What the journal says of `relative`, to be published as `target` with the SHA-256
+/// `digest`: published already (`Some`), or not recorded (`None`).
+///
+/// # Errors
+///
+/// A permanent failure when other content was published under that name.
+fn journal_verdict(
+    directory: &Path,
+    relative: &str,
+    target: &Path,
+    digest: impl FnOnce() -> String,
+) -> Result<Option<Published>, ConnectorError> {
+    match recorded(directory, relative)? {
+        Some(recorded) if recorded == digest() => Ok(Some(Published::AlreadyThere)),
+        Some(_) => Err(ConnectorError::permanent(format!(
+            "a file with different content was published as {} earlier (recorded in {}); refusing to publish another",
+            target.display(),
+            directory.join(JOURNAL_DIRECTORY).display()
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// The digest recorded for `relative`, if any.

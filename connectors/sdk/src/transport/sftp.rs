@@ -402,30 +402,14 @@ impl SftpDirectory {
             return Ok(Published::AlreadyThere);
         }
         if self.journal {
-            match self.recorded(sftp, relative).await? {
-                Some(digest) if digest == super::local::hex_digest(bytes) => {
-                    return Ok(Published::AlreadyThere)
-                }
-                Some(_) => {
-                    return Err(ConnectorError::permanent(format!(
-                        "a file with different content was published as {target} on {} earlier (recorded in {}); refusing to publish another",
-                        self.location(),
-                        self.remote(super::JOURNAL_DIRECTORY)
-                    )))
-                }
-                None => {}
+            if let Some(published) = self
+                .journal_verdict(sftp, relative, &target, || super::local::hex_digest(bytes))
+                .await?
+            {
+                return Ok(published);
             }
         }
-        let mut components: Vec<&str> = relative.split('/').collect();
-        let Some(file_name) = components.pop() else {
-            return Err(ConnectorError::permanent("refusing an empty file name"));
-        };
-        let mut parent = self.directory.trim_end_matches('/').to_owned();
-        for component in components {
-            parent = format!("{parent}/{component}");
-            self.ensure_directory(sftp, &parent).await?;
-        }
-        let temp = format!("{parent}/{}", temp_name(file_name));
+        let temp = self.temp_beside(sftp, relative).await?;
         let written = self.write_temp(sftp, &temp, bytes).await;
         if let Err(error) = written {
             let _ = sftp.remove_file(temp.as_str()).await;
@@ -477,28 +461,14 @@ impl SftpDirectory {
             return Ok(Published::AlreadyThere);
         }
         if self.journal {
-            match self.recorded(sftp, relative).await? {
-                Some(recorded) if recorded == digest => return Ok(Published::AlreadyThere),
-                Some(_) => {
-                    return Err(ConnectorError::permanent(format!(
-                        "a file with different content was published as {target} on {} earlier (recorded in {}); refusing to publish another",
-                        self.location(),
-                        self.remote(super::JOURNAL_DIRECTORY)
-                    )))
-                }
-                None => {}
+            if let Some(published) = self
+                .journal_verdict(sftp, relative, &target, || digest.clone())
+                .await?
+            {
+                return Ok(published);
             }
         }
-        let mut components: Vec<&str> = relative.split('/').collect();
-        let Some(file_name) = components.pop() else {
-            return Err(ConnectorError::permanent("refusing an empty file name"));
-        };
-        let mut parent = self.directory.trim_end_matches('/').to_owned();
-        for component in components {
-            parent = format!("{parent}/{component}");
-            self.ensure_directory(sftp, &parent).await?;
-        }
-        let temp = format!("{parent}/{}", temp_name(file_name));
+        let temp = self.temp_beside(sftp, relative).await?;
         let written = match self.write_temp_from(sftp, &temp, source).await {
             Ok(written) if written == (length, digest.clone()) => Ok(()),
             Ok(_) => Err(ConnectorError::transient(format!(
@@ -615,6 +585,49 @@ impl SftpDirectory {
 
     fn journal_entry(&self, relative: &str) -> String {
         self.remote(&format!("{}/{relative}.sha256", super::JOURNAL_DIRECTORY))
+    }
+
+    /// Creates the missing directories of `relative` and returns a hidden temporary name
+    /// beside its final one.
+    async fn temp_beside(
+        &self,
+        sftp: &SftpSession,
+        relative: &str,
+    ) -> Result<String, ConnectorError> {
+        let mut components: Vec<&str> = relative.split('/').collect();
+        let Some(file_name) = components.pop() else {
+            return Err(ConnectorError::permanent("refusing an empty file name"));
+        };
+        let mut parent = self.directory.trim_end_matches('/').to_owned();
+        for component in components {
+            parent = format!("{parent}/{component}");
+            self.ensure_directory(sftp, &parent).await?;
+        }
+        Ok(format!("{parent}/{}", temp_name(file_name)))
+    }
+
+    /// What the journal says of `relative`, to be published as `target` with the SHA-256
+    /// `digest`: published already (`Some`), or not recorded (`None`).
+    ///
+    /// # Errors
+    ///
+    /// A permanent failure when other content was published under that name.
+    async fn journal_verdict(
+        &self,
+        sftp: &SftpSession,
+        relative: &str,
+        target: &str,
+        digest: impl FnOnce() -> String,
+    ) -> Result<Option<Published>, ConnectorError> {
+        match self.recorded(sftp, relative).await? {
+            Some(recorded) if recorded == digest() => Ok(Some(Published::AlreadyThere)),
+            Some(_) => Err(ConnectorError::permanent(format!(
+                "a file with different content was published as {target} on {} earlier (recorded in {}); refusing to publish another",
+                self.location(),
+                self.remote(super::JOURNAL_DIRECTORY)
+            ))),
+            None => Ok(None),
+        }
     }
 
     async fn recorded(
