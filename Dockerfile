@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The gateway and the business-software simulators in one image (docker-compose.yml runs
 # each as its own service). Two stages: the build (the Rust toolchain, ~2 GB) is thrown
-# away; the runtime image holds the binaries, the shipped mappings and xmllint (for the
+# away; the runtime image holds the binaries, the shipped mappings, the official schemas and xmllint (for the
 # Cityweb and PES simulators), and runs as the unprivileged user `aiguillage` (uid 10001).
 
 FROM rust:1.95-bookworm AS build
@@ -26,6 +26,8 @@ RUN apt-get update \
       /srv/aiguillage/spool/pes-import /srv/aiguillage/spool/ads-depots
 COPY --from=build /out/ /usr/local/bin/
 COPY mappings /srv/aiguillage/mappings
+# The official schemas the simulators validate against (the repository's schemas/).
+COPY schemas /usr/share/aiguillage/schemas
 USER aiguillage
 WORKDIR /srv/aiguillage
 EXPOSE 9464

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use crate::watch::{files_under as visible_files_under, Watcher};
 
-/// The Cityweb schema: `CITYWEB_XSD`, else `shared/schemas/cityweb/etatcivil.xsd` beside
-/// the workspace (`../shared/…` from the repository's root, as CI lays it out).
+/// The Cityweb schema: `CITYWEB_XSD`, else the copy vendored in the repository
+/// (`schemas/cityweb/etatcivil.xsd`).
 pub fn cityweb_schema() -> PathBuf {
     if let Ok(path) = std::env::var("CITYWEB_XSD") {
         return PathBuf::from(path);
@@ -31,7 +31,7 @@ pub fn cityweb_schema() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace root");
-    root.join("../shared/schemas/cityweb/etatcivil.xsd")
+    root.join("schemas/cityweb/etatcivil.xsd")
 }
 
 /// One file the simulator imported or rejected.

@@ -20,8 +20,8 @@
 //!    and every `PJ` `IdUnique` once (`ERREUR_PJ`, `ERREUR_DOUBLON_PJ`).
 //!
 //! It answers next to the file with an acquittement shaped like Hélios's `PES_ACQUIT`
-//! (`PES_V2/Rev0/PES_V2_Acquit_Autonome.xsd` of the DGFiP set, which is not in the schema
-//! bundle of `../shared`, so the answer is not validated): `ACK_<file>` when the file is
+//! (`PES_V2/Rev0/PES_V2_Acquit_Autonome_V2.xsd` of the DGFiP set, vendored in
+//! `schemas/pes-v2/`; the answer is not validated against it yet): `ACK_<file>` when the file is
 //! accepted (one `ElementACQUIT` per bordereau, `EtatAck` 1), `NACK_<file>` when it is
 //! rejected (one `ElementACQUIT`, `EtatAck` 0, the DGFiP's anomaly code in `NumAnoAck` and
 //! the reason in `LibelleAnoAck`). A rejected file is rejected as a whole: none of its
@@ -44,8 +44,8 @@ use quick_xml::Reader;
 
 use crate::watch::{files_under, Watcher};
 
-/// The PES V2 schema: `PES_XSD`, else `shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`
-/// beside the workspace (`../shared/…` from the repository's root, as CI lays it out).
+/// The PES V2 schema: `PES_XSD`, else the copy vendored in the repository
+/// (`schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`).
 pub fn pes_schema() -> PathBuf {
     if let Ok(path) = std::env::var("PES_XSD") {
         return PathBuf::from(path);
@@ -53,7 +53,7 @@ pub fn pes_schema() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace root");
-    root.join("../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd")
+    root.join("schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd")
 }
 
 /// The directory, inside the import directory, where the simulator keeps its state.

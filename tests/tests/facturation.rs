@@ -25,7 +25,7 @@ fn mapping() -> PathBuf {
 }
 
 fn schema() -> PathBuf {
-    workspace().join("../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd")
+    workspace().join("schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd")
 }
 
 /// A golden w.c.s. démarche of tests/fixtures/facturation, with an id unique to the test.

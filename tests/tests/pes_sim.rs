@@ -14,7 +14,7 @@ use aiguillage_tests::pes_sim::{read_answer, values_of, Acquit, PesSim};
 /// one line of 87.50).
 fn example() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/schemas/pes-v2/examples/titre-ordinaire.xml");
+        .join("../schemas/pes-v2/examples/titre-ordinaire.xml");
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 

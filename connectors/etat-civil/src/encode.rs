@@ -1,5 +1,5 @@
 //! The Cityweb `demandeEtatCivil` XML of a [`DemandeActe`]
-//! (`../shared/schemas/cityweb/etatcivil.xsd`), written with the SDK's XML writer
+//! (`schemas/cityweb/etatcivil.xsd`), written with the SDK's XML writer
 //! ([`aiguillage_connector::xml`]) in the schema's element order.
 //!
 //! Text is escaped for any input: `&`, `<`, `>` and quotes become entities, a carriage

@@ -1,6 +1,6 @@
 //! The `etat-civil/cityweb` connector of Aiguillage: each mapped « demande d'acte »
 //! (docs/documents.md) is written as one Cityweb `demandeEtatCivil` XML file
-//! (`../shared/schemas/cityweb/etatcivil.xsd`) into the état-civil software's import
+//! (`schemas/cityweb/etatcivil.xsd`) into the état-civil software's import
 //! directory, locally or over SFTP.
 //!
 //! ```toml

@@ -1,5 +1,5 @@
 //! The PES V2 `PES_Aller` file of a bordereau of titres
-//! (`../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`), written with the SDK's XML
+//! (`schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`), written with the SDK's XML
 //! writer ([`aiguillage_connector::xml`]) in the schema's element order, every value in the
 //! `V` attribute.
 //!

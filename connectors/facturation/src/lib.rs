@@ -1,6 +1,6 @@
 //! The `facturation/pes` connector of Aiguillage: each mapped « titre de recette »
 //! (docs/documents.md, section « Facturation ») is written as one DGFiP PES V2
-//! `PES_Aller` file with a `PES_RecetteAller` part (`../shared/schemas/pes-v2/`), one
+//! `PES_Aller` file with a `PES_RecetteAller` part (`schemas/pes-v2/`), one
 //! bordereau holding one titre, into the import directory of the commune's finance
 //! software, locally or over SFTP.
 //!

@@ -1,7 +1,6 @@
 //! The Cityweb import simulator as a program, for a demo or a docker-compose service:
 //! `cityweb-sim IMPORT_DIR OUT_DIR` watches IMPORT_DIR, validates each file against the
-//! Cityweb schema (`CITYWEB_XSD`, else `../shared/schemas/cityweb/etatcivil.xsd` beside the
-//! workspace), moves it to OUT_DIR/done or OUT_DIR/error and logs to OUT_DIR/import.log,
+//! Cityweb schema (`CITYWEB_XSD`, else the repository's `schemas/cityweb/etatcivil.xsd`), moves it to OUT_DIR/done or OUT_DIR/error and logs to OUT_DIR/import.log,
 //! until interrupted.
 
 use std::path::PathBuf;

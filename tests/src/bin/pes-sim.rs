@@ -1,7 +1,7 @@
 //! The finance-software import simulator as a program, for a demo or a docker-compose
 //! service: `pes-sim IMPORT_DIR` watches IMPORT_DIR, checks each PES V2 file as Hélios's
-//! acceptance would (schema `PES_XSD`, else `../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`
-//! beside the workspace; sums, counts, numbering, encoding) and writes `ACK_<file>` or
+//! acceptance would (schema `PES_XSD`, else the repository's
+//! `schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`; sums, counts, numbering, encoding) and writes `ACK_<file>` or
 //! `NACK_<file>` next to it, until interrupted. Its state is in IMPORT_DIR/.pes-sim.
 
 use std::path::PathBuf;

@@ -20,13 +20,13 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The Cityweb schema: `CITYWEB_XSD`, else `../shared/schemas/cityweb/etatcivil.xsd` beside
-/// the workspace (as CI lays it out).
+/// The Cityweb schema: `CITYWEB_XSD`, else the copy vendored in the repository
+/// (`schemas/cityweb/etatcivil.xsd`).
 pub fn schema() -> PathBuf {
     if let Ok(path) = std::env::var("CITYWEB_XSD") {
         return PathBuf::from(path);
     }
-    let path = workspace_root().join("../shared/schemas/cityweb/etatcivil.xsd");
+    let path = workspace_root().join("schemas/cityweb/etatcivil.xsd");
     assert!(
         path.is_file(),
         "the Cityweb schema is not at {} (set CITYWEB_XSD)",

@@ -24,13 +24,13 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The PES V2 entry schema: `PES_XSD`, else
-/// `../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd` beside the workspace.
+/// The PES V2 entry schema: `PES_XSD`, else the copy vendored in the repository
+/// (`schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`).
 pub fn schema() -> PathBuf {
     if let Ok(path) = std::env::var("PES_XSD") {
         return PathBuf::from(path);
     }
-    let path = workspace_root().join("../shared/schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd");
+    let path = workspace_root().join("schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd");
     assert!(
         path.is_file(),
         "the PES V2 schema is not at {} (set PES_XSD)",
