@@ -213,7 +213,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => None,
     };
     let notifiers =
-        crate::publik::notifier::spawn_all(&config.bus, &config.publik, &stop_rx, &metrics);
+        crate::publik::notifier::spawn_all(&config.bus, &config.publik, &store, &stop_rx, &metrics);
     let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let task = tokio::spawn(supervise(
         config,

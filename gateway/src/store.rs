@@ -428,6 +428,59 @@ impl Store {
             .collect()
     }
 
+    /// Records that the Publik notifier sent `status` of `envelope_id` (from `connector`)
+    /// to `portal` and that the portal took it. Recording it again keeps the first row.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be written.
+    pub async fn record_notification(
+        &self,
+        envelope_id: &str,
+        connector: &str,
+        status: &str,
+        portal: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO publik_notifications (envelope_id, connector, status, portal, sent_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (envelope_id, connector, status) DO NOTHING",
+        )
+        .bind(envelope_id)
+        .bind(connector)
+        .bind(status)
+        .bind(portal)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When the Publik notifier's `status` of `envelope_id` (from `connector`) was taken
+    /// by its portal, if it was.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read.
+    pub async fn notification_sent_at(
+        &self,
+        envelope_id: &str,
+        connector: &str,
+        status: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sent_at FROM publik_notifications \
+             WHERE envelope_id = $1 AND connector = $2 AND status = $3",
+        )
+        .bind(envelope_id)
+        .bind(connector)
+        .bind(status)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| row.try_get::<String, _>(0))
+            .transpose()
+            .map_err(Into::into)
+    }
+
     /// The bindings recorded for `exchange`: `(queue, routing key, connector)`.
     ///
     /// # Errors

@@ -76,7 +76,7 @@ struct RawPortal {
     name: String,
     #[serde(default)]
     url: Option<String>,
-    orig: String,
+    orig: Origs,
     #[serde(default)]
     secret: Option<SecretString>,
     #[serde(default)]
@@ -140,25 +140,135 @@ impl Default for RawNotify {
     }
 }
 
+/// The `orig` of a portal's webhooks: one name, or several (`["portail.agglo.fr",
+/// "wcs.agglo.fr"]`) when w.c.s. signs some calls itself through `[wscall-secrets]`,
+/// with its own host name as `orig`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Origs {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Origs {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(orig) => vec![orig],
+            Self::Several(origs) => origs,
+        }
+    }
+}
+
+/// Which w.c.s. API a trigger calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerKind {
+    /// A jump trigger of the démarche's current status (an "Automatic jump" "After call
+    /// to webservice trigger"): `…/jump/trigger/<name>/`. Only there while the démarche is
+    /// in that status.
+    Jump,
+    /// A global action's webservice trigger (*Déclencheur: appel webservice*):
+    /// `…/hooks/<name>/`. Available whatever the démarche's status.
+    Hook,
+}
+
+/// A workflow trigger: written `"name"` (a jump trigger), `{ jump = "name" }` or
+/// `{ hook = "name" }` (a global action's trigger).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    /// Which API.
+    pub kind: TriggerKind,
+    /// Its identifier in the workflow.
+    pub name: String,
+}
+
+impl Trigger {
+    /// A jump trigger named `name`.
+    pub fn jump(name: &str) -> Self {
+        Self {
+            kind: TriggerKind::Jump,
+            name: name.to_owned(),
+        }
+    }
+
+    /// A global action's trigger named `name`.
+    pub fn hook(name: &str) -> Self {
+        Self {
+            kind: TriggerKind::Hook,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Trigger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Trigger;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a trigger name (\"name\"), or { jump = \"name\" } or { hook = \"name\" }",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Trigger, E> {
+                Ok(Trigger::jump(name))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Trigger, A::Error> {
+                use serde::de::Error;
+                let mut found: Option<Trigger> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let kind = match key.as_str() {
+                        "jump" => TriggerKind::Jump,
+                        "hook" => TriggerKind::Hook,
+                        other => {
+                            return Err(A::Error::custom(format!(
+                                "unknown key `{other}` in a trigger: write {{ jump = \"name\" }} or {{ hook = \"name\" }}"
+                            )))
+                        }
+                    };
+                    let name: String = map.next_value()?;
+                    if found.is_some() {
+                        return Err(A::Error::custom(
+                            "a trigger is either `jump` or `hook`, not both",
+                        ));
+                    }
+                    found = Some(Trigger { kind, name });
+                }
+                found.ok_or_else(|| {
+                    A::Error::custom(
+                        "empty trigger: write { jump = \"name\" } or { hook = \"name\" }",
+                    )
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// The workflow trigger called for each final status (none: that status is not sent).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Triggers {
     /// For `delivered`: the business software accepted the démarche.
-    pub delivered: Option<String>,
+    pub delivered: Option<Trigger>,
     /// For `rejected`: refused for good (bad data, mapping error, refused by the software).
-    pub rejected: Option<String>,
+    pub rejected: Option<Trigger>,
     /// For `dead`: the retries were exhausted.
-    pub dead: Option<String>,
+    pub dead: Option<Trigger>,
 }
 
 impl Triggers {
     /// The trigger for `status`.
-    pub fn get(&self, status: &str) -> Option<&str> {
+    pub fn get(&self, status: &str) -> Option<&Trigger> {
         match status {
-            "delivered" => self.delivered.as_deref(),
-            "rejected" => self.rejected.as_deref(),
-            "dead" => self.dead.as_deref(),
+            "delivered" => self.delivered.as_ref(),
+            "rejected" => self.rejected.as_ref(),
+            "dead" => self.dead.as_ref(),
             _ => None,
         }
     }
@@ -341,8 +451,8 @@ pub struct Portal {
     pub name: String,
     /// Base URL of its w.c.s. (where the notifier calls the démarches' API).
     pub url: Option<url::Url>,
-    /// The `orig` its webhooks are signed with.
-    pub orig: String,
+    /// The `orig` values its webhooks are signed with (all with its key).
+    pub origs: Vec<String>,
     /// The key its webhooks are signed with.
     pub secret: SecretString,
     /// How its naive local times are read.
@@ -357,7 +467,7 @@ impl fmt::Debug for Portal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Portal")
             .field("name", &self.name)
-            .field("orig", &self.orig)
+            .field("origs", &self.origs)
             .field("forms", &self.forms.keys().collect::<Vec<_>>())
             .field("notify", &self.notify)
             .finish_non_exhaustive()
@@ -425,11 +535,12 @@ pub fn summary(publik: &PublikConfig) -> Option<String> {
     Some(format!("{intake}; portals: {}", portals.join(", ")))
 }
 
-/// The keys of the webhooks, by `orig`.
+/// The keys of the webhooks, by `orig` (a portal with several `orig` has its key under
+/// each).
 pub fn webhook_keys(portals: &[Arc<Portal>]) -> HashMap<String, SecretString> {
     portals
         .iter()
-        .map(|p| (p.orig.clone(), p.secret.clone()))
+        .flat_map(|p| p.origs.iter().map(|orig| (orig.clone(), p.secret.clone())))
         .collect()
 }
 
@@ -517,19 +628,25 @@ pub fn check(
                 format!("`{}` names two portals", raw_portal.name),
             );
         }
-        if raw_portal.orig.is_empty() {
+        let portal_origs = raw_portal.orig.into_vec();
+        if portal_origs.is_empty() {
             problem(
                 key("orig"),
-                "must not be empty: the `orig` w.c.s. signs its webhooks with".into(),
+                "must not be empty: the `orig` w.c.s. signs its webhooks with (one name, or a list)".into(),
             );
-        } else if origs.insert(raw_portal.orig.clone(), index).is_some() {
-            problem(
-                key("orig"),
-                format!(
-                    "`{}` is the orig of two portals: the key could not be chosen",
-                    raw_portal.orig
-                ),
-            );
+        }
+        for orig in &portal_origs {
+            if orig.is_empty() {
+                problem(
+                    key("orig"),
+                    "must not be empty: the `orig` w.c.s. signs its webhooks with".into(),
+                );
+            } else if origs.insert(orig.clone(), index).is_some() {
+                problem(
+                    key("orig"),
+                    format!("`{orig}` is given twice (for two portals, or twice for one): the key could not be chosen"),
+                );
+            }
         }
         let setup = Setup::new(&raw_portal.name, base_dir);
         let secret = match aiguillage_connector::secret::resolve(
@@ -643,10 +760,11 @@ pub fn check(
                 .into_iter()
                 .flatten()
             {
-                if trigger.is_empty() || trigger.contains(['/', '?', '#', ' ']) {
+                let name = &trigger.name;
+                if name.is_empty() || name.contains(['/', '?', '#', ' ']) {
                     problem(
                         key("triggers"),
-                        format!("`{trigger}` is not a trigger name (no `/`, `?`, `#` or space)"),
+                        format!("`{name}` is not a trigger name (no `/`, `?`, `#` or space)"),
                     );
                 }
             }
@@ -674,7 +792,7 @@ pub fn check(
             portals.push(Arc::new(Portal {
                 name: raw_portal.name,
                 url,
-                orig: raw_portal.orig,
+                origs: portal_origs,
                 secret,
                 timezone,
                 forms,
@@ -774,6 +892,88 @@ mod file_tests {
             "[publik.intake]\nenabled = true\n\n[[publik.portals]]\nname = \"csm\"\norig = \"csm\"\nsecret = \"k\"\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\n"
         )
         .is_empty());
+    }
+
+    fn load(publik: &str) -> crate::config::Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[[connectors]]\nname = \"a\"\nkind = \"file-drop\"\ndirectory = \"{}\"\n\n[[routes]]\ncommune = \"44043\"\nforms = [\"x\"]\nconnector = \"a\"\n\n{publik}",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        Config::load_with_env(&path, &HashMap::new(), &Registry::builtin()).unwrap()
+    }
+
+    const PORTAL: &str =
+        "[[publik.portals]]\nname = \"csm\"\nurl = \"https://p.invalid/\"\nsecret = \"k\"\n";
+
+    #[test]
+    fn a_trigger_is_a_jump_by_default_or_a_global_hook() {
+        let config = load(&format!(
+            "{PORTAL}orig = \"csm\"\n\n[publik.portals.notify]\nenabled = true\ntriggers = {{ delivered = \"transmis\", rejected = {{ hook = \"refus\" }}, dead = {{ jump = \"echec\" }} }}\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\n"
+        ));
+        let triggers = &config.publik.portals[0].forms["f"].triggers;
+        assert_eq!(
+            triggers.get("delivered"),
+            Some(&super::Trigger::jump("transmis"))
+        );
+        assert_eq!(
+            triggers.get("rejected"),
+            Some(&super::Trigger::hook("refus"))
+        );
+        assert_eq!(triggers.get("dead"), Some(&super::Trigger::jump("echec")));
+        for (written, expected) in [
+            ("{ hok = \"refus\" }", "unknown key `hok` in a trigger"),
+            (
+                "{ hook = \"a\", jump = \"b\" }",
+                "either `jump` or `hook`, not both",
+            ),
+            ("{}", "empty trigger"),
+        ] {
+            let found = problems(&format!(
+                "{PORTAL}orig = \"csm\"\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\ntriggers = {{ rejected = {written} }}\n"
+            ));
+            assert!(
+                found.iter().any(|(_, message)| message.contains(expected)),
+                "{written}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_portal_may_sign_its_webhooks_with_several_origs() {
+        let config = load(&format!(
+            "{PORTAL}orig = [\"portail.agglo.invalid\", \"wcs.agglo.invalid\"]\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\n"
+        ));
+        assert_eq!(
+            config.publik.portals[0].origs,
+            ["portail.agglo.invalid", "wcs.agglo.invalid"]
+        );
+        let keys = super::webhook_keys(&config.publik.portals);
+        assert!(
+            keys.contains_key("portail.agglo.invalid") && keys.contains_key("wcs.agglo.invalid")
+        );
+        let empty = problems(&format!(
+            "{PORTAL}orig = []\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\n"
+        ));
+        assert!(
+            empty.iter().any(|(key, _)| key == "publik.portals[0].orig"),
+            "{empty:?}"
+        );
+        let twice = problems(&format!(
+            "{PORTAL}orig = [\"a.invalid\", \"a.invalid\"]\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\n"
+        ));
+        assert!(
+            twice
+                .iter()
+                .any(|(key, message)| key == "publik.portals[0].orig"
+                    && message.contains("`a.invalid` is given twice")),
+            "{twice:?}"
+        );
     }
 
     #[test]

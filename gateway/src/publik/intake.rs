@@ -1,5 +1,6 @@
-//! The intake: `POST /intake` (the path is configurable), where a w.c.s. webhook action
-//! sends a démarche. The request is checked (Publik signature of its query string, size,
+//! The intake: `POST /intake` (the path is configurable), where a w.c.s. "Webservice"
+//! action sends a démarche (`PUT` and `PATCH`, which the action offers too with the same
+//! body, are taken the same way). The request is checked (Publik signature of its query string, size,
 //! JSON, a configured form), turned into an envelope (bus contract), published on the
 //! démarches exchange, and acknowledged with `202` only once the broker has confirmed it.
 //!
@@ -273,7 +274,7 @@ pub async fn start(
         verifier: Verifier::new(webhook_keys(portals), intake.window, intake.nonce_capacity),
         portals: portals
             .iter()
-            .map(|p| (p.orig.clone(), p.clone()))
+            .flat_map(|p| p.origs.iter().map(move |orig| (orig.clone(), p.clone())))
             .collect(),
         bus: bus.clone(),
         link: link.clone(),
@@ -281,7 +282,7 @@ pub async fn start(
         metrics,
     });
     let app = Router::new()
-        .route(&intake.path, post(receive))
+        .route(&intake.path, post(receive).put(receive).patch(receive))
         .layer(DefaultBodyLimit::max(intake.max_body_bytes))
         .with_state(state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -581,7 +582,7 @@ mod tests {
         Portal {
             name: "csm".into(),
             url: None,
-            orig: "demarches.example.invalid".into(),
+            origs: vec!["demarches.example.invalid".into()],
             secret: SecretString::from("k".to_owned()),
             timezone: Timezone::EuropeParis,
             forms,

@@ -9,14 +9,25 @@
 //! scheme, with the status event as its JSON body (w.c.s. keeps it as the trigger's data:
 //! `form_trigger_<trigger>_content_reference` in the workflow).
 //!
-//! - 2xx: done, the event is acknowledged;
-//! - no answer, 408, 429, 5xx: the portal is unavailable; the event goes to a retry queue
+//! A trigger is a jump trigger of the démarche's current status
+//! (`…/jump/trigger/<trigger>/`) or, written `{ hook = "…" }`, a global action's
+//! webservice trigger (`…/hooks/<trigger>/`), which w.c.s. runs whatever the status.
+//!
+//! - 2xx: done; the store records that this status was taken, then the event is
+//!   acknowledged;
+//! - no answer, 408, 429, 5xx, and the 403 w.c.s. answers while the démarche is still
+//!   running its workflow actions (`Formdata currently processing actions.`: the moment
+//!   right after its webhook action called the gateway, when a fast connector's status
+//!   arrives): the portal cannot take it now; the event goes to a retry queue
 //!   (`….retry.<delay>`, the delay doubling from `retry_initial` to `retry_max_delay`, then
 //!   at that pace for as long as it takes) and comes back to be sent again: an outage of
 //!   the portal loses nothing;
-//! - any other answer (403 bad signature or role, 404 no such démarche or no such trigger in
+//! - 404 when the store shows that this status was already taken: the trigger was applied
+//!   (a crash between the portal's 2xx and the acknowledgement, then a second call that
+//!   finds the démarche moved on); acknowledged, counted as `already_applied`;
+//! - any other answer (403 signature or roles, 404 no such démarche or no such trigger in
 //!   its current status…): retrying would not help; the event goes to `….dead` with the
-//!   reason, for the operator.
+//!   reason, in French, for the operator.
 //!
 //! Each move to another queue is published with a confirm before the original is
 //! acknowledged: a crash in between gives a second call, never a lost status.
@@ -37,15 +48,19 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use super::config::{NotifyConfig, Portal, PublikConfig, NOTIFIED_STATUSES};
+use super::config::{Trigger, TriggerKind};
 use super::signature::{Algo, Signer};
 use crate::bus::{self, Publisher};
 use crate::config::BusConfig;
 use crate::metrics::Metrics;
+use crate::store::Store;
 
 /// Starts a notifier for each portal that has one; each stops when `stop` turns true.
+/// `store` keeps which statuses each portal took (see [`Outcome::AlreadyApplied`]).
 pub fn spawn_all(
     bus: &BusConfig,
     publik: &PublikConfig,
+    store: &Store,
     stop: &watch::Receiver<bool>,
     metrics: &Metrics,
 ) -> Vec<JoinHandle<()>> {
@@ -57,6 +72,7 @@ pub fn spawn_all(
             tokio::spawn(run(
                 bus.clone(),
                 portal.clone(),
+                store.clone(),
                 stop.clone(),
                 metrics.clone(),
             ))
@@ -69,6 +85,9 @@ pub fn spawn_all(
 pub enum Outcome {
     /// The portal took it (2xx).
     Sent,
+    /// The portal answered 404, and the store shows it had taken this status before: the
+    /// trigger was applied already (the call is a second one).
+    AlreadyApplied(String),
     /// Nothing to send for it (another portal's démarche, or no trigger for its status).
     Skipped(String),
     /// The portal was unavailable: try again later.
@@ -84,12 +103,14 @@ struct Context {
     notify: NotifyConfig,
     client: reqwest::Client,
     publisher: Publisher,
+    store: Store,
     metrics: Metrics,
 }
 
 async fn run(
     bus: BusConfig,
     portal: Arc<Portal>,
+    store: Store,
     mut stop: watch::Receiver<bool>,
     metrics: Metrics,
 ) {
@@ -109,7 +130,7 @@ async fn run(
             break;
         }
         let started = Instant::now();
-        match session(&bus, &portal, &notify, &client, &mut stop, &metrics).await {
+        match session(&bus, &portal, &notify, &client, &store, &mut stop, &metrics).await {
             Ok(()) => break,
             Err(reason) => {
                 if started.elapsed() > Duration::from_secs(30) {
@@ -133,6 +154,7 @@ async fn session(
     portal: &Arc<Portal>,
     notify: &NotifyConfig,
     client: &reqwest::Client,
+    store: &Store,
     stop: &mut watch::Receiver<bool>,
     metrics: &Metrics,
 ) -> Result<(), String> {
@@ -150,9 +172,12 @@ async fn session(
         bus_config,
         portal,
         notify,
-        client,
+        Tools {
+            client,
+            store,
+            metrics,
+        },
         stop,
-        metrics,
     )
     .await;
     let _ = tokio::time::timeout(
@@ -163,15 +188,26 @@ async fn session(
     result
 }
 
+/// What a session hands to each delivery, beside the portal.
+struct Tools<'a> {
+    client: &'a reqwest::Client,
+    store: &'a Store,
+    metrics: &'a Metrics,
+}
+
 async fn consume(
     connection: &lapin::Connection,
     bus_config: &BusConfig,
     portal: &Arc<Portal>,
     notify: &NotifyConfig,
-    client: &reqwest::Client,
+    tools: Tools<'_>,
     stop: &mut watch::Receiver<bool>,
-    metrics: &Metrics,
 ) -> Result<(), String> {
+    let Tools {
+        client,
+        store,
+        metrics,
+    } = tools;
     let setup = connection
         .create_channel()
         .await
@@ -206,6 +242,7 @@ async fn consume(
         notify: notify.clone(),
         client: client.clone(),
         publisher,
+        store: store.clone(),
         metrics: metrics.clone(),
     });
     let mut tasks = JoinSet::new();
@@ -319,6 +356,7 @@ async fn handle(context: Arc<Context>, delivery: Delivery) {
     let portal = &context.portal.name;
     let result = match &outcome {
         Outcome::Sent => "sent",
+        Outcome::AlreadyApplied(_) => "already_applied",
         Outcome::Skipped(_) => "skipped",
         Outcome::Retry(_) => "retried",
         Outcome::Refused(_) => "refused",
@@ -327,6 +365,10 @@ async fn handle(context: Arc<Context>, delivery: Delivery) {
     let moved = match &outcome {
         Outcome::Sent => {
             info!(demarche.id = %id, %portal, attempt, "status sent to the portal");
+            Ok(())
+        }
+        Outcome::AlreadyApplied(reason) => {
+            info!(demarche.id = %id, %portal, attempt, %reason, "status already applied on the portal: this call was a second one");
             Ok(())
         }
         Outcome::Skipped(reason) => {
@@ -407,16 +449,69 @@ async fn handle(context: Arc<Context>, delivery: Delivery) {
     }
 }
 
-/// The w.c.s. API URL of a démarche's trigger.
-pub fn trigger_url(base: &url::Url, form: &str, number: &str, trigger: &str) -> String {
+/// The w.c.s. API URL of a démarche's trigger: `…/jump/trigger/<name>/` for a jump
+/// trigger, `…/hooks/<name>/` for a global action's.
+pub fn trigger_url(base: &url::Url, form: &str, number: &str, trigger: &Trigger) -> String {
     let encode = |segment: &str| super::signature::form_encode(segment).replace('+', "%20");
+    let api = match trigger.kind {
+        TriggerKind::Jump => "jump/trigger",
+        TriggerKind::Hook => "hooks",
+    };
     format!(
-        "{}/api/forms/{}/{}/jump/trigger/{}/",
+        "{}/api/forms/{}/{}/{api}/{}/",
         base.as_str().trim_end_matches('/'),
         encode(form),
         encode(number),
-        encode(trigger)
+        encode(&trigger.name)
     )
+}
+
+/// w.c.s.'s `err_desc` while the démarche runs its workflow actions (`wcs/wf/jump.py`,
+/// `wcs/forms/workflows.py`): the call is refused only for now. w.c.s. answers it in the
+/// portal's language when a translation exists, so the English words are looked for, and
+/// the French ones too.
+fn is_processing_actions(err_desc: &str) -> bool {
+    let text = err_desc.to_lowercase();
+    text.contains("currently processing actions")
+        || (text.contains("en cours") && text.contains("traitement"))
+}
+
+/// What the portal answered to a trigger call, as the notifier classifies it.
+fn classify(code: u16, err_desc: &str, url: &str) -> Answer {
+    let detail = if err_desc.is_empty() {
+        String::new()
+    } else {
+        format!(" : « {} »", err_desc.chars().take(200).collect::<String>())
+    };
+    match code {
+        200..=299 => Answer::Taken,
+        403 if is_processing_actions(err_desc) => Answer::Later(format!(
+            "le portail exécute encore les actions du workflow de la démarche ({url} a répondu 403{detail}) : nouvel essai plus tard"
+        )),
+        403 => Answer::Refused(format!(
+            "le portail refuse l'appel ({url} a répondu 403{detail}) : vérifier la clé, l'orig et les rôles autorisés du déclencheur"
+        )),
+        404 => Answer::NotFound(format!(
+            "la démarche ou le déclencheur n'existe pas dans son statut actuel ({url} a répondu 404{detail})"
+        )),
+        408 | 429 | 500..=599 => Answer::Later(format!(
+            "le portail est indisponible ({url} a répondu {code}{detail}) : nouvel essai plus tard"
+        )),
+        _ => Answer::Refused(format!("le portail refuse l'appel ({url} a répondu {code}{detail})")),
+    }
+}
+
+/// The portal's answer, classified.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    /// 2xx.
+    Taken,
+    /// Not now: try again later.
+    Later(String),
+    /// 404: applied already, or refused for good, as the store tells.
+    NotFound(String),
+    /// Refused for good.
+    Refused(String),
 }
 
 /// Sends one status event to the portal.
@@ -424,22 +519,30 @@ async fn notify_one(context: &Context, body: &[u8], attempt: u32) -> Outcome {
     let event: Value = match serde_json::from_slice(body) {
         Ok(event) => event,
         Err(error) => {
-            return Outcome::Refused(format!("not a status event (invalid JSON: {error})"))
+            return Outcome::Refused(format!(
+                "ce n'est pas un événement de statut (JSON invalide : {error})"
+            ))
         }
     };
     let (Some(id), Some(status)) = (
         event.get("id").and_then(Value::as_str),
         event.get("status").and_then(Value::as_str),
     ) else {
-        return Outcome::Refused("not a status event: no `id` or `status`".into());
+        return Outcome::Refused(
+            "ce n'est pas un événement de statut : ni `id` ni `status`".into(),
+        );
     };
+    let connector = event
+        .get("connector")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let portal = &context.portal;
     let Some(rest) = id.strip_prefix(&format!("{}:", portal.name)) else {
         return Outcome::Skipped(format!("a démarche of another portal (`{id}`)"));
     };
     let Some((form, number)) = rest.split_once(':') else {
         return Outcome::Refused(format!(
-            "the envelope id `{id}` is not `{}:<form>:<number>`",
+            "l'identifiant `{id}` n'est pas de la forme `{}:<formulaire>:<numéro>`",
             portal.name
         ));
     };
@@ -450,7 +553,7 @@ async fn notify_one(context: &Context, body: &[u8], attempt: u32) -> Outcome {
         return Outcome::Skipped(format!("no trigger for `{status}`"));
     };
     let Some(base) = &portal.url else {
-        return Outcome::Refused("the portal has no `url`".into());
+        return Outcome::Refused("le portail n'a pas d'`url` dans la configuration".into());
     };
     let url = trigger_url(base, form, number, trigger);
     let signed = Signer {
@@ -467,30 +570,48 @@ async fn notify_one(context: &Context, body: &[u8], attempt: u32) -> Outcome {
         .body(body.to_vec())
         .send()
         .await;
-    match sent {
-        Err(error) => Outcome::Retry(format!("no answer from {url} (attempt {attempt}): {error}")),
-        Ok(response) => {
-            let code = response.status();
-            if code.is_success() {
-                return Outcome::Sent;
+    let response = match sent {
+        Err(error) => {
+            return Outcome::Retry(format!(
+                "pas de réponse de {url} (essai {attempt}) : {error}"
+            ))
+        }
+        Ok(response) => response,
+    };
+    let code = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let err_desc = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("err_desc").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    match classify(code, &err_desc, &url) {
+        Answer::Taken => {
+            // Kept so that a second call's 404 is known for what it is; if it cannot be
+            // written, the status was still taken: only that later 404 would be kept aside.
+            if let Err(error) = context
+                .store
+                .record_notification(id, connector, status, &portal.name)
+                .await
+            {
+                warn!(demarche.id = %id, portal = %portal.name, %error, "the status was taken by the portal but the store could not record it");
             }
-            let text = response.text().await.unwrap_or_default();
-            let detail = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("err_desc").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default();
-            let reason = format!(
-                "{url} answered {code}{}",
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", detail.chars().take(200).collect::<String>())
-                }
-            );
-            if code.as_u16() == 408 || code.as_u16() == 429 || code.is_server_error() {
-                Outcome::Retry(reason)
-            } else {
-                Outcome::Refused(reason)
+            Outcome::Sent
+        }
+        Answer::Later(reason) => Outcome::Retry(reason),
+        Answer::Refused(reason) => Outcome::Refused(reason),
+        Answer::NotFound(reason) => {
+            match context
+                .store
+                .notification_sent_at(id, connector, status)
+                .await
+            {
+                Ok(Some(sent_at)) => Outcome::AlreadyApplied(format!(
+                    "déjà appliqué : le portail a pris ce statut le {sent_at}, et répond maintenant 404 (la démarche a changé de statut)"
+                )),
+                Ok(None) => Outcome::Refused(reason),
+                Err(error) => Outcome::Retry(format!(
+                    "{reason} ; le registre ne peut être lu pour savoir si ce statut a déjà été pris ({error}) : nouvel essai plus tard"
+                )),
             }
         }
     }
@@ -504,13 +625,43 @@ mod tests {
     fn the_trigger_url_is_the_wcs_api_of_the_demarche() {
         let base = url::Url::parse("https://demarches.example.invalid/").unwrap();
         assert_eq!(
-            trigger_url(&base, "demande-acte-naissance", "42", "transmis-logiciel-metier"),
+            trigger_url(&base, "demande-acte-naissance", "42", &Trigger::jump("transmis-logiciel-metier")),
             "https://demarches.example.invalid/api/forms/demande-acte-naissance/42/jump/trigger/transmis-logiciel-metier/"
         );
         let base = url::Url::parse("https://x.invalid/wcs").unwrap();
         assert_eq!(
-            trigger_url(&base, "f", "1 2", "a/b"),
+            trigger_url(&base, "f", "1 2", &Trigger::jump("a/b")),
             "https://x.invalid/wcs/api/forms/f/1%202/jump/trigger/a%2Fb/"
         );
+        assert_eq!(
+            trigger_url(&base, "f", "7", &Trigger::hook("refus")),
+            "https://x.invalid/wcs/api/forms/f/7/hooks/refus/",
+            "a global action's trigger works whatever the status"
+        );
+    }
+
+    #[test]
+    fn only_the_processing_403_is_tried_again() {
+        let url = "https://p.invalid/api/forms/f/1/jump/trigger/t/";
+        assert!(matches!(
+            classify(403, "Formdata currently processing actions.", url),
+            Answer::Later(_)
+        ));
+        for refusal in [
+            "Unsufficient roles.",
+            "Insufficient roles.",
+            "invalid signature",
+            "",
+        ] {
+            match classify(403, refusal, url) {
+                Answer::Refused(reason) => assert!(reason.contains(refusal), "{reason}"),
+                other => panic!("{refusal}: {other:?}"),
+            }
+        }
+        assert!(matches!(classify(404, "", url), Answer::NotFound(_)));
+        assert!(matches!(classify(503, "", url), Answer::Later(_)));
+        assert!(matches!(classify(429, "", url), Answer::Later(_)));
+        assert!(matches!(classify(400, "", url), Answer::Refused(_)));
+        assert_eq!(classify(200, "", url), Answer::Taken);
     }
 }
