@@ -100,3 +100,65 @@ async fn grouped_reads_and_writes_answer_each_caller_on_sqlite() {
 async fn grouped_reads_and_writes_answer_each_caller_on_postgres() {
     each_caller_gets_its_own_outcome(StoreKind::Postgres).await;
 }
+
+/// The statuses the Publik notifier's portal took: found by démarche, connector and
+/// status, the first record kept when one is recorded again.
+async fn the_statuses_a_portal_took_are_found_again(kind: StoreKind) {
+    let mut scenario = Scenario::new(kind).await;
+    scenario
+        .connector("finances", "rest", "url = \"http://127.0.0.1:9/\"")
+        .route("44043", &["inscription-cantine"], "finances");
+    let store = Store::open(scenario.store_url(), 2).await.expect("store");
+    let id = "csm:inscription-cantine:7";
+    assert_eq!(
+        store
+            .notification_sent_at(id, "finances", "delivered")
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .record_notification(id, "finances", "delivered", "csm")
+        .await
+        .expect("recorded");
+    let first = store
+        .notification_sent_at(id, "finances", "delivered")
+        .await
+        .unwrap()
+        .expect("found");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store
+        .record_notification(id, "finances", "delivered", "csm")
+        .await
+        .expect("recorded again");
+    assert_eq!(
+        store
+            .notification_sent_at(id, "finances", "delivered")
+            .await
+            .unwrap(),
+        Some(first),
+        "the first record is kept"
+    );
+    for (connector, status) in [("archives", "delivered"), ("finances", "rejected")] {
+        assert_eq!(
+            store
+                .notification_sent_at(id, connector, status)
+                .await
+                .unwrap(),
+            None,
+            "another connector's or another status is not taken ({connector}, {status})"
+        );
+    }
+    store.close().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_statuses_a_portal_took_are_found_again_on_sqlite() {
+    the_statuses_a_portal_took_are_found_again(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_statuses_a_portal_took_are_found_again_on_postgres() {
+    the_statuses_a_portal_took_are_found_again(StoreKind::Postgres).await;
+}
