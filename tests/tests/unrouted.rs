@@ -348,3 +348,81 @@ async fn unrouted_demarches_are_listed_replayed_once_routed_and_discarded() {
     }))
     .await;
 }
+
+/// A démarche that a connector keeps in the unrouted queue is a warning in the gateway's
+/// log, with its commune and form: nothing else (no status event, no store row) tells of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demarche_kept_unrouted_is_logged_as_a_warning_with_its_commune_and_form() {
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "famille",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/x")),
+        )
+        .route(CLISSON, &["inscription-*"], "famille");
+    with_cleanup(scenario, |scenario| {
+        Box::pin(async move {
+            let log_path = scenario.dir.path().join("gateway.log");
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiguillage-e2e"))
+                .args(["--log-format", "json", "run", "--config"])
+                .arg(scenario.write_config())
+                .env("RUST_LOG", "warn")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start the gateway");
+            // Its queue bound to `44043.*` before the portal publishes.
+            let queue = scenario.bus().connector_queue("famille");
+            let connection = scenario.connection().await;
+            let mut declared = false;
+            for _ in 0..300 {
+                let channel = connection.create_channel().await.unwrap();
+                if aiguillage_gateway::bus::queue_depth(&channel, &queue)
+                    .await
+                    .is_ok()
+                {
+                    declared = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = connection.close(200, "done".into()).await;
+            assert!(declared, "the gateway declared its queue");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+
+            let permis = envelope(&scenario.prefix, CLISSON, "permis-de-construire", 1);
+            scenario.publish(&[permis]).await;
+            assert!(
+                scenario
+                    .wait_for_depth(&scenario.bus().unrouted_queue(), 1, Duration::from_secs(30))
+                    .await
+            );
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            let line = loop {
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if let Some(line) = text
+                    .lines()
+                    .find(|line| line.contains("no route takes this démarche"))
+                {
+                    break line.to_owned();
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no warning in the log:\n{text}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let event: Value = serde_json::from_str(&line).expect("a JSON log line");
+            assert_eq!(event["level"], "WARN", "{line}");
+            assert!(line.contains("\"commune\":\"44043\""), "{line}");
+            assert!(line.contains("\"form\":\"permis-de-construire\""), "{line}");
+            gateway.kill().await.expect("stop the gateway");
+        })
+    })
+    .await;
+}
