@@ -34,6 +34,7 @@ use tracing::error;
 use crate::bus::{self, BusError};
 use crate::config::{BusConfig, Config};
 use crate::metrics::Metrics;
+use crate::operator::{Held, Operator};
 use crate::service::{BusStatus, Connectors};
 use crate::store::Store;
 
@@ -85,6 +86,30 @@ impl AdminState {
             .iter()
             .map(|c| c.name.clone())
             .collect()
+    }
+
+    /// The configured routes (which say why a démarche is unrouted, and whether a replay
+    /// can deliver it).
+    pub fn router(&self) -> crate::routing::Router {
+        crate::routing::Router::new(self.config.routes.clone())
+    }
+
+    /// The operator of `held` on `connection` (the admin server's link), with the routes
+    /// `router`: the API and the dashboard reach the dead letters and the unrouted
+    /// démarches the same way.
+    pub fn operator<'a>(
+        &'a self,
+        held: Held,
+        connection: &'a lapin::Connection,
+        router: &'a crate::routing::Router,
+    ) -> Operator<'a> {
+        Operator::of(
+            held,
+            connection,
+            &self.config.bus,
+            self.connector_names(),
+            router,
+        )
     }
 
     /// The CSRF token a form of this request's page must send back: its session's, or

@@ -5,9 +5,13 @@
 //!   envelope id or its number (`display_id`), one entry per connector;
 //! - `GET /api/overview`: one line per commune × connector (what the dashboard shows);
 //! - `GET /api/dead-letters?connector=&commune=&form=&id=`: the dead letters (left in place);
-//! - `POST /api/dead-letters/replay` and `POST /api/dead-letters/discard`, with a JSON body.
+//! - `POST /api/dead-letters/replay` and `POST /api/dead-letters/discard`, with a JSON body;
+//! - `GET /api/unrouted?commune=&form=&id=`, `POST /api/unrouted/replay` and
+//!   `POST /api/unrouted/discard`: the same for the démarches that no route takes (no
+//!   `connector`).
 //!
-//! The dead-letter routes call [`crate::operator`], as `aiguillage dead` does. A `POST`
+//! The dead-letter and unrouted routes call [`crate::operator`], as `aiguillage dead` and
+//! `aiguillage unrouted` do. A `POST`
 //! takes `application/json` only: a web page of another site cannot send that without the
 //! browser asking first (CORS), which this server never allows, so the API needs no CSRF
 //! token (the dashboard's forms have one).
@@ -27,7 +31,7 @@ use time::OffsetDateTime;
 use crate::admin::AdminState;
 use crate::dead::DeadError;
 use crate::history;
-use crate::operator::{DeadQuery, DiscardRequest, Operator, ReplayRequest};
+use crate::operator::{DeadQuery, DiscardRequest, Held, ReplayRequest};
 use crate::store::StoreError;
 
 /// Who a discard made through the API is recorded as, when the request names nobody.
@@ -41,6 +45,9 @@ pub fn routes() -> Router<Arc<AdminState>> {
         .route("/api/dead-letters", get(dead_letters))
         .route("/api/dead-letters/replay", post(replay))
         .route("/api/dead-letters/discard", post(discard))
+        .route("/api/unrouted", get(unrouted))
+        .route("/api/unrouted/replay", post(unrouted_replay))
+        .route("/api/unrouted/discard", post(unrouted_discard))
 }
 
 /// An error of the API: its status and a JSON body `{"error": "…"}`.
@@ -59,7 +66,8 @@ impl From<DeadError> for ApiError {
             DeadError::NoReplaySelector
             | DeadError::NoDiscardSelector
             | DeadError::NoReason
-            | DeadError::UnknownConnector { .. } => StatusCode::BAD_REQUEST,
+            | DeadError::UnknownConnector { .. }
+            | DeadError::ConnectorOnUnrouted => StatusCode::BAD_REQUEST,
             // What was not acknowledged stays in the dead letters: try again later.
             DeadError::Bus(_) | DeadError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -119,49 +127,99 @@ async fn dead_letters(
     State(state): State<Arc<AdminState>>,
     query: Result<Query<DeadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
-    let connection = state
-        .link
-        .get(&state.config.bus)
-        .await
-        .map_err(DeadError::from)?;
-    let listing = Operator::new(&connection, &state.config.bus, state.connector_names())
-        .list(&query)
-        .await?;
-    Ok(Json(json!({
-        "dead_letters": listing.letters,
-        "missing_queues": listing.missing_queues,
-    }))
-    .into_response())
+    list(&state, Held::DeadLetters, query?.0).await
+}
+
+async fn unrouted(
+    State(state): State<Arc<AdminState>>,
+    query: Result<Query<DeadQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    list(&state, Held::Unrouted, query?.0).await
 }
 
 async fn replay(
     State(state): State<Arc<AdminState>>,
     request: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = request?;
-    let connection = state
-        .link
-        .get(&state.config.bus)
-        .await
-        .map_err(DeadError::from)?;
-    let report = Operator::new(&connection, &state.config.bus, state.connector_names())
-        .replay(&state.store, &request, &mut |_| {})
-        .await?;
-    Ok(Json(report).into_response())
+    replay_held(&state, Held::DeadLetters, request?.0).await
+}
+
+async fn unrouted_replay(
+    State(state): State<Arc<AdminState>>,
+    request: Result<Json<ReplayRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    replay_held(&state, Held::Unrouted, request?.0).await
 }
 
 async fn discard(
     State(state): State<Arc<AdminState>>,
     request: Result<Json<DiscardRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = request?;
+    discard_held(&state, Held::DeadLetters, request?.0).await
+}
+
+async fn unrouted_discard(
+    State(state): State<Arc<AdminState>>,
+    request: Result<Json<DiscardRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    discard_held(&state, Held::Unrouted, request?.0).await
+}
+
+/// The dead letters (`{"dead_letters": […]}`) or the unrouted démarches
+/// (`{"unrouted": […]}`) matching `query`, left in place.
+async fn list(state: &AdminState, held: Held, query: DeadQuery) -> Result<Response, ApiError> {
     let connection = state
         .link
         .get(&state.config.bus)
         .await
         .map_err(DeadError::from)?;
-    let report = Operator::new(&connection, &state.config.bus, state.connector_names())
+    let router = state.router();
+    let listing = state
+        .operator(held, &connection, &router)
+        .list(&query)
+        .await?;
+    let key = match held {
+        Held::DeadLetters => "dead_letters",
+        Held::Unrouted => "unrouted",
+    };
+    Ok(Json(json!({
+        key: listing.letters,
+        "missing_queues": listing.missing_queues,
+    }))
+    .into_response())
+}
+
+async fn replay_held(
+    state: &AdminState,
+    held: Held,
+    request: ReplayRequest,
+) -> Result<Response, ApiError> {
+    let connection = state
+        .link
+        .get(&state.config.bus)
+        .await
+        .map_err(DeadError::from)?;
+    let router = state.router();
+    let report = state
+        .operator(held, &connection, &router)
+        .replay(&state.store, &request, &mut |_| {})
+        .await?;
+    Ok(Json(report).into_response())
+}
+
+async fn discard_held(
+    state: &AdminState,
+    held: Held,
+    request: DiscardRequest,
+) -> Result<Response, ApiError> {
+    let connection = state
+        .link
+        .get(&state.config.bus)
+        .await
+        .map_err(DeadError::from)?;
+    let router = state.router();
+    let report = state
+        .operator(held, &connection, &router)
         .discard(&state.store, &request, API_DISCARDER, &mut |_| {})
         .await?;
     Ok(Json(report).into_response())

@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `publish`, `dead`, `history`, `map` and `demo`.
+//! The command line: `run`, `check`, `publish`, `dead`, `unrouted`, `history`, `map` and
+//! `demo`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +10,9 @@ use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::dead::{self, DeadError, Filter, Progress, Selection};
-use crate::operator::{DeadQuery, DiscardRequest, Operator, ReplayRequest, Report};
+use crate::operator::{DeadQuery, DiscardRequest, Held, Operator, ReplayRequest, Report};
 use crate::registry::Registry;
+use crate::routing::Router;
 use crate::telemetry::{self, LogFormat};
 
 /// Aiguillage: delivers the démarches of a Publik portal into the communes' business software.
@@ -59,6 +61,17 @@ pub enum Command {
         /// What to do with them.
         #[command(subcommand)]
         action: DeadAction,
+    },
+    /// Unrouted démarches: those that no route takes, kept in the unrouted queue (list,
+    /// replay, discard).
+    ///
+    /// A démarche is unrouted when no [[routes]] entry takes its commune and form. It waits
+    /// until you replay it (once a route takes it and the gateway runs with that route) or
+    /// discard it; nothing expires by itself. See docs/dead-letters.md.
+    Unrouted {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: UnroutedAction,
     },
     /// The whole history of a démarche, found by its number (display_id, e.g. 12-42) or its
     /// envelope id: with each connector, its status, attempts, reference, every failed
@@ -167,6 +180,131 @@ pub enum DeadAction {
     },
 }
 
+/// What to do with unrouted démarches (the options of `dead`, without --connector).
+#[derive(Debug, Subcommand)]
+pub enum UnroutedAction {
+    /// List the unrouted démarches, leaving them where they are: id, commune, form, routing
+    /// key, age and why no route takes each.
+    List {
+        /// The gateway's TOML configuration (for the bus and the routes).
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        config: PathBuf,
+        /// Only the démarche of this envelope id (`unreadable`: the invalid bodies).
+        #[arg(long)]
+        id: Option<String>,
+        /// Which démarches.
+        #[command(flatten)]
+        filter: UnroutedFilter,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish unrouted démarches again on the démarches exchange, under the routing key
+    /// the portal used (add the route and restart the gateway first). One that no route of
+    /// the configuration takes yet stays where it is, and is reported.
+    ///
+    /// Say which: --id, a filter, or --all for every one.
+    Replay {
+        /// The gateway's TOML configuration (for the bus and the routes).
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        config: PathBuf,
+        /// The démarche of this envelope id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Which démarches.
+        #[command(flatten)]
+        filter: UnroutedFilter,
+        /// Every unrouted démarche (of the --commune or --form given, if any).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove unrouted démarches for good, recording in the store what (with the body's
+    /// SHA-256), why, who and when.
+    ///
+    /// Say which: --id or a filter (there is no --all: a discard cannot be undone).
+    Discard {
+        /// The gateway's TOML configuration (for the bus, the store and the routes).
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        config: PathBuf,
+        /// The démarche of this envelope id (`unreadable`: the invalid bodies).
+        #[arg(long)]
+        id: Option<String>,
+        /// Which démarches.
+        #[command(flatten)]
+        filter: UnroutedFilter,
+        /// Why they are discarded, kept in the store (e.g. "commune hors agglomération").
+        #[arg(long)]
+        reason: String,
+        /// Who discards them, kept in the store (default: $USER, else "unknown").
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// The filters of the `unrouted` verbs; every one given must hold.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UnroutedFilter {
+    /// Only those of this commune (INSEE code, e.g. 44043).
+    #[arg(long)]
+    pub commune: Option<String>,
+    /// Only those of this form (slug, e.g. permis-de-construire).
+    #[arg(long)]
+    pub form: Option<String>,
+}
+
+impl From<UnroutedFilter> for DeadFilter {
+    fn from(filter: UnroutedFilter) -> Self {
+        Self {
+            connector: None,
+            commune: filter.commune,
+            form: filter.form,
+        }
+    }
+}
+
+impl From<UnroutedAction> for DeadAction {
+    /// The `dead` verb that does the same on the unrouted queue.
+    fn from(action: UnroutedAction) -> Self {
+        match action {
+            UnroutedAction::List {
+                config,
+                id,
+                filter,
+                json,
+            } => Self::List {
+                config,
+                id,
+                filter: filter.into(),
+                json,
+            },
+            UnroutedAction::Replay {
+                config,
+                id,
+                filter,
+                all,
+            } => Self::Replay {
+                config,
+                id,
+                filter: filter.into(),
+                all,
+            },
+            UnroutedAction::Discard {
+                config,
+                id,
+                filter,
+                reason,
+                by,
+            } => Self::Discard {
+                config,
+                id,
+                filter: filter.into(),
+                reason,
+                by,
+            },
+        }
+    }
+}
+
 /// The filters common to the `dead` verbs; every one given must hold.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DeadFilter {
@@ -199,6 +337,7 @@ pub fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Demo { .. }
         | Command::Dead { .. }
+        | Command::Unrouted { .. }
         | Command::Map { .. }
         | Command::History { .. } => "warn,lapin=error",
         _ => telemetry::DEFAULT_FILTER,
@@ -290,7 +429,10 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             crate::demo::run(&amqp_url, &dir).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dead { action } => execute_dead(action, &registry).await,
+        Command::Dead { action } => execute_dead(action, Held::DeadLetters, &registry).await,
+        Command::Unrouted { action } => {
+            execute_dead(action.into(), Held::Unrouted, &registry).await
+        }
         Command::History { config, term, json } => {
             let config = Config::load(&config, &registry)?;
             let store = open_store(&config).await?;
@@ -323,6 +465,18 @@ pub fn render_history(found: &[crate::history::Delivery]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for d in found {
+        if d.connector == dead::UNROUTED {
+            // No route took it: there is no delivery to tell, only its discard.
+            let _ = writeln!(
+                out,
+                "{} -> no route (commune {}, form {}): unrouted",
+                d.envelope_id, d.commune, d.form
+            );
+            for x in &d.discards {
+                let _ = writeln!(out, "  {}  discarded by {}: {}", x.at, x.by, x.reason);
+            }
+            continue;
+        }
         let _ = writeln!(
             out,
             "{}{} -> {}: {} after {} attempt{}{}",
@@ -352,8 +506,14 @@ pub fn render_history(found: &[crate::history::Delivery]) -> String {
     out
 }
 
-/// Runs a `dead` verb. Selectors are checked before anything is opened.
-async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result<ExitCode> {
+/// Runs a `dead` verb on `held` (the dead letters, or the unrouted démarches with the
+/// same options but --connector). Selectors are checked before anything is opened.
+async fn execute_dead(
+    action: DeadAction,
+    held: Held,
+    registry: &Registry,
+) -> anyhow::Result<ExitCode> {
+    let words = Words::of(held);
     match action {
         DeadAction::List {
             config,
@@ -368,24 +528,24 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
                 form: filter.form,
             };
             let config = Config::load(&config, registry)?;
-            let connection = crate::bus::connect(&config.bus, "aiguillage-dead-list").await?;
-            let operator = Operator::new(&connection, &config.bus, connector_names(&config));
+            let connection =
+                crate::bus::connect(&config.bus, &format!("aiguillage-{}-list", words.verb))
+                    .await?;
+            let router = Router::new(config.routes.clone());
+            let operator = operator(held, &connection, &config, &router);
             let listing = operator.list(&filter).await;
             let _ = connection.close(200, "listed".into()).await;
             let listing = listing?;
-            warn_missing(&listing.missing_queues);
+            words.warn_missing(&listing.missing_queues);
             if json {
                 for letter in &listing.letters {
                     println!("{}", serde_json::to_string(letter)?);
                 }
             } else if listing.letters.is_empty() {
-                println!("no dead letters");
+                println!("{}", words.none);
             } else {
-                print!("{}", dead::render_table(&listing.letters));
-                println!(
-                    "{}",
-                    count(listing.letters.len(), "dead letter", "dead letters")
-                );
+                print!("{}", (words.table)(&listing.letters));
+                println!("{}", (words.count)(listing.letters.len()));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -416,23 +576,27 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
             )?;
             let config = Config::load(&config, registry)?;
             let store = open_store(&config).await?;
-            let connection = crate::bus::connect(&config.bus, "aiguillage-dead-replay").await?;
-            let operator = Operator::new(&connection, &config.bus, connector_names(&config));
+            let connection =
+                crate::bus::connect(&config.bus, &format!("aiguillage-{}-replay", words.verb))
+                    .await?;
+            let router = Router::new(config.routes.clone());
+            let operator = operator(held, &connection, &config, &router);
             let summary = operator
                 .replay(&store, &request, &mut |progress| {
-                    print_progress("replayed", progress)
+                    (words.progress)(words.replayed_each, progress)
                 })
                 .await;
             let _ = connection.close(200, "replayed".into()).await;
             store.close().await;
             let summary = summary?;
-            warn_missing(&summary.missing_queues);
+            words.warn_missing(&summary.missing_queues);
             println!(
-                "{} replayed{}",
-                count(summary.done.len(), "dead letter", "dead letters"),
-                skipped(summary.skipped.len())
+                "{} {}{}",
+                (words.count)(summary.done.len()),
+                words.replayed,
+                (words.skipped)(summary.skipped.len())
             );
-            Ok(not_found(wanted_id.as_deref(), &summary))
+            Ok(words.not_found(wanted_id.as_deref(), &summary))
         }
         DeadAction::Discard {
             config,
@@ -460,23 +624,132 @@ async fn execute_dead(action: DeadAction, registry: &Registry) -> anyhow::Result
             };
             let config = Config::load(&config, registry)?;
             let store = open_store(&config).await?;
-            let connection = crate::bus::connect(&config.bus, "aiguillage-dead-discard").await?;
-            let operator = Operator::new(&connection, &config.bus, connector_names(&config));
+            let connection =
+                crate::bus::connect(&config.bus, &format!("aiguillage-{}-discard", words.verb))
+                    .await?;
+            let router = Router::new(config.routes.clone());
+            let operator = operator(held, &connection, &config, &router);
             let summary = operator
                 .discard(&store, &request, &by, &mut |progress| {
-                    print_progress("discarded", progress)
+                    (words.progress)(words.discarded, progress)
                 })
                 .await;
             let _ = connection.close(200, "discarded".into()).await;
             store.close().await;
             let summary = summary?;
-            warn_missing(&summary.missing_queues);
+            words.warn_missing(&summary.missing_queues);
             println!(
-                "{} discarded by {by}{}",
-                count(summary.done.len(), "dead letter", "dead letters"),
-                skipped(summary.skipped.len())
+                "{} {} {by}{}",
+                (words.count)(summary.done.len()),
+                words.discarded_by,
+                (words.skipped)(summary.skipped.len())
             );
-            Ok(not_found(wanted_id.as_deref(), &summary))
+            Ok(words.not_found(wanted_id.as_deref(), &summary))
+        }
+    }
+}
+
+fn operator<'a>(
+    held: Held,
+    connection: &'a lapin::Connection,
+    config: &'a Config,
+    router: &'a Router,
+) -> Operator<'a> {
+    Operator::of(
+        held,
+        connection,
+        &config.bus,
+        connector_names(config),
+        router,
+    )
+}
+
+/// What the `dead` and `unrouted` verbs print. `dead` speaks English as it always did;
+/// `unrouted` is newer and speaks French, like the dashboard.
+struct Words {
+    /// The verb, in connection names.
+    verb: &'static str,
+    /// The listing when nothing is there.
+    none: &'static str,
+    replayed: &'static str,
+    /// Said of each one replayed, as it is.
+    replayed_each: &'static str,
+    discarded: &'static str,
+    discarded_by: &'static str,
+    count: fn(usize) -> String,
+    skipped: fn(usize) -> String,
+    table: fn(&[dead::DeadLetter]) -> String,
+    progress: fn(&str, Progress<'_>),
+    missing: fn(&str) -> String,
+    unknown_id: fn(&str) -> String,
+}
+
+impl Words {
+    fn of(held: Held) -> Self {
+        match held {
+            Held::DeadLetters => Self {
+                verb: "dead",
+                none: "no dead letters",
+                replayed: "replayed",
+                replayed_each: "replayed",
+                discarded: "discarded",
+                discarded_by: "discarded by",
+                count: |n| count(n, "dead letter", "dead letters"),
+                skipped,
+                table: dead::render_table,
+                progress: print_progress,
+                missing: |queue| {
+                    format!("note: the dead-letter queue `{queue}` does not exist yet (the gateway declares it when it starts): nothing there")
+                },
+                unknown_id: |id| {
+                    format!("error: no dead letter has the id `{id}` (list them with `aiguillage dead list`)")
+                },
+            },
+            Held::Unrouted => Self {
+                verb: "unrouted",
+                none: "aucune démarche sans route",
+                replayed: "republiée(s)",
+                replayed_each: "republiée",
+                discarded: "abandonnée",
+                discarded_by: "abandonnée(s) par",
+                count: |n| match n {
+                    0 => "aucune démarche sans route".into(),
+                    1 => "1 démarche sans route".into(),
+                    n => format!("{n} démarches sans route"),
+                },
+                skipped: |n| {
+                    if n == 0 {
+                        String::new()
+                    } else {
+                        format!(", {n} laissée(s) en place")
+                    }
+                },
+                table: dead::render_unrouted_table,
+                progress: print_unrouted_progress,
+                missing: |queue| {
+                    format!("note : la file `{queue}` n'existe pas encore (la passerelle la déclare à son démarrage) : rien à y lire")
+                },
+                unknown_id: |id| {
+                    format!("erreur : aucune démarche sans route n'a l'id `{id}` (voyez-les avec `aiguillage unrouted list`)")
+                },
+            },
+        }
+    }
+
+    fn warn_missing(&self, queues: &[String]) {
+        for queue in queues {
+            eprintln!("{}", (self.missing)(queue));
+        }
+    }
+
+    /// Exit 1 when an --id was asked for and nothing has it: a script must notice.
+    fn not_found(&self, id: Option<&str>, summary: &Report) -> ExitCode {
+        match id {
+            Some(id) if summary.done.is_empty() && summary.skipped.is_empty() => {
+                eprintln!("{}", (self.unknown_id)(id));
+                ExitCode::FAILURE
+            }
+            _ => ExitCode::SUCCESS,
         }
     }
 }
@@ -512,9 +785,13 @@ fn print_progress(done: &str, progress: Progress<'_>) {
     }
 }
 
-fn warn_missing(queues: &[String]) {
-    for queue in queues {
-        eprintln!("note: the dead-letter queue `{queue}` does not exist yet (the gateway declares it when it starts): nothing there");
+fn print_unrouted_progress(done: &str, progress: Progress<'_>) {
+    match progress {
+        Progress::Done(letter) => println!(
+            "{} {done} ({} {}, clé {})",
+            letter.id, letter.commune, letter.form, letter.routing_key
+        ),
+        Progress::Skipped(letter, why) => println!("{} laissée en place : {why}", letter.id),
     }
 }
 
@@ -531,19 +808,6 @@ fn skipped(n: usize) -> String {
         String::new()
     } else {
         format!(", {n} skipped")
-    }
-}
-
-/// Exit 1 when an --id was asked for and no dead letter has it: a script must notice.
-fn not_found(id: Option<&str>, summary: &Report) -> ExitCode {
-    match id {
-        Some(id) if summary.done.is_empty() && summary.skipped.is_empty() => {
-            eprintln!(
-                "error: no dead letter has the id `{id}` (list them with `aiguillage dead list`)"
-            );
-            ExitCode::FAILURE
-        }
-        _ => ExitCode::SUCCESS,
     }
 }
 

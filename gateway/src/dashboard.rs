@@ -4,10 +4,11 @@
 //!
 //! - `GET /`: one line per commune × connector (last success, counts of the day, dead
 //!   letters, breaker, last errors in plain words), then the dead letters with a button
-//!   to replay or discard each one;
+//!   to replay or discard each one, then the démarches that no route takes, with the same
+//!   buttons;
 //! - `GET /search?q=`: the whole history of a démarche, by number or envelope id;
-//! - `POST /dead-letters/replay`, `POST /dead-letters/discard`, `POST /logout`: forms
-//!   carrying a CSRF token;
+//! - `POST /dead-letters/replay`, `POST /dead-letters/discard`, `POST /unrouted/replay`,
+//!   `POST /unrouted/discard`, `POST /logout`: forms carrying a CSRF token;
 //! - `GET|POST /login`: when a token is configured, the form that opens a session (an
 //!   `HttpOnly`, `SameSite=Strict` cookie) for a browser.
 //!
@@ -34,7 +35,7 @@ use crate::admin::{self, AdminState, SESSION_COOKIE, SESSION_LIFETIME};
 use crate::breaker::BreakerState;
 use crate::dead::{DeadError, DeadLetter};
 use crate::history::{self, france_offset, Line};
-use crate::operator::{DeadQuery, DiscardRequest, Operator, ReplayRequest};
+use crate::operator::{DeadQuery, DiscardRequest, Held, ReplayRequest};
 use crate::routing::CommunePattern;
 
 /// Who a discard made on the dashboard is recorded as.
@@ -47,6 +48,8 @@ pub fn routes() -> Router<Arc<AdminState>> {
         .route("/search", get(search))
         .route("/dead-letters/replay", post(replay))
         .route("/dead-letters/discard", post(discard))
+        .route("/unrouted/replay", post(unrouted_replay))
+        .route("/unrouted/discard", post(unrouted_discard))
         .route("/logout", post(logout))
 }
 
@@ -251,23 +254,22 @@ async fn dashboard(
             Vec::new()
         }
     };
-    let (letters, dead_error) = match state.link.get(&state.config.bus).await {
-        Ok(connection) => {
-            match Operator::new(&connection, &state.config.bus, state.connector_names())
-                .list(&DeadQuery::default())
-                .await
-            {
-                Ok(listing) => (listing.letters, None),
-                Err(e) => (Vec::new(), Some(dead_letters_unreadable(&e))),
-            }
-        }
+    let (letters, dead_error) = match held_list(&state, Held::DeadLetters).await {
+        Ok(letters) => (letters, None),
+        Err(e) => (Vec::new(), Some(dead_letters_unreadable(&e))),
+    };
+    let (unrouted, unrouted_error) = match held_list(&state, Held::Unrouted).await {
+        Ok(letters) => (letters, None),
         Err(e) => (
             Vec::new(),
-            Some(dead_letters_unreadable(&DeadError::from(e))),
+            Some(format!(
+                "Les démarches sans route ne peuvent pas être lues (RabbitMQ ne répond pas ?) : {e}"
+            )),
         ),
     };
     let lines = line_views(&state, lines, &letters);
     let dead: Vec<DeadView> = letters.iter().map(dead_view).collect();
+    let unrouted: Vec<DeadView> = unrouted.iter().map(dead_view).collect();
     let notice = match (notice.notice.as_deref(), notice.id.as_deref()) {
         (Some("replayed"), Some(id)) => Some(format!(
             "La démarche {id} a été renvoyée à son logiciel : elle va être livrée de nouveau."
@@ -278,6 +280,12 @@ async fn dashboard(
         (Some("nothing"), Some(id)) => Some(format!(
             "La démarche {id} n'était plus dans les lettres mortes (déjà renvoyée ou abandonnée ?)."
         )),
+        (Some("unrouted-replayed"), Some(id)) => Some(format!(
+            "La démarche {id} a été publiée de nouveau : la route qui la prend va la livrer."
+        )),
+        (Some("unrouted-nothing"), Some(id)) => Some(format!(
+            "La démarche {id} n'était plus parmi les démarches sans route (déjà renvoyée ou abandonnée ?)."
+        )),
         _ => None,
     };
     render(
@@ -287,12 +295,25 @@ async fn dashboard(
             lines => minijinja::Value::from(Serde(&lines)),
             dead => minijinja::Value::from(Serde(&dead)),
             dead_error => dead_error,
+            unrouted => minijinja::Value::from(Serde(&unrouted)),
+            unrouted_error => unrouted_error,
             notice => notice,
             error => error,
             csrf => state.csrf_for(&headers),
             logged_in => admin::session_cookie(&headers).is_some_and(|id| state.sessions.is_open(&id)),
         },
     )
+}
+
+/// Every dead letter, or every unrouted démarche, left in place.
+async fn held_list(state: &AdminState, held: Held) -> Result<Vec<DeadLetter>, DeadError> {
+    let connection = state.link.get(&state.config.bus).await?;
+    let router = state.router();
+    let listing = state
+        .operator(held, &connection, &router)
+        .list(&DeadQuery::default())
+        .await?;
+    Ok(listing.letters)
 }
 
 fn dead_letters_unreadable(error: &DeadError) -> String {
@@ -502,6 +523,8 @@ fn delivery_view(d: history::Delivery) -> DeliveryView {
 struct DeadForm {
     #[serde(default)]
     csrf: String,
+    /// Absent on the unrouted démarches' forms.
+    #[serde(default)]
     connector: String,
     id: String,
     #[serde(default)]
@@ -513,33 +536,80 @@ async fn replay(
     headers: HeaderMap,
     Form(form): Form<DeadForm>,
 ) -> Response {
-    if let Some(refused) = check_csrf(&state, &headers, &form.csrf) {
+    replay_held(&state, &headers, form, Held::DeadLetters).await
+}
+
+async fn unrouted_replay(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Form(form): Form<DeadForm>,
+) -> Response {
+    replay_held(&state, &headers, form, Held::Unrouted).await
+}
+
+async fn discard(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Form(form): Form<DeadForm>,
+) -> Response {
+    discard_held(&state, &headers, form, Held::DeadLetters).await
+}
+
+async fn unrouted_discard(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Form(form): Form<DeadForm>,
+) -> Response {
+    discard_held(&state, &headers, form, Held::Unrouted).await
+}
+
+/// The connector a form names: none for an unrouted démarche, which has none.
+fn form_connector(form: &DeadForm, held: Held) -> Option<String> {
+    match held {
+        Held::DeadLetters => Some(form.connector.clone()),
+        Held::Unrouted => None,
+    }
+}
+
+async fn replay_held(
+    state: &AdminState,
+    headers: &HeaderMap,
+    form: DeadForm,
+    held: Held,
+) -> Response {
+    if let Some(refused) = check_csrf(state, headers, &form.csrf) {
         return refused;
     }
     let request = ReplayRequest {
         id: Some(form.id.clone()),
-        connector: Some(form.connector.clone()),
+        connector: form_connector(&form, held),
         ..ReplayRequest::default()
     };
     let result = match state.link.get(&state.config.bus).await {
         Ok(connection) => {
-            Operator::new(&connection, &state.config.bus, state.connector_names())
+            let router = state.router();
+            state
+                .operator(held, &connection, &router)
                 .replay(&state.store, &request, &mut |_| {})
                 .await
         }
         Err(e) => Err(DeadError::from(e)),
     };
+    let (replayed, nothing) = match held {
+        Held::DeadLetters => ("replayed", "nothing"),
+        Held::Unrouted => ("unrouted-replayed", "unrouted-nothing"),
+    };
     match result {
         Ok(report) if !report.done.is_empty() => {
-            info!(demarche.id = %form.id, connector = %form.connector, "dead letter replayed from the dashboard");
-            notice_redirect("replayed", &form.id)
+            info!(demarche.id = %form.id, connector = %form.connector, ?held, "replayed from the dashboard");
+            notice_redirect(replayed, &form.id)
         }
         Ok(report) => match report.skipped.first() {
             Some(skipped) => action_failed(&format!(
                 "La démarche {} n'a pas été renvoyée : {}",
                 form.id, skipped.skipped_because
             )),
-            None => notice_redirect("nothing", &form.id),
+            None => notice_redirect(nothing, &form.id),
         },
         Err(e) => action_failed(&format!(
             "La démarche {} n'a pas pu être renvoyée : {e}",
@@ -548,12 +618,13 @@ async fn replay(
     }
 }
 
-async fn discard(
-    State(state): State<Arc<AdminState>>,
-    headers: HeaderMap,
-    Form(form): Form<DeadForm>,
+async fn discard_held(
+    state: &AdminState,
+    headers: &HeaderMap,
+    form: DeadForm,
+    held: Held,
 ) -> Response {
-    if let Some(refused) = check_csrf(&state, &headers, &form.csrf) {
+    if let Some(refused) = check_csrf(state, headers, &form.csrf) {
         return refused;
     }
     if form.reason.trim().is_empty() {
@@ -563,24 +634,30 @@ async fn discard(
     }
     let request = DiscardRequest {
         id: Some(form.id.clone()),
-        connector: Some(form.connector.clone()),
+        connector: form_connector(&form, held),
         reason: form.reason.clone(),
         ..DiscardRequest::default()
     };
     let result = match state.link.get(&state.config.bus).await {
         Ok(connection) => {
-            Operator::new(&connection, &state.config.bus, state.connector_names())
+            let router = state.router();
+            state
+                .operator(held, &connection, &router)
                 .discard(&state.store, &request, DASHBOARD_DISCARDER, &mut |_| {})
                 .await
         }
         Err(e) => Err(DeadError::from(e)),
     };
+    let nothing = match held {
+        Held::DeadLetters => "nothing",
+        Held::Unrouted => "unrouted-nothing",
+    };
     match result {
         Ok(report) if !report.done.is_empty() => {
-            info!(demarche.id = %form.id, connector = %form.connector, "dead letter discarded from the dashboard");
+            info!(demarche.id = %form.id, connector = %form.connector, ?held, "discarded from the dashboard");
             notice_redirect("discarded", &form.id)
         }
-        Ok(_) => notice_redirect("nothing", &form.id),
+        Ok(_) => notice_redirect(nothing, &form.id),
         Err(e) => action_failed(&format!(
             "La démarche {} n'a pas pu être abandonnée : {e}",
             form.id
@@ -637,6 +714,7 @@ fn status_words(status: &str) -> (&'static str, &'static str) {
         "retrying" => ("en attente d'un nouvel essai", "warn"),
         "rejected" => ("refusée (lettre morte)", "bad"),
         "dead" => ("abandonnée après plusieurs essais (lettre morte)", "bad"),
+        "unrouted" => ("sans route : aucune route ne la prend", "warn"),
         _ => ("inconnue", "warn"),
     }
 }

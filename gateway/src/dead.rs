@@ -10,6 +10,12 @@
 //! replays or discards it.
 //!
 //! Reading never consumes: see [`Reader`].
+//!
+//! The démarches that no route takes (the queue [`BusConfig::unrouted_queue`]) are read,
+//! replayed and discarded by the same machinery (`aiguillage unrouted
+//! list|replay|discard`, see [`DeadLetters::unrouted`]): they are listed with the
+//! connector [`UNROUTED`] and the status `unrouted`, and a replay publishes them again on
+//! the démarches exchange under their routing key, once a route takes them.
 
 use std::fmt::Write as _;
 
@@ -24,10 +30,15 @@ use time::OffsetDateTime;
 use crate::bus::{self, BusError, Publisher};
 use crate::config::BusConfig;
 use crate::envelope::Envelope;
+use crate::routing::Router;
 use crate::store::{self, Discard, Status, Store, StoreError};
 
 /// The id shown for a dead letter whose body is not a valid envelope.
 pub const UNREADABLE: &str = "unreadable";
+
+/// The connector named for a démarche that no route takes (in listings, and in the store
+/// for its discard).
+pub const UNROUTED: &str = "unrouted";
 
 /// A dead-letter operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +72,9 @@ pub enum DeadError {
     /// The store failed; the dead letter at hand stays in the queue.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `--connector` (or `connector`) on the démarches that no route takes.
+    #[error("les démarches sans route n'ont pas de connecteur : choisissez-les par --id, --commune ou --form")]
+    ConnectorOnUnrouted,
 }
 
 /// One dead letter, as read from its queue (nothing is removed by reading it).
@@ -140,10 +154,7 @@ impl DeadLetter {
             .unwrap_or_else(|| "no reason recorded".into());
         let dead_at =
             bus::header_text(headers, bus::HEADER_DEAD_AT).or_else(|| death.and_then(x_death_time));
-        let age_seconds = dead_at
-            .as_deref()
-            .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
-            .map(|at| u64::try_from((now - at).whole_seconds().max(0)).unwrap_or(0));
+        let age_seconds = seconds_since(dead_at.as_deref(), now);
         Self {
             id,
             commune,
@@ -159,6 +170,76 @@ impl DeadLetter {
             routing_key,
             readable,
         }
+    }
+}
+
+/// Seconds from `at` (RFC 3339) to `now`, when `at` is known.
+fn seconds_since(at: Option<&str>, now: OffsetDateTime) -> Option<u64> {
+    at.and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+        .map(|at| u64::try_from((now - at).whole_seconds().max(0)).unwrap_or(0))
+}
+
+/// A Unix time in seconds (an AMQP timestamp) as RFC 3339.
+fn unix_time_text(seconds: u64) -> Option<String> {
+    let seconds = i64::try_from(seconds).ok()?;
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
+}
+
+/// An unrouted démarche as a listing shows it: the connector [`UNROUTED`], the status
+/// `unrouted`, since when it waits (when the portal published it, if it said), and why no
+/// route takes it according to `router`.
+fn read_unrouted(
+    router: &Router,
+    delivery: &Delivery,
+    max_bytes: usize,
+    now: OffsetDateTime,
+) -> DeadLetter {
+    let original = delivery.properties.headers().as_ref();
+    // The broker's alternate exchange keeps the portal's routing key on the message itself.
+    let routing_key = bus::original_routing_key(delivery);
+    let headers = bus::headers_with(
+        original,
+        vec![(bus::HEADER_ROUTING_KEY, bus::long_string(&routing_key))],
+    );
+    let mut letter = DeadLetter::read(UNROUTED, &delivery.data, Some(&headers), max_bytes, now);
+    letter.status = UNROUTED.to_owned();
+    letter.reason = unrouted_reason(router, &letter);
+    letter.dead_at = delivery.properties.timestamp().and_then(unix_time_text);
+    letter.age_seconds = seconds_since(letter.dead_at.as_deref(), now);
+    letter.age = letter.age_seconds.map(human_age);
+    letter
+}
+
+/// Why a démarche waits with the unrouted ones, in French: the operator reads it.
+fn unrouted_reason(router: &Router, letter: &DeadLetter) -> String {
+    if !letter.readable {
+        return format!(
+            "enveloppe illisible, publiée sous la clé `{}` : aucune route ne peut la prendre",
+            letter.routing_key
+        );
+    }
+    let key_note = if letter.routing_key == format!("{}.{}", letter.commune, letter.form) {
+        String::new()
+    } else {
+        format!(
+            " ; publiée sous la clé `{}`, qui ne correspond pas à l'enveloppe",
+            letter.routing_key
+        )
+    };
+    let takers = router.takers(&letter.commune, &letter.form);
+    if takers.is_empty() {
+        format!(
+            "aucune route ne prend le formulaire `{}` de la commune {}{key_note}",
+            letter.form, letter.commune
+        )
+    } else {
+        format!(
+            "une route la prend désormais ({}) : rejouez-la{key_note}",
+            takers.join(", ")
+        )
     }
 }
 
@@ -183,13 +264,7 @@ fn x_death_reason(death: &FieldTable) -> Option<String> {
 
 fn x_death_time(death: &FieldTable) -> Option<String> {
     match death.inner().get("time") {
-        Some(AMQPValue::Timestamp(seconds)) => {
-            let seconds = i64::try_from(*seconds).ok()?;
-            OffsetDateTime::from_unix_timestamp(seconds)
-                .ok()?
-                .format(&Rfc3339)
-                .ok()
-        }
+        Some(AMQPValue::Timestamp(seconds)) => unix_time_text(*seconds),
         _ => None,
     }
 }
@@ -320,15 +395,17 @@ impl Selection {
 ///
 /// At most as many messages as the queue held when opened are read: a dead letter that
 /// arrives meanwhile (e.g. a replayed one failing again) waits for the next run.
-pub struct Reader {
+pub struct Reader<'r> {
     channel: Channel,
     queue: String,
     connector: String,
     remaining: u32,
     max_bytes: usize,
+    /// Set when reading the unrouted démarches: what the routes say of each.
+    unrouted: Option<&'r Router>,
 }
 
-impl Reader {
+impl<'r> Reader<'r> {
     /// Opens `connector`'s dead-letter queue; `None` when it does not exist yet (the
     /// gateway declares it when it starts with that connector).
     ///
@@ -340,7 +417,34 @@ impl Reader {
         bus: &BusConfig,
         connector: &str,
     ) -> Result<Option<Self>, DeadError> {
-        let queue = bus.dead_queue(connector);
+        Self::open_queue(connection, bus, connector, None).await
+    }
+
+    /// Opens the queue of the démarches that no route takes (declared, like the dead
+    /// letters, with no TTL, length or delivery limit: reading never moves one); `router`
+    /// says why each one is there.
+    ///
+    /// # Errors
+    ///
+    /// [`DeadError::Bus`] when the broker fails.
+    pub async fn open_unrouted(
+        connection: &Connection,
+        bus: &BusConfig,
+        router: &'r Router,
+    ) -> Result<Option<Self>, DeadError> {
+        Self::open_queue(connection, bus, UNROUTED, Some(router)).await
+    }
+
+    async fn open_queue(
+        connection: &Connection,
+        bus: &BusConfig,
+        connector: &str,
+        unrouted: Option<&'r Router>,
+    ) -> Result<Option<Self>, DeadError> {
+        let queue = match unrouted {
+            Some(_) => bus.unrouted_queue(),
+            None => bus.dead_queue(connector),
+        };
         let channel = connection
             .create_channel()
             .await
@@ -359,6 +463,7 @@ impl Reader {
             connector: connector.to_owned(),
             remaining,
             max_bytes: bus.max_message_bytes,
+            unrouted,
         }))
     }
 
@@ -387,13 +492,17 @@ impl Reader {
         };
         self.remaining -= 1;
         let delivery = message.delivery;
-        let letter = DeadLetter::read(
-            &self.connector,
-            &delivery.data,
-            delivery.properties.headers().as_ref(),
-            self.max_bytes,
-            OffsetDateTime::now_utc(),
-        );
+        let now = OffsetDateTime::now_utc();
+        let letter = match self.unrouted {
+            Some(router) => read_unrouted(router, &delivery, self.max_bytes, now),
+            None => DeadLetter::read(
+                &self.connector,
+                &delivery.data,
+                delivery.properties.headers().as_ref(),
+                self.max_bytes,
+                now,
+            ),
+        };
         Ok(Some((delivery, letter)))
     }
 
@@ -439,11 +548,15 @@ pub struct Summary {
     pub missing_queues: Vec<String>,
 }
 
-/// The dead letters of a gateway: its broker, its bus settings and its connectors.
+/// The dead letters of a gateway: its broker, its bus settings and its connectors; or its
+/// démarches that no route takes ([`DeadLetters::unrouted`]).
 pub struct DeadLetters<'a> {
     connection: &'a Connection,
     bus: &'a BusConfig,
     connectors: Vec<String>,
+    /// Set for the unrouted démarches: the routes, which say why each one waits and whether
+    /// a replay can deliver it.
+    unrouted: Option<&'a Router>,
 }
 
 impl<'a> DeadLetters<'a> {
@@ -453,6 +566,42 @@ impl<'a> DeadLetters<'a> {
             connection,
             bus,
             connectors,
+            unrouted: None,
+        }
+    }
+
+    /// The démarches that no route takes, on `connection`, judged by `router` (the routes
+    /// of the configuration).
+    pub fn unrouted(connection: &'a Connection, bus: &'a BusConfig, router: &'a Router) -> Self {
+        Self {
+            connection,
+            bus,
+            connectors: Vec::new(),
+            unrouted: Some(router),
+        }
+    }
+
+    /// The queues an operation reads: the connectors' dead letters, or the unrouted queue
+    /// (which has no connector to filter on).
+    fn targets<'f>(&'f self, filter: &'f Filter) -> Result<Vec<&'f str>, DeadError> {
+        match self.unrouted {
+            Some(_) if filter.connector.is_some() => Err(DeadError::ConnectorOnUnrouted),
+            Some(_) => Ok(vec![UNROUTED]),
+            None => filter.connectors(&self.connectors),
+        }
+    }
+
+    async fn open(&self, target: &str) -> Result<Option<Reader<'a>>, DeadError> {
+        match self.unrouted {
+            Some(router) => Reader::open_unrouted(self.connection, self.bus, router).await,
+            None => Reader::open(self.connection, self.bus, target).await,
+        }
+    }
+
+    fn queue(&self, target: &str) -> String {
+        match self.unrouted {
+            Some(_) => self.bus.unrouted_queue(),
+            None => self.bus.dead_queue(target),
         }
     }
 
@@ -463,11 +612,10 @@ impl<'a> DeadLetters<'a> {
     ///
     /// [`DeadError`] for an unknown connector or a broker failure.
     pub async fn list(&self, filter: &Filter) -> Result<Listing, DeadError> {
-        let (connection, bus) = (self.connection, self.bus);
         let mut listing = Listing::default();
-        for connector in filter.connectors(&self.connectors)? {
-            let Some(mut reader) = Reader::open(connection, bus, connector).await? else {
-                listing.missing_queues.push(bus.dead_queue(connector));
+        for connector in self.targets(filter)? {
+            let Some(mut reader) = self.open(connector).await? else {
+                listing.missing_queues.push(self.queue(connector));
                 continue;
             };
             let read = async {
@@ -503,7 +651,7 @@ impl<'a> DeadLetters<'a> {
         selection: &Selection,
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Summary, DeadError> {
-        let targets = selection.filter().connectors(&self.connectors)?;
+        let targets = self.targets(selection.filter())?;
         let replay = Replay {
             bus: self.bus,
             store,
@@ -511,7 +659,16 @@ impl<'a> DeadLetters<'a> {
             publisher: Publisher::open(self.connection).await?,
             replayed_at: store::now_text(),
         };
-        let result = self.handle_each(&targets, &replay, progress).await;
+        let result = match self.unrouted {
+            Some(router) => {
+                let unrouted = ReplayUnrouted {
+                    replay: &replay,
+                    router,
+                };
+                self.handle_each(&targets, &unrouted, progress).await
+            }
+            None => self.handle_each(&targets, &replay, progress).await,
+        };
         // Closed here rather than when dropped: a close racing the connection's own close
         // makes the client log a spurious connection error.
         let _ = replay
@@ -542,7 +699,7 @@ impl<'a> DeadLetters<'a> {
         if reason.is_empty() {
             return Err(DeadError::NoReason);
         }
-        let targets = selection.filter().connectors(&self.connectors)?;
+        let targets = self.targets(selection.filter())?;
         let discard = Discarding {
             store,
             filter: selection.filter(),
@@ -562,8 +719,8 @@ impl<'a> DeadLetters<'a> {
     ) -> Result<Summary, DeadError> {
         let mut summary = Summary::default();
         for &connector in targets {
-            let Some(mut reader) = Reader::open(self.connection, self.bus, connector).await? else {
-                summary.missing_queues.push(self.bus.dead_queue(connector));
+            let Some(mut reader) = self.open(connector).await? else {
+                summary.missing_queues.push(self.queue(connector));
                 continue;
             };
             let read = async {
@@ -623,6 +780,36 @@ struct Replay<'a> {
     replayed_at: String,
 }
 
+impl Replay<'_> {
+    /// True when `letter` is not selected, or is a copy this run replayed that came back.
+    fn ignores(&self, delivery: &Delivery, letter: &DeadLetter) -> bool {
+        let headers = delivery.properties.headers().as_ref();
+        let mark = bus::header_text(headers, bus::HEADER_REPLAYED_AT);
+        !self.filter.matches(letter) || mark.as_deref() == Some(self.replayed_at.as_str())
+    }
+
+    /// Acknowledges the message read, once its copy is published.
+    async fn ack(
+        &self,
+        delivery: &Delivery,
+        letter: &DeadLetter,
+        queue: &str,
+    ) -> Result<Handled, DeadError> {
+        delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(|source| BusError::Amqp {
+                context: format!(
+                    "`{}` was replayed but could not be acknowledged (it stays in `{queue}`: discard it)",
+                    letter.id,
+                ),
+                source,
+            })?;
+        Ok(Handled::Done)
+    }
+}
+
 impl Handler for Replay<'_> {
     async fn handle(
         &self,
@@ -630,9 +817,7 @@ impl Handler for Replay<'_> {
         delivery: &Delivery,
         letter: &DeadLetter,
     ) -> Result<Handled, DeadError> {
-        let headers = delivery.properties.headers().as_ref();
-        let mark = bus::header_text(headers, bus::HEADER_REPLAYED_AT);
-        if !self.filter.matches(letter) || mark.as_deref() == Some(self.replayed_at.as_str()) {
+        if self.ignores(delivery, letter) {
             return Ok(Handled::Ignored);
         }
         if !letter.readable {
@@ -667,19 +852,65 @@ impl Handler for Replay<'_> {
                 true,
             )
             .await?;
-        delivery
-            .acker
-            .ack(BasicAckOptions::default())
+        self.ack(delivery, letter, &self.bus.dead_queue(connector))
             .await
-            .map_err(|source| BusError::Amqp {
-                context: format!(
-                    "`{}` was replayed but its dead letter could not be acknowledged (it stays in `{}`: discard it)",
-                    letter.id,
-                    self.bus.dead_queue(connector)
-                ),
-                source,
-            })?;
-        Ok(Handled::Done)
+    }
+}
+
+/// A replay of démarches that no route took: published again on the démarches exchange,
+/// under the portal's routing key, once a route of the configuration takes them.
+struct ReplayUnrouted<'a> {
+    replay: &'a Replay<'a>,
+    router: &'a Router,
+}
+
+impl Handler for ReplayUnrouted<'_> {
+    async fn handle(
+        &self,
+        _connector: &str,
+        delivery: &Delivery,
+        letter: &DeadLetter,
+    ) -> Result<Handled, DeadError> {
+        let replay = self.replay;
+        if replay.ignores(delivery, letter) {
+            return Ok(Handled::Ignored);
+        }
+        if !letter.readable {
+            return Ok(Handled::Skipped(
+                "ce n'est pas une enveloppe valide : aucune route ne peut la prendre (abandonnez-la, et faites-la publier de nouveau par le portail si besoin)".into(),
+            ));
+        }
+        if self.router.takers(&letter.commune, &letter.form).is_empty() {
+            return Ok(Handled::Skipped(format!(
+                "aucune route de la configuration ne prend encore le formulaire `{}` de la commune {} : ajoutez-la, redémarrez la passerelle, puis rejouez ; la démarche reste avec les démarches sans route",
+                letter.form, letter.commune
+            )));
+        }
+        // Everything as the portal sent it (message id, headers) but the replay's date: the
+        // store and the targets' idempotency absorb a démarche delivered twice. Published
+        // under its routing key, it reaches the queues the running gateway binds; one that
+        // none binds yet comes back here through the alternate exchange, never lost.
+        let headers = bus::headers_with(
+            delivery.properties.headers().as_ref(),
+            vec![(
+                bus::HEADER_REPLAYED_AT,
+                bus::long_string(&replay.replayed_at),
+            )],
+        );
+        let properties = bus::forwarded_properties(&delivery.properties, headers);
+        replay
+            .publisher
+            .publish(
+                &replay.bus.exchange,
+                &letter.routing_key,
+                &delivery.data,
+                properties,
+                true,
+            )
+            .await?;
+        replay
+            .ack(delivery, letter, &replay.bus.unrouted_queue())
+            .await
     }
 }
 
@@ -791,8 +1022,33 @@ pub fn render_table(letters: &[DeadLetter]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADINGS.map(|h| h.chars().count());
-    for row in &rows {
+    render_rows(&HEADINGS, &rows)
+}
+
+/// The unrouted démarches as a table for people (in French, as the operator reads it), the
+/// reason last.
+pub fn render_unrouted_table(letters: &[DeadLetter]) -> String {
+    const HEADINGS: [&str; 6] = ["ID", "COMMUNE", "FORMULAIRE", "CLÉ", "DEPUIS", "RAISON"];
+    let rows: Vec<[String; 6]> = letters
+        .iter()
+        .map(|l| {
+            [
+                l.id.clone(),
+                l.commune.clone(),
+                l.form.clone(),
+                l.routing_key.clone(),
+                l.age.clone().unwrap_or_else(|| "?".into()),
+                l.reason.clone(),
+            ]
+        })
+        .collect();
+    render_rows(&HEADINGS, &rows)
+}
+
+/// Aligned columns, the last one left as long as it is.
+fn render_rows<const N: usize>(headings: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = headings.map(|h| h.chars().count());
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -811,8 +1067,8 @@ pub fn render_table(letters: &[DeadLetter]) -> String {
         out.push_str(text.trim_end());
         out.push('\n');
     };
-    line(&HEADINGS);
-    for row in &rows {
+    line(headings);
+    for row in rows {
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         line(&cells);
     }
@@ -969,6 +1225,46 @@ mod tests {
         };
         let error = unknown.connectors(&configured).unwrap_err().to_string();
         assert!(error.contains("famille, urbanisme"), "{error}");
+    }
+
+    #[test]
+    fn an_unrouted_demarche_says_why_in_french_and_points_out_a_disagreeing_key() {
+        use crate::routing::{CommunePattern, FormPattern, Route};
+        let headers = headers_with(
+            None,
+            vec![(
+                bus::HEADER_ROUTING_KEY,
+                long_string("44064.inscription-cantine"),
+            )],
+        );
+        // The body says Clisson, the key Gorges.
+        let letter = DeadLetter::read(UNROUTED, &valid_body(), Some(&headers), 1 << 20, now());
+        let reason = unrouted_reason(&Router::default(), &letter);
+        assert!(
+            reason.starts_with(
+                "aucune route ne prend le formulaire `inscription-cantine` de la commune 44043"
+            ),
+            "{reason}"
+        );
+        assert!(
+            reason
+                .contains("publiée sous la clé `44064.inscription-cantine`, qui ne correspond pas"),
+            "{reason}"
+        );
+        let routed = Router::new(vec![Route {
+            commune: CommunePattern::parse("44043").unwrap(),
+            forms: vec![FormPattern::parse("inscription-*").unwrap()],
+            connector: "famille".into(),
+            mapping: None,
+        }]);
+        let reason = unrouted_reason(&routed, &letter);
+        assert!(
+            reason.starts_with("une route la prend désormais (famille) : rejouez-la"),
+            "{reason}"
+        );
+        let table = render_unrouted_table(&[letter]);
+        assert!(table.starts_with("ID "), "{table}");
+        assert!(table.lines().next().unwrap().ends_with("RAISON"), "{table}");
     }
 
     #[test]

@@ -246,7 +246,8 @@ impl Pipeline {
             attempt,
         );
         async move {
-            let route = match self.router.decide(connector, &envelope.commune, &envelope.form) {
+            let routing_key = bus::original_routing_key(delivery);
+            let route = match self.router.decide(connector, &envelope.commune, &envelope.form, &routing_key) {
                 Decision::Deliver(route) => route,
                 Decision::NotMine { takers } => {
                     if may_be_alone {
@@ -258,7 +259,8 @@ impl Pipeline {
                     return ack(delivery).await.map(|()| Handled::NotMine);
                 }
                 Decision::Unrouted => {
-                    info!("no route takes this form: sent to the unrouted démarches");
+                    // Nobody else sees it: the operator must hear of it (see `aiguillage unrouted`).
+                    warn!(commune = %envelope.commune, form = %envelope.form, routing_key = %routing_key, "no route takes this démarche: kept in the unrouted démarches");
                     self.send_to_unrouted(delivery).await?;
                     return ack(delivery).await.map(|()| Handled::NotMine);
                 }
@@ -409,7 +411,7 @@ impl Pipeline {
         let key = bus::original_routing_key(delivery);
         if let Some((commune, form)) = key.split_once('.') {
             if let Decision::NotMine { takers } =
-                self.router.decide(&self.instance.name, commune, form)
+                self.router.decide(&self.instance.name, commune, form, &key)
             {
                 if may_be_alone {
                     self.pass_on(delivery, &takers).await?;

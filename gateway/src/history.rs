@@ -12,6 +12,7 @@ use serde::Serialize;
 use sqlx::Row;
 use time::{Date, Duration, Month, OffsetDateTime, Time, UtcOffset, Weekday};
 
+use crate::dead::UNROUTED;
 use crate::store::{format_utc, Status, Store, StoreError};
 
 /// The most deliveries a search returns (a démarche has one per connector that takes it).
@@ -59,7 +60,8 @@ pub struct Delivery {
     /// Form slug.
     pub form: String,
     /// Where it stands: `delivered`, `retrying`, `rejected` or `dead` (the status event's
-    /// word).
+    /// word); `unrouted` for a démarche that no route took, discarded from the unrouted
+    /// queue (connector [`UNROUTED`]).
     pub status: String,
     /// Attempts made (since the last replay, if any).
     pub attempts: u32,
@@ -134,6 +136,31 @@ pub async fn search(store: &Store, term: &str) -> Result<Vec<Delivery>, StoreErr
             connector,
             errors,
             discards,
+        });
+    }
+    // A démarche that no route took has no delivery: its discard is its whole history.
+    for discard in store.discards(term).await? {
+        if discard.connector != UNROUTED {
+            continue;
+        }
+        found.push(Delivery {
+            display_id: None,
+            status: UNROUTED.to_owned(),
+            attempts: 0,
+            reference: None,
+            last_error: None,
+            first_seen_at: discard.discarded_at.clone(),
+            updated_at: discard.discarded_at.clone(),
+            errors: Vec::new(),
+            discards: vec![DiscardRecord {
+                reason: discard.reason,
+                by: discard.discarded_by,
+                at: discard.discarded_at,
+            }],
+            envelope_id: discard.envelope_id,
+            connector: discard.connector,
+            commune: discard.commune,
+            form: discard.form,
         });
     }
     Ok(found)

@@ -42,6 +42,8 @@ pub const BREAKER_STATE: &str = "aiguillage_breaker_state";
 pub const BREAKER_OPENED: &str = "aiguillage_breaker_opened_total";
 /// Gauge: messages ready in a connector's queue (`queue="main"`) or dead letters (`"dead"`).
 pub const QUEUE_MESSAGES: &str = "aiguillage_queue_messages";
+/// Gauge: démarches waiting in the unrouted queue (no route takes them).
+pub const UNROUTED_MESSAGES: &str = "aiguillage_unrouted_messages";
 /// Counter: times the bus session failed and the gateway started to reconnect.
 pub const BUS_RECONNECTS: &str = "aiguillage_bus_reconnects_total";
 /// Gauge: always 1, labelled with the gateway's `version`.
@@ -54,7 +56,7 @@ pub const PUBLIK_WEBHOOKS: &str = "aiguillage_publik_webhooks_total";
 pub const PUBLIK_NOTIFICATIONS: &str = "aiguillage_publik_notifications_total";
 
 /// Every metric the gateway exposes (the documentation lists the same).
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     RECEIVED,
     MESSAGES,
     DELIVERY_LATENCY,
@@ -63,6 +65,7 @@ pub const ALL: [&str; 12] = [
     BREAKER_STATE,
     BREAKER_OPENED,
     QUEUE_MESSAGES,
+    UNROUTED_MESSAGES,
     BUS_RECONNECTS,
     BUILD_INFO,
     PUBLIK_WEBHOOKS,
@@ -187,6 +190,11 @@ impl Metrics {
             None,
             text("Messages ready in a connector's queue (main) or dead letters (dead), read every admin.queue_depth_interval while connected."),
         );
+        r.describe_gauge(
+            KeyName::from(UNROUTED_MESSAGES),
+            None,
+            text("Démarches waiting in the unrouted queue (no route takes them), read every admin.queue_depth_interval while connected."),
+        );
         r.describe_counter(
             KeyName::from(BUS_RECONNECTS),
             None,
@@ -266,6 +274,12 @@ impl Metrics {
             ],
         )
         .set(f64::from(messages));
+    }
+
+    /// Démarches in the unrouted queue, as the broker just said.
+    pub fn unrouted_depth(&self, messages: u32) {
+        self.gauge(UNROUTED_MESSAGES, Vec::new())
+            .set(f64::from(messages));
     }
 
     /// The state of `connector`'s breaker and how many times it opened.
@@ -370,6 +384,7 @@ mod tests {
         famille.delivered_after(Duration::from_millis(1500));
         famille.target_call(Duration::from_millis(20));
         metrics.queue_depth("famille", QueueKind::Dead, 3);
+        metrics.unrouted_depth(2);
         metrics.publik_webhook("accepted");
         metrics.publik_notification("csm", "sent");
         let text = metrics.render();
@@ -384,6 +399,10 @@ mod tests {
         ), "{text}");
         assert!(
             text.contains(r#"aiguillage_queue_messages{connector="famille",queue="dead"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("\naiguillage_unrouted_messages 2\n"),
             "{text}"
         );
         assert!(

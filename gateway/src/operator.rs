@@ -2,13 +2,26 @@
 //! list|replay|discard`), the admin API (`/api/dead-letters…`) and the dashboard's buttons
 //! all call these functions with the same requests, so that they check the same things
 //! (an explicit selection, a reason for a discard, a known connector) and do the same.
+//! The démarches that no route takes go through the same requests
+//! ([`Operator::unrouted`]: `aiguillage unrouted …`, `/api/unrouted…`, the dashboard), with
+//! no connector to name.
 
 use lapin::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::config::BusConfig;
 use crate::dead::{DeadError, DeadLetter, DeadLetters, Filter, Listing, Progress, Selection};
+use crate::routing::Router;
 use crate::store::Store;
+
+/// Which démarches held aside a request is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The dead letters of the connectors.
+    DeadLetters,
+    /// The démarches that no route takes.
+    Unrouted,
+}
 
 /// Which dead letters: every criterion given must hold (none: all of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -100,11 +113,13 @@ pub struct Report {
     pub missing_queues: Vec<String>,
 }
 
-/// The dead letters of a gateway: its broker connection, bus settings and connectors.
+/// The dead letters of a gateway: its broker connection, bus settings and connectors; or
+/// its démarches that no route takes.
 pub struct Operator<'a> {
     connection: &'a Connection,
     bus: &'a BusConfig,
     connectors: Vec<String>,
+    unrouted: Option<&'a Router>,
 }
 
 impl<'a> Operator<'a> {
@@ -114,11 +129,41 @@ impl<'a> Operator<'a> {
             connection,
             bus,
             connectors,
+            unrouted: None,
+        }
+    }
+
+    /// The démarches that no route takes, judged by `router` (see
+    /// [`DeadLetters::unrouted`]); a request naming a connector is refused.
+    pub fn unrouted(connection: &'a Connection, bus: &'a BusConfig, router: &'a Router) -> Self {
+        Self {
+            connection,
+            bus,
+            connectors: Vec::new(),
+            unrouted: Some(router),
+        }
+    }
+
+    /// The operator of `held`: the dead letters of `connectors`, or the unrouted
+    /// démarches judged by `router` (for the admin server, which serves both).
+    pub fn of(
+        held: Held,
+        connection: &'a Connection,
+        bus: &'a BusConfig,
+        connectors: Vec<String>,
+        router: &'a Router,
+    ) -> Self {
+        match held {
+            Held::DeadLetters => Self::new(connection, bus, connectors),
+            Held::Unrouted => Self::unrouted(connection, bus, router),
         }
     }
 
     fn letters(&self) -> DeadLetters<'_> {
-        DeadLetters::new(self.connection, self.bus, self.connectors.clone())
+        match self.unrouted {
+            Some(router) => DeadLetters::unrouted(self.connection, self.bus, router),
+            None => DeadLetters::new(self.connection, self.bus, self.connectors.clone()),
+        }
     }
 
     /// Lists the dead letters matching `query`, leaving them all in their queues.

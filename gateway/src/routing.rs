@@ -184,8 +184,15 @@ impl Router {
         Self { routes }
     }
 
-    /// Decides what connector `connector` does with démarche `form` of `commune`.
-    pub fn decide(&self, connector: &str, commune: &str, form: &str) -> Decision<'_> {
+    /// Decides what connector `connector` does with démarche `form` of `commune`, whose copy
+    /// the broker gave it under `routing_key` (the key the portal published it with).
+    pub fn decide(
+        &self,
+        connector: &str,
+        commune: &str,
+        form: &str,
+        routing_key: &str,
+    ) -> Decision<'_> {
         if let Some(route) = self
             .routes
             .iter()
@@ -193,27 +200,38 @@ impl Router {
         {
             return Decision::Deliver(route);
         }
-        let mut takers: Vec<&str> = Vec::new();
-        for route in self.routes.iter().filter(|r| r.matches(commune, form)) {
-            if !takers.contains(&route.connector.as_str()) {
-                takers.push(&route.connector);
-            }
-        }
+        let takers = self.takers(commune, form);
         if !takers.is_empty() {
             return Decision::NotMine { takers };
         }
         // Several connectors may hold a copy through broad bindings: exactly one of them,
         // the first in file order, keeps it for the operator; the others drop theirs. A
         // copy that no route explains (a binding left by an older configuration) is kept
-        // too: a duplicate in the unrouted queue is better than a démarche dropped.
-        match self.forwarder(commune, form) {
+        // too: a duplicate in the unrouted queue is better than a démarche dropped. Which
+        // connectors hold a copy depends on the routing key, not on the body: when they
+        // disagree (a portal's mistake), the key decides, or every holder would keep one.
+        let (key_commune, key_form) = routing_key.split_once('.').unwrap_or((commune, form));
+        match self.forwarder(key_commune, key_form) {
             Some(forwarder) if forwarder != connector => Decision::NotMine { takers: Vec::new() },
             _ => Decision::Unrouted,
         }
     }
 
+    /// The connectors whose routes take démarche `form` of `commune`, in file order (none:
+    /// it is unrouted).
+    pub fn takers(&self, commune: &str, form: &str) -> Vec<&str> {
+        let mut takers: Vec<&str> = Vec::new();
+        for route in self.routes.iter().filter(|r| r.matches(commune, form)) {
+            if !takers.contains(&route.connector.as_str()) {
+                takers.push(&route.connector);
+            }
+        }
+        takers
+    }
+
     /// The connector that sends a démarche no route takes to the unrouted queue: the first,
-    /// in file order, whose bindings let the broker give it a copy.
+    /// in file order, whose bindings let the broker give it a copy of a message published
+    /// under the routing key `{commune}.{form}`.
     fn forwarder(&self, commune: &str, form: &str) -> Option<&str> {
         self.routes
             .iter()
@@ -289,23 +307,33 @@ mod tests {
             route("44043", &["piscine"], "sport"),
         ]);
         assert!(matches!(
-            router.decide("famille", "44043", "inscription-cantine"),
+            router.decide(
+                "famille",
+                "44043",
+                "inscription-cantine",
+                "44043.inscription-cantine"
+            ),
             Decision::Deliver(_)
         ));
         assert_eq!(
-            router.decide("famille", "44043", "piscine"),
+            router.decide("famille", "44043", "piscine", "44043.piscine"),
             Decision::NotMine {
                 takers: vec!["sport"]
             }
         );
         assert_eq!(
-            router.decide("famille", "44043", "autre"),
+            router.decide("famille", "44043", "autre", "44043.autre"),
             Decision::Unrouted
         );
         // No route explains this copy (only a binding left by an older configuration could
         // have brought it): it is kept for the operator rather than dropped.
         assert_eq!(
-            router.decide("famille", "44190", "inscription-cantine"),
+            router.decide(
+                "famille",
+                "44190",
+                "inscription-cantine",
+                "44190.inscription-cantine"
+            ),
             Decision::Unrouted
         );
     }
@@ -319,15 +347,33 @@ mod tests {
         ]);
         // `sport` binds only `44043.piscine`: it never holds a copy of another form.
         assert_eq!(
-            router.decide("sport", "44043", "permis"),
+            router.decide("sport", "44043", "permis", "44043.permis"),
             Decision::NotMine { takers: vec![] }
         );
         assert_eq!(
-            router.decide("famille", "44043", "permis"),
+            router.decide("famille", "44043", "permis", "44043.permis"),
             Decision::Unrouted
         );
         assert_eq!(
-            router.decide("etat-civil", "44043", "permis"),
+            router.decide("etat-civil", "44043", "permis", "44043.permis"),
+            Decision::NotMine { takers: vec![] }
+        );
+    }
+
+    #[test]
+    fn the_routing_key_decides_who_keeps_an_unrouted_copy_when_the_body_disagrees() {
+        let router = Router::new(vec![
+            route("44043", &["inscription-*"], "famille"),
+            route("44043", &["demande-acte-*"], "etat-civil"),
+        ]);
+        // Published as `44043.permis`, the body says Gorges: both connectors bind
+        // `44043.*` and hold a copy, and only the first keeps it.
+        assert_eq!(
+            router.decide("famille", "44064", "permis", "44043.permis"),
+            Decision::Unrouted
+        );
+        assert_eq!(
+            router.decide("etat-civil", "44064", "permis", "44043.permis"),
             Decision::NotMine { takers: vec![] }
         );
     }

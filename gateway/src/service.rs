@@ -477,9 +477,10 @@ async fn session(
     result
 }
 
-/// Reads the depth of each connector's queue and dead letters with a passive declare,
-/// every `admin.queue_depth_interval` while the session lasts (never returns). A failed
-/// read is retried at the next tick: the session notices a lost connection by itself.
+/// Reads the depth of each connector's queue and dead letters, and of the unrouted queue,
+/// with a passive declare, every `admin.queue_depth_interval` while the session lasts
+/// (never returns). A failed read is retried at the next tick: the session notices a lost
+/// connection by itself.
 async fn watch_queue_depths(
     connection: &lapin::Connection,
     config: &Config,
@@ -495,30 +496,50 @@ async fn watch_queue_depths(
                 (QueueKind::Main, config.bus.connector_queue(&instance.name)),
                 (QueueKind::Dead, config.bus.dead_queue(&instance.name)),
             ] {
-                let open = match channel.take() {
-                    Some(open) => open,
-                    None => match connection.create_channel().await {
-                        Ok(open) => open,
-                        Err(error) => {
-                            debug!(%error, "cannot open a channel to read the queue depths");
-                            break;
-                        }
-                    },
-                };
-                let read =
-                    tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, bus::queue_depth(&open, &queue))
-                        .await;
-                match read {
-                    Ok(Ok(messages)) => {
-                        metrics.queue_depth(&instance.name, kind, messages);
-                        *channel = Some(open);
-                    }
-                    // A passive declare of a missing queue closes its channel: the next
-                    // read opens another.
-                    Ok(Err(error)) => debug!(%error, %queue, "cannot read the queue depth"),
-                    Err(_) => debug!(%queue, "no answer reading the queue depth"),
+                if let Some(messages) = read_queue_depth(connection, channel, &queue).await {
+                    metrics.queue_depth(&instance.name, kind, messages);
                 }
             }
+        }
+        let unrouted = config.bus.unrouted_queue();
+        if let Some(messages) = read_queue_depth(connection, channel, &unrouted).await {
+            metrics.unrouted_depth(messages);
+        }
+    }
+}
+
+/// The depth of `queue`, read on `channel` (opened when it is `None`, and kept when the
+/// read succeeds); `None` when it cannot be read now.
+async fn read_queue_depth(
+    connection: &lapin::Connection,
+    channel: &mut Option<lapin::Channel>,
+    queue: &str,
+) -> Option<u32> {
+    let open = match channel.take() {
+        Some(open) => open,
+        None => match connection.create_channel().await {
+            Ok(open) => open,
+            Err(error) => {
+                debug!(%error, "cannot open a channel to read the queue depths");
+                return None;
+            }
+        },
+    };
+    let read = tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, bus::queue_depth(&open, queue)).await;
+    match read {
+        Ok(Ok(messages)) => {
+            *channel = Some(open);
+            Some(messages)
+        }
+        // A passive declare of a missing queue closes its channel: the next read opens
+        // another.
+        Ok(Err(error)) => {
+            debug!(%error, %queue, "cannot read the queue depth");
+            None
+        }
+        Err(_) => {
+            debug!(%queue, "no answer reading the queue depth");
+            None
         }
     }
 }
