@@ -30,17 +30,37 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Runs `command` to its end, at most 10 s: a program that took `--help` for an argument
+/// would start working and never stop (pes-sim did).
+fn output_within_10s(command: &mut Command) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the program");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still runs after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
 #[test]
 fn every_program_answers_help_and_creates_nothing() {
     for (name, program) in PROGRAMS {
         for flag in ["--help", "-h"] {
             let dir = tempfile::tempdir().expect("temporary directory");
-            let output = Command::new(program)
-                .arg(flag)
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .output()
-                .expect("run the program");
+            let output = output_within_10s(
+                Command::new(program)
+                    .arg(flag)
+                    .current_dir(dir.path())
+                    .stdin(Stdio::null()),
+            );
             let stdout = String::from_utf8_lossy(&output.stdout);
             assert!(
                 output.status.success(),
@@ -62,12 +82,12 @@ fn every_program_answers_help_and_creates_nothing() {
 fn every_program_refuses_an_unknown_option_and_creates_nothing() {
     for (name, program) in PROGRAMS {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let output = Command::new(program)
-            .arg("--no-such-option")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the program");
+        let output = output_within_10s(
+            Command::new(program)
+                .arg("--no-such-option")
+                .current_dir(dir.path())
+                .stdin(Stdio::null()),
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
         assert!(stderr.contains("--no-such-option"), "{name}: {stderr}");
