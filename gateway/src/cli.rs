@@ -15,6 +15,10 @@ use crate::registry::Registry;
 use crate::routing::Router;
 use crate::telemetry::{self, LogFormat};
 
+/// The configuration `run` and `check` read when neither `--config` nor
+/// `AIGUILLAGE_CONFIG` is given: where the Debian package installs it.
+pub const DEFAULT_CONFIG: &str = "/etc/aiguillage/gateway.toml";
+
 /// Aiguillage: delivers the démarches of a Publik portal into the communes' business software.
 #[derive(Debug, Parser)]
 #[command(name = "aiguillage", version, about, long_about = None)]
@@ -34,13 +38,13 @@ pub enum Command {
     /// Run the gateway: consume démarches and deliver them until SIGTERM or SIGINT.
     Run {
         /// The gateway's TOML configuration (keys overridable by AIGUILLAGE__SECTION__KEY variables).
-        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Check a configuration without running: exit 0 when valid, 1 with every problem listed.
     Check {
         /// The gateway's TOML configuration.
-        #[arg(long, short, env = "AIGUILLAGE_CONFIG")]
+        #[arg(long, short, env = "AIGUILLAGE_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Publish envelopes (JSON files) on the bus as the portal does, each confirmed by the broker.
@@ -102,8 +106,9 @@ pub enum Command {
         #[arg(long, default_value = "sample")]
         form: String,
     },
-    /// Show the gateway at work on this machine's RabbitMQ: a local état-civil import
-    /// directory and a local billing API receive a few démarches of two communes.
+    /// Show the gateway at work on this machine's RabbitMQ (in French): démarches of two
+    /// communes become Cityweb files (through the shipped mapping) or bills of a local
+    /// billing API; a refused one becomes a dead letter, is fixed and replayed.
     Demo {
         /// The broker to use.
         #[arg(
@@ -901,5 +906,30 @@ fn try_mapping(
             eprintln!("{error}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn check_and_run_read_the_installed_configuration_by_default() {
+        // The test process must not carry the variable that would take precedence.
+        if std::env::var_os("AIGUILLAGE_CONFIG").is_some() {
+            return;
+        }
+        for verb in ["check", "run"] {
+            let cli = Cli::try_parse_from(["aiguillage", verb]).expect("parses");
+            let config = match cli.command {
+                Command::Check { config } | Command::Run { config } => config,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(config, PathBuf::from("/etc/aiguillage/gateway.toml"));
+        }
+        let cli =
+            Cli::try_parse_from(["aiguillage", "check", "--config", "a.toml"]).expect("parses");
+        assert!(matches!(cli.command, Command::Check { config } if config == Path::new("a.toml")));
     }
 }

@@ -1,13 +1,16 @@
 //! `aiguillage demo`: the gateway at work on this machine's RabbitMQ, in one command.
 //!
-//! It writes a real configuration file (two communes, three connectors: an état-civil
-//! import directory and two billing APIs served locally), starts the gateway in-process
-//! with an embedded SQLite store, publishes démarches as the portal would (one of them
-//! twice, one that no route takes), waits for their status events and prints where each
-//! one went. Its queues and exchanges carry the `aiguillage-demo` prefix and are removed
-//! at the end, so it never touches a real deployment on the same broker.
+//! It writes a real configuration file (two communes, four connectors: an état-civil
+//! connector per commune writing Cityweb XML files through the shipped mapping, and a
+//! billing API per commune served locally), starts the gateway in-process with an embedded
+//! SQLite store, publishes démarches as the portal would (one of them twice, one that no
+//! route takes, one that the billing software refuses), shows a Cityweb file it wrote,
+//! turns the refusal into a dead letter, fixes its cause and replays it through the same
+//! operator API as `aiguillage dead replay`. Its queues and exchanges carry the
+//! `aiguillage-demo` prefix and are removed at the end, so it never touches a real
+//! deployment on the same broker. What it prints is for a commune's agent: in French.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,10 +27,26 @@ use serde_json::{json, Value};
 
 use crate::bus;
 use crate::config::Config;
+use crate::operator::{DeadQuery, Operator, ReplayRequest};
 use crate::registry::Registry;
 
 const PREFIX: &str = "aiguillage-demo";
-const CONNECTORS: [&str; 3] = ["clisson-etat-civil", "clisson-famille", "gorges-famille"];
+const CONNECTORS: [&str; 4] = [
+    "clisson-etat-civil",
+    "gorges-etat-civil",
+    "clisson-famille",
+    "gorges-famille",
+];
+/// The shipped mapping, copied next to the configuration so that the demo runs from
+/// anywhere (an installed binary has no repository beside it).
+const MAPPING: &str = include_str!("../../mappings/etat-civil/demande-acte.toml");
+const MAPPING_PATH: &str = "mappings/etat-civil/demande-acte.toml";
+const NAISSANCE: &str =
+    include_str!("../../tests/fixtures/etat-civil/naissance-cpi-titulaire.json");
+const MARIAGE: &str = include_str!("../../tests/fixtures/etat-civil/mariage-extaf-parent.json");
+const DECES: &str = include_str!("../../tests/fixtures/etat-civil/deces-cpi-notaire.json");
+/// The family the billing software of Gorges does not know until the demo creates it.
+const UNKNOWN_FAMILY: &str = "Petit";
 
 /// A billing API that honours `Idempotency-Key`, as the demo's "logiciel métier".
 #[derive(Default)]
@@ -35,26 +54,51 @@ struct BillingApi {
     /// Idempotency key → the number it was given.
     accepted: Mutex<BTreeMap<String, String>>,
     requests: Mutex<usize>,
+    /// The forms it billed, to show that only billing forms reach it.
+    forms: Mutex<BTreeSet<String>>,
+    /// `commune/family` pairs it does not know (it refuses to bill them).
+    unknown: Mutex<BTreeSet<String>>,
 }
 
 async fn bill(
     State(api): State<Arc<BillingApi>>,
     UrlPath(commune): UrlPath<String>,
     headers: HeaderMap,
-    Json(_document): Json<Value>,
+    Json(document): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
         return (
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": "Idempotency-Key required"})),
+            Json(json!({"erreur": "en-tête Idempotency-Key manquant"})),
         );
     };
     if let Ok(mut requests) = api.requests.lock() {
         *requests += 1;
     }
+    let fields = &document["formdata"]["fields"];
+    let family = fields["enfant_nom"]
+        .as_str()
+        .or_else(|| fields["nom"].as_str())
+        .unwrap_or_default();
+    let unknown = api
+        .unknown
+        .lock()
+        .map(|unknown| unknown.contains(&format!("{commune}/{family}")))
+        .unwrap_or(false);
+    if unknown {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "erreur": format!("famille {family} inconnue du logiciel de facturation : à créer avant de facturer")
+            })),
+        );
+    }
     let Ok(mut accepted) = api.accepted.lock() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({})));
     };
+    if let (Ok(mut forms), Some(form)) = (api.forms.lock(), document["form"].as_str()) {
+        forms.insert(form.to_owned());
+    }
     let next = accepted.len() + 1;
     let number = accepted
         .entry(key.to_owned())
@@ -82,27 +126,22 @@ fn demarche(id: u32, commune: &str, form: &str, fields: Value) -> Value {
     })
 }
 
+/// A demande d'acte as the portal exports it (the repository's samples), for `commune`.
+fn demande_acte(sample: &str, id: u32, commune: &str, place: &str) -> Value {
+    let mut value: Value = serde_json::from_str(sample).unwrap_or_else(|_| json!({}));
+    let form = value["form"].as_str().unwrap_or_default().to_owned();
+    value["id"] = json!(format!("demo-agglo:{form}:{id}"));
+    value["commune"] = json!(commune);
+    value["formdata"]["id"] = json!(id);
+    value["formdata"]["display_id"] = json!(format!("{}-{id}", form.len()));
+    value["formdata"]["fields"]["commune_evenement"] = json!(place);
+    value
+}
+
 fn demarches() -> Vec<Value> {
     vec![
-        demarche(
-            1001,
-            "44043",
-            "demande-acte-naissance",
-            json!({
-                "nature_document": "Copie intégrale", "nature_document_raw": "CPI",
-                "nom": "Durand", "prenoms": "Camille Marie", "date_naissance": "1990-04-12",
-                "lieu_naissance": "Clisson", "nombre_exemplaires": 1
-            }),
-        ),
-        demarche(
-            1002,
-            "44043",
-            "demande-acte-mariage",
-            json!({
-                "nature_document": "Extrait avec filiation", "nature_document_raw": "EXTAF",
-                "nom": "Martin", "prenoms": "Louis", "date_mariage": "2015-06-20"
-            }),
-        ),
+        demande_acte(NAISSANCE, 1001, "44043", "Clisson"),
+        demande_acte(MARIAGE, 1002, "44043", "Clisson"),
         demarche(
             2001,
             "44043",
@@ -125,17 +164,10 @@ fn demarches() -> Vec<Value> {
             "44064",
             "inscription-centre-loisirs",
             json!({
-                "enfant_nom": "Petit", "enfant_prenom": "Hugo", "semaines": ["2026-W52"]
+                "enfant_nom": UNKNOWN_FAMILY, "enfant_prenom": "Hugo", "semaines": ["2026-W52"]
             }),
         ),
-        demarche(
-            3002,
-            "44064",
-            "demande-acte-deces",
-            json!({
-                "nom": "Moreau", "prenoms": "Jeanne", "date_deces": "2026-11-02"
-            }),
-        ),
+        demande_acte(DECES, 3002, "44064", "Gorges"),
         demarche(
             4001,
             "44043",
@@ -147,6 +179,16 @@ fn demarches() -> Vec<Value> {
     ]
 }
 
+/// The status of an event, for the agent.
+fn status_fr(status: &str) -> &str {
+    match status {
+        "delivered" => "livrée",
+        "rejected" => "refusée",
+        "dead" => "abandonnée",
+        other => other,
+    }
+}
+
 /// Runs the demo against the broker at `amqp_url`, writing into `dir`.
 ///
 /// # Errors
@@ -154,17 +196,33 @@ fn demarches() -> Vec<Value> {
 /// When the broker cannot be reached (with the command that starts it) or a démarche does
 /// not arrive in time.
 pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("impossible de créer {}", dir.display()))?;
     let dir = dir
         .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let drop_dir = dir.join("etat-civil-clisson");
-    std::fs::create_dir_all(&drop_dir)?;
+        .with_context(|| format!("impossible de résoudre {}", dir.display()))?;
+    let clisson_dir = dir.join("etat-civil-clisson");
+    let gorges_dir = dir.join("etat-civil-gorges");
+    for drop_dir in [&clisson_dir, &gorges_dir] {
+        // A previous run's files would be shown as this run's.
+        let _ = std::fs::remove_dir_all(drop_dir);
+        std::fs::create_dir_all(drop_dir)
+            .with_context(|| format!("impossible de créer {}", drop_dir.display()))?;
+    }
+    let mapping = dir.join(MAPPING_PATH);
+    if let Some(parent) = mapping.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&mapping, MAPPING)
+        .with_context(|| format!("impossible d'écrire {}", mapping.display()))?;
     let store_path = dir.join("aiguillage-demo.db");
     let _ = std::fs::remove_file(&store_path);
 
     // The local business software: a billing API for both communes.
     let api = Arc::new(BillingApi::default());
+    if let Ok(mut unknown) = api.unknown.lock() {
+        unknown.insert(format!("gorges/{UNKNOWN_FAMILY}"));
+    }
     let app = Router::new()
         .route("/{commune}/factures", post(bill))
         .with_state(api.clone());
@@ -175,14 +233,14 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
     let config_path = dir.join("aiguillage-demo.toml");
     std::fs::write(
         &config_path,
-        demo_config(amqp_url, api_addr, &store_path, &drop_dir),
+        demo_config(amqp_url, api_addr, &store_path, &clisson_dir, &gorges_dir),
     )?;
     let config = Config::load(&config_path, &Registry::builtin())
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let bus_config = config.bus.clone();
 
     let connection = bus::connect(&bus_config, "aiguillage-demo").await.map_err(|error| {
-        anyhow::anyhow!("{error}\nIs RabbitMQ running? Start it with `rabbitmq-server -detached` (or give --amqp-url)")
+        anyhow::anyhow!("{error}\nRabbitMQ est-il démarré ? Lancez-le avec `rabbitmq-server -detached` (ou donnez --amqp-url)")
     })?;
     let channel = connection.create_channel().await?;
     remove_topology(&channel, &bus_config).await;
@@ -191,22 +249,58 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
     bus::declare_demarches_exchange(&channel, &bus_config).await?;
     let mut events = bus::watch_status_events(&channel, &bus_config, "demo-status").await?;
 
-    println!("Aiguillage demo");
-    println!("  configuration: {}", config_path.display());
-    println!("  broker:        {}", bus_config.redacted_url());
-    println!("  billing API:   http://{api_addr}/{{commune}}/factures");
-    println!("  état civil:    {}", drop_dir.display());
+    println!("Démonstration d'Aiguillage");
+    println!("  configuration :        {}", config_path.display());
+    println!("  bus RabbitMQ :         {}", bus_config.redacted_url());
+    println!("  API de facturation :   http://{api_addr}/{{commune}}/factures");
+    println!(
+        "  état civil (Cityweb) : {} et {}",
+        clisson_dir.display(),
+        gorges_dir.display()
+    );
 
     let mut running = crate::service::start(config).await?;
     if !running.wait_ready(Duration::from_secs(20)).await {
         running.shutdown().await;
-        bail!("the gateway did not connect to the broker within 20 s");
+        bail!("la passerelle ne s'est pas connectée au bus en 20 s");
     }
     if let Some(admin) = running.admin_addr() {
-        println!("  metrics:       http://{admin}/metrics (while the demo runs)");
+        println!("  tableau de bord :      http://{admin}/ (pendant la démonstration)");
     }
     println!();
 
+    let outcome = exchange(&connection, &bus_config, &mut events, &running, &api, &dir).await;
+    running.shutdown().await;
+    remove_topology(&channel, &bus_config).await;
+    let _ = connection.close(200, "demo done".into()).await;
+    server.abort();
+    outcome?;
+
+    println!();
+    println!(
+        "Les fichiers livrés et la base SQLite sont dans {}.",
+        dir.display()
+    );
+    println!(
+        "La configuration écrite reste valable : `aiguillage check --config {}`.",
+        config_path.display()
+    );
+    println!(
+        "Pour relancer la passerelle avec elle : `aiguillage run --config {}` (l'API de facturation locale n'existait que pendant la démonstration : les démarches de facturation y attendront, avec de nouvelles tentatives, qu'une API réponde à http://{api_addr}/).",
+        config_path.display()
+    );
+    Ok(())
+}
+
+/// Publishes, reports, and takes the refused démarche through the dead letters and back.
+async fn exchange(
+    connection: &lapin::Connection,
+    bus_config: &crate::config::BusConfig,
+    events: &mut lapin::Consumer,
+    running: &crate::service::Running,
+    api: &BillingApi,
+    dir: &Path,
+) -> anyhow::Result<()> {
     let all = demarches();
     let mut bodies: Vec<(String, Vec<u8>)> = all
         .iter()
@@ -219,9 +313,9 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
         .collect();
     // The portal may publish the same démarche twice (a retried webhook): it must arrive once.
     bodies.push(bodies[2].clone());
-    let published = crate::publish::publish_on(&connection, &bus_config, &bodies).await?;
+    let published = crate::publish::publish_on(connection, bus_config, &bodies).await?;
     println!(
-        "published {} messages ({} démarches, one of them twice)",
+        "{} messages publiés ({} démarches, dont une deux fois)",
         published.len(),
         all.len()
     );
@@ -232,35 +326,32 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
         .filter_map(|d| d["id"].as_str().map(str::to_owned))
         .collect();
     let mut outcomes: HashMap<String, Value> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while outcomes.len() < routed.len() {
-        let next = tokio::time::timeout_at(deadline, events.next()).await;
-        let Ok(Some(Ok(delivery))) = next else {
-            running.shutdown().await;
+        let Some(event) = next_event(events, Duration::from_secs(30)).await else {
             bail!(
-                "only {} of {} démarches reported a status within 30 s",
+                "seules {} des {} démarches ont reçu un état en 30 s",
                 outcomes.len(),
                 routed.len()
             );
         };
-        let _ = delivery.ack(BasicAckOptions::default()).await;
-        if let Ok(event) = serde_json::from_slice::<Value>(&delivery.data) {
-            if let Some(id) = event["id"].as_str() {
-                outcomes.insert(id.to_owned(), event.clone());
-            }
+        // A retry is not an outcome: its final state follows.
+        if let (Some(id), false) = (event["id"].as_str(), event["status"] == "retrying") {
+            outcomes.insert(id.to_owned(), event.clone());
         }
     }
     // Let the duplicate be handled too before counting what the API received.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let channel = connection.create_channel().await?;
     let unrouted = bus::queue_depth(&channel, &bus_config.unrouted_queue())
         .await
         .unwrap_or(0);
 
     println!();
     println!(
-        "{:<42} {:<6} {:<20} {:<10} where",
-        "démarche", "commune", "connector", "status"
+        "{:<42} {:<7} {:<20} {:<10} destination",
+        "démarche", "commune", "connecteur", "état"
     );
+    let mut cityweb_file: Option<PathBuf> = None;
     for demarche in &all {
         let id = demarche["id"].as_str().unwrap_or_default();
         let commune = demarche["commune"].as_str().unwrap_or_default();
@@ -268,19 +359,25 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
             Some(event) => {
                 let connector = event["connector"].as_str().unwrap_or_default();
                 let reference = event["reference"].as_str().unwrap_or("");
-                let place = match connector {
-                    "clisson-etat-civil" => format!("file {}", drop_dir.join(reference).display()),
-                    _ => format!("billing API, numero {reference}"),
+                let status = event["status"].as_str().unwrap_or_default();
+                let place = if status != "delivered" {
+                    format!("motif : {}", event["error"].as_str().unwrap_or(""))
+                } else if connector.ends_with("etat-civil") {
+                    let file = etat_civil_dir(dir, connector).join(reference);
+                    cityweb_file.get_or_insert(file.clone());
+                    format!("fichier Cityweb {}", file.display())
+                } else {
+                    format!("API de facturation, numéro {reference}")
                 };
                 println!(
-                    "{id:<42} {commune:<6}  {connector:<20} {:<10} {place}",
-                    event["status"].as_str().unwrap_or_default()
+                    "{id:<42} {commune:<7} {connector:<20} {:<10} {place}",
+                    status_fr(status)
                 );
             }
             None => println!(
-                "{id:<42} {commune:<6}  {:<20} {:<10} kept in queue `{}` for the operator",
-                "(no route)",
-                "unrouted",
+                "{id:<42} {commune:<7} {:<20} {:<10} gardée dans la file `{}` pour l'exploitant",
+                "(aucune route)",
+                "non routée",
                 bus_config.unrouted_queue()
             ),
         }
@@ -290,25 +387,135 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
         api.accepted.lock().map(|a| a.len()).unwrap_or(0),
     );
     println!();
-    println!("billing API: {requests} request(s), {distinct} distinct démarche(s) billed (the duplicate was not delivered again)");
-    println!("unrouted queue holds {unrouted} démarche(s)");
-    println!(
-        "delivered files and the SQLite store are in {}",
-        dir.display()
-    );
+    println!("API de facturation : {requests} requête(s), {distinct} démarche(s) facturée(s) (le doublon n'a pas été livré une deuxième fois)");
+    println!("file des démarches non routées : {unrouted} démarche(s)");
 
-    running.shutdown().await;
-    remove_topology(&channel, &bus_config).await;
-    let _ = connection.close(200, "demo done".into()).await;
-    server.abort();
+    if let Some(file) = cityweb_file {
+        println!();
+        println!("Un fichier Cityweb écrit par le connecteur état civil ({}, avec le mapping {MAPPING_PATH}) :", file.display());
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("impossible de lire {}", file.display()))?;
+        for line in text.lines().take(14) {
+            println!("  | {line}");
+        }
+        println!("  | …");
+    }
+
+    // The refused démarche: a dead letter, its cause fixed, replayed.
+    let refused = all
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .find(|id| {
+            outcomes
+                .get(*id)
+                .is_some_and(|e| e["status"] != "delivered")
+        })
+        .map(str::to_owned);
+    let Some(refused) = refused else {
+        bail!("la démarche refusée par la facturation de Gorges n'a pas été refusée");
+    };
+    let names: Vec<String> = CONNECTORS.iter().map(|c| (*c).to_owned()).collect();
+    let operator = Operator::new(connection, bus_config, names);
+    let query = DeadQuery {
+        id: Some(refused.clone()),
+        ..DeadQuery::default()
+    };
+    let mut letter = None;
+    for _ in 0..50 {
+        letter = operator.list(&query).await?.letters.into_iter().next();
+        if letter.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let Some(letter) = letter else {
+        bail!("la démarche refusée {refused} n'est pas arrivée dans les lettres mortes");
+    };
+    println!();
+    println!(
+        "Lettre morte : {} (connecteur {}, {} tentative(s)) ; motif : {}",
+        letter.id, letter.connector, letter.attempts, letter.reason
+    );
+    println!("  (ce que montrent `aiguillage dead list` et le tableau de bord)");
+    if let Ok(mut unknown) = api.unknown.lock() {
+        unknown.clear();
+    }
+    println!("Correction de la cause : la famille {UNKNOWN_FAMILY} est créée dans le logiciel de facturation de Gorges.");
+    let request = ReplayRequest {
+        id: Some(refused.clone()),
+        ..ReplayRequest::default()
+    };
+    let report = operator
+        .replay(running.store(), &request, &mut |_| {})
+        .await?;
+    if report.done.is_empty() {
+        bail!("la lettre morte {refused} n'a pas été rejouée");
+    }
+    println!("Rejouée (comme `aiguillage dead replay --id {refused}`) :");
+    loop {
+        let Some(event) = next_event(events, Duration::from_secs(30)).await else {
+            bail!("la démarche rejouée {refused} n'a pas reçu d'état en 30 s");
+        };
+        if event["id"].as_str() == Some(refused.as_str()) {
+            let status = event["status"].as_str().unwrap_or_default();
+            println!(
+                "  {refused} : {}, API de facturation, numéro {}",
+                status_fr(status),
+                event["reference"].as_str().unwrap_or("")
+            );
+            if status != "delivered" {
+                bail!("la démarche rejouée {refused} est {}", status_fr(status));
+            }
+            break;
+        }
+    }
+    // Only billing forms reach billing (a route `*` once sent it a death-certificate request).
+    let forms = api
+        .forms
+        .lock()
+        .map(|f| f.iter().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    println!();
+    println!("API de facturation : formulaires reçus : {forms}");
     Ok(())
 }
 
-fn demo_config(amqp_url: &str, api: SocketAddr, store: &Path, drop_dir: &Path) -> String {
+/// The next status event, acknowledged, within `timeout`.
+async fn next_event(events: &mut lapin::Consumer, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let next = tokio::time::timeout_at(deadline, events.next()).await;
+        let Ok(Some(Ok(delivery))) = next else {
+            return None;
+        };
+        let _ = delivery.ack(BasicAckOptions::default()).await;
+        if let Ok(event) = serde_json::from_slice::<Value>(&delivery.data) {
+            return Some(event);
+        }
+    }
+}
+
+fn etat_civil_dir(dir: &Path, connector: &str) -> PathBuf {
+    match connector {
+        "gorges-etat-civil" => dir.join("etat-civil-gorges"),
+        _ => dir.join("etat-civil-clisson"),
+    }
+}
+
+fn demo_config(
+    amqp_url: &str,
+    api: SocketAddr,
+    store: &Path,
+    clisson: &Path,
+    gorges: &Path,
+) -> String {
     let quote = |text: &str| toml_string(text);
     format!(
         r#"# Written by `aiguillage demo`: a complete gateway configuration to read and adapt.
 # Every key can be overridden by the environment, e.g. AIGUILLAGE__BUS__PREFETCH=32.
+# `aiguillage check --config` this file to validate it, `aiguillage run --config` it to run
+# the gateway again. The billing API below was served by the demo while it ran: without it,
+# billing démarches wait in their queue (retried) until an API answers at that address.
 
 [bus]
 url = {url}
@@ -325,17 +532,22 @@ url = {store}
 grace = "5s"
 
 [admin]
-# /healthz, /readyz and /metrics; a free port, so that the demo never clashes with a gateway
-# running on this machine (a real one keeps the default 127.0.0.1:9464).
+# /healthz, /readyz, /metrics and the dashboard; a free port, so that the demo never
+# clashes with a gateway running on this machine (a real one keeps 127.0.0.1:9464).
 listen = "127.0.0.1:0"
 
-# Clisson's état-civil software imports one file per request from a directory.
+# Clisson's état-civil software (Cityweb family) imports one XML file per request from a
+# directory; the route's mapping turns the portal's form into the request.
 [[connectors]]
 name = "clisson-etat-civil"
-kind = "file-drop"
-directory = {drop}
-file_name = "{{form}}/{{id}}.json"
-create_subdirectories = true
+kind = "etat-civil/cityweb"
+directory = {clisson}
+
+# Gorges has the same kind of software.
+[[connectors]]
+name = "gorges-etat-civil"
+kind = "etat-civil/cityweb"
+directory = {gorges}
 
 # Clisson's billing software has an HTTP API.
 [[connectors]]
@@ -357,20 +569,30 @@ reference_pointer = "/numero"
 commune = "44043"
 forms = ["demande-acte-*"]
 connector = "clisson-etat-civil"
+mapping = "{MAPPING_PATH}"
 
 [[routes]]
 commune = "44043"
 forms = ["inscription-*", "carte-dechetterie"]
 connector = "clisson-famille"
 
+# Only the billing forms go to billing: a route `*` would send a death-certificate request
+# to the billing API.
 [[routes]]
 commune = "44064"
-forms = ["*"]
+forms = ["demande-acte-*"]
+connector = "gorges-etat-civil"
+mapping = "{MAPPING_PATH}"
+
+[[routes]]
+commune = "44064"
+forms = ["inscription-*"]
 connector = "gorges-famille"
 "#,
         url = quote(amqp_url),
         store = quote(&format!("sqlite://{}", store.display())),
-        drop = quote(&drop_dir.display().to_string()),
+        clisson = quote(&clisson.display().to_string()),
+        gorges = quote(&gorges.display().to_string()),
     )
 }
 

@@ -38,4 +38,5 @@ pub mod registry;
 pub mod routing;
 pub mod service;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;

@@ -120,6 +120,7 @@ impl Running {
         if let Some(intake) = self.intake {
             intake.stop().await;
         }
+        crate::systemd::notify("STOPPING=1\nSTATUS=arrêt : fin des livraisons en cours");
         self.stop.send_replace(true);
         for notifier in self.notifiers {
             let _ = notifier.await;
@@ -273,6 +274,9 @@ async fn supervise(
                 bus_status.send_replace(BusStatus::NotReady(format!(
                     "not connected: {reason} (reconnecting)"
                 )));
+                crate::systemd::notify(&format!(
+                    "STATUS=bus injoignable, reconnexion en cours : {reason}"
+                ));
                 metrics.bus_reconnecting();
                 // A session that ran a while was a success: start the backoff over.
                 if started.elapsed() > Duration::from_secs(30) {
@@ -447,6 +451,12 @@ async fn session(
     let mut depths: Option<lapin::Channel> = None;
     lasting.bus_status.send_replace(BusStatus::Ready);
     info!(bus = %config.bus.redacted_url(), connectors = config.connectors.len(), "gateway ready");
+    // Only now, topology declared and every connector consuming: a unit ordered after
+    // this one (After=aiguillage.service) may publish at once.
+    crate::systemd::notify(&format!(
+        "READY=1\nSTATUS=prêt : {} connecteur(s) à l'écoute sur le bus",
+        config.connectors.len()
+    ));
 
     let result = tokio::select! {
         _ = stop.changed() => {

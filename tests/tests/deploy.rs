@@ -260,17 +260,29 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
 fn the_systemd_unit_passes_systemd_analyze_verify() {
     let unit = std::fs::read_to_string(repository().join("deploy/systemd/aiguillage.service"))
         .expect("deploy/systemd/aiguillage.service");
-    assert!(unit
-        .contains("ExecStart=/usr/local/bin/aiguillage run --config /etc/aiguillage/gateway.toml"));
+    assert!(
+        unit.contains("ExecStart=/usr/bin/aiguillage run --config /etc/aiguillage/gateway.toml")
+    );
+    // Readiness comes from the gateway itself once its topology is declared
+    // (first_hour.rs checks what it sends).
+    assert!(unit.contains("\nType=notify\n"), "{unit}");
+    // A credential file that is absent must not stop the unit: LoadCredential= names the
+    // credentials directory (every file in it is loaded), never a file that may be missing.
+    let loaded: Vec<&str> = unit
+        .lines()
+        .filter_map(|line| line.strip_prefix("LoadCredential="))
+        .collect();
+    assert_eq!(
+        loaded,
+        ["aiguillage:/etc/aiguillage/credentials"],
+        "credentials come from the directory only"
+    );
     // Verified against the binary built here, at the path the unit names.
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("aiguillage.service");
     std::fs::write(
         &path,
-        unit.replace(
-            "/usr/local/bin/aiguillage",
-            env!("CARGO_BIN_EXE_aiguillage-e2e"),
-        ),
+        unit.replace("/usr/bin/aiguillage", env!("CARGO_BIN_EXE_aiguillage-e2e")),
     )
     .expect("write the unit");
     let output = Command::new("systemd-analyze")
@@ -284,4 +296,54 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         output.status.success() && stderr.trim().is_empty(),
         "systemd-analyze verify complains about the unit:\n{stderr}"
     );
+}
+
+/// The Debian package's /etc/aiguillage/gateway.toml is valid as shipped: every section
+/// with safe defaults. Here its example connector's directory (which the package's
+/// postinst creates) is a temporary one.
+#[test]
+fn the_debian_package_configuration_passes_check() {
+    let path = repository().join("gateway/debian/gateway.toml");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let environment = HashMap::from([(
+        "AIGUILLAGE__CONNECTORS__EXEMPLE__DIRECTORY".to_owned(),
+        dir.path().display().to_string(),
+    )]);
+    let config = Config::load_with_env(&path, &environment, &Registry::builtin())
+        .unwrap_or_else(|error| panic!("gateway/debian/gateway.toml is refused:\n{error}"));
+    assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9464");
+    assert_eq!(config.connectors.len(), 1);
+    // The example route takes no real commune's démarches.
+    assert!(
+        matches!(
+            &config.routes[0].commune,
+            aiguillage_gateway::routing::CommunePattern::Code(code) if code == "00000"
+        ),
+        "{:?}",
+        config.routes[0].commune
+    );
+    let text = std::fs::read_to_string(&path).expect("read");
+    for section in [
+        "[bus]",
+        "[store]",
+        "[shutdown]",
+        "[admin]",
+        "[[connectors]]",
+        "[[routes]]",
+    ] {
+        assert!(
+            text.contains(&format!("\n{section}\n")),
+            "{section} missing"
+        );
+    }
+    // The package puts it, the unit and the postinst where the docs say.
+    let manifest = std::fs::read_to_string(repository().join("gateway/Cargo.toml")).unwrap();
+    for asset in [
+        r#"["target/release/aiguillage", "usr/bin/", "755"]"#,
+        r#"["debian/gateway.toml", "etc/aiguillage/gateway.toml", "644"]"#,
+        r#"unit-scripts = "../deploy/systemd""#,
+        r#"maintainer-scripts = "debian/""#,
+    ] {
+        assert!(manifest.contains(asset), "gateway/Cargo.toml lacks {asset}");
+    }
 }

@@ -10,15 +10,27 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aiguillage_tests::ads_sim::AdsSim;
+use clap::Parser;
+
+/// Simulates an instruction service (service ADS): checks the urbanisme dossier packages
+/// dropped in INBOX (and the .zip attachments of the .eml messages of MAIL_SPOOL) and
+/// answers in INBOX/reponses (ACCEPTE_<dossier>.json or REJET_<dossier>.json), until
+/// interrupted (Ctrl-C). Its state is in INBOX/.ads-sim.
+#[derive(Debug, Parser)]
+#[command(name = "ads-sim", version)]
+struct Args {
+    /// Where the gateway's urbanisme connector drops the packages.
+    inbox: PathBuf,
+    /// A mail spool of .eml messages (the connector's e-mail delivery), if any.
+    mail_spool: Option<PathBuf>,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args_os().skip(1);
-    let Some(inbox) = args.next() else {
-        anyhow::bail!("usage: ads-sim INBOX [MAIL_SPOOL]");
-    };
-    let inbox = PathBuf::from(inbox);
-    let spool = args.next().map(PathBuf::from);
+    let Args {
+        inbox,
+        mail_spool: spool,
+    } = Args::parse();
     let sim = AdsSim::start(&inbox, spool.as_deref());
     eprintln!(
         "ads-sim: taking dossier packages from {}{} (answers in {})",

@@ -7,14 +7,27 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aiguillage_tests::cityweb_sim::CitywebSim;
+use clap::Parser;
+
+/// Simulates an état-civil software's Cityweb import: watches IMPORT_DIR, validates each
+/// file against the Cityweb schema (CITYWEB_XSD, else schemas/cityweb/etatcivil.xsd),
+/// moves it to OUT_DIR/done or OUT_DIR/error and logs to OUT_DIR/import.log, until
+/// interrupted (Ctrl-C).
+#[derive(Debug, Parser)]
+#[command(name = "cityweb-sim", version)]
+struct Args {
+    /// The import directory the gateway's état-civil connector writes into.
+    import_dir: PathBuf,
+    /// Where imported files go (done/, error/, import.log).
+    out_dir: PathBuf,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(import), Some(out)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: cityweb-sim IMPORT_DIR OUT_DIR");
-    };
-    let (import, out) = (PathBuf::from(import), PathBuf::from(out));
+    let Args {
+        import_dir: import,
+        out_dir: out,
+    } = Args::parse();
     let sim = CitywebSim::start(&import, &out);
     eprintln!(
         "cityweb-sim: importing from {} into {}/done and {}/error (log: {})",

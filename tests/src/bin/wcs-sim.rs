@@ -8,16 +8,60 @@
 use std::time::Duration;
 
 use aiguillage_tests::wcs_sim::WcsSim;
+use clap::{Parser, Subcommand};
+
+/// Simulates w.c.s., Publik's form engine: receives the gateway's signed trigger calls, or
+/// sends one démarche to the gateway's intake as a webhook action does.
+#[derive(Debug, Parser)]
+#[command(name = "wcs-sim", version)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive the gateway's signed trigger calls and print each one, until Ctrl-C.
+    Serve {
+        /// Address to listen on (e.g. 127.0.0.1:8090).
+        listen: String,
+        /// The `orig` the gateway signs its calls with.
+        caller_orig: String,
+        /// The key the gateway signs its calls with.
+        caller_key: String,
+    },
+    /// Send one démarche to the intake and print the answer (exit 1 unless accepted).
+    Send {
+        /// The gateway's intake URL.
+        intake_url: String,
+        /// The `orig` to sign with.
+        orig: String,
+        /// The key to sign with.
+        key: String,
+        /// The form slug.
+        form: String,
+        /// The démarche's number.
+        number: u64,
+        /// The commune (INSEE code).
+        commune: String,
+    },
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["serve", listen, orig, key] => {
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            let sim = WcsSim::serve(listener, "unused", "unused", orig, key);
+    match Args::parse().command {
+        Command::Serve {
+            listen,
+            caller_orig: orig,
+            caller_key: key,
+        } => {
+            let listener = tokio::net::TcpListener::bind(&listen).await?;
+            let sim = WcsSim::serve(listener, "unused", "unused", &orig, &key);
             sim.accept_unknown();
-            eprintln!("wcs-sim: trigger calls signed as `{orig}` accepted on {}", sim.base_url());
+            eprintln!(
+                "wcs-sim: trigger calls signed as `{orig}` accepted on {}",
+                sim.base_url()
+            );
             let mut seen = 0;
             loop {
                 tokio::select! {
@@ -38,24 +82,27 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ["send", intake, orig, key, form, number, commune] => {
+        Command::Send {
+            intake_url: intake,
+            orig,
+            key,
+            form,
+            number,
+            commune,
+        } => {
             let sim = WcsSim::serve(
                 tokio::net::TcpListener::bind("127.0.0.1:0").await?,
-                orig,
-                key,
+                &orig,
+                &key,
                 "unused",
                 "unused",
             );
-            let number: u64 = number.parse()?;
             let (status, _, answer) = sim
-                .send_webhook(intake, &sim.formdata(form, number, commune))
+                .send_webhook(&intake, &sim.formdata(&form, number, &commune))
                 .await;
             println!("{status} {answer}");
             anyhow::ensure!(status == 202, "the intake did not accept the démarche");
             Ok(())
         }
-        _ => anyhow::bail!(
-            "usage: wcs-sim serve LISTEN CALLER_ORIG CALLER_KEY | wcs-sim send INTAKE_URL ORIG KEY FORM NUMBER COMMUNE"
-        ),
     }
 }
