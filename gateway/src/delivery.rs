@@ -249,8 +249,11 @@ impl Pipeline {
             let routing_key = bus::original_routing_key(delivery);
             let route = match self.router.decide(connector, &envelope.commune, &envelope.form, &routing_key) {
                 Decision::Deliver(route) => route,
-                Decision::NotMine { takers } => {
-                    if may_be_alone {
+                Decision::NotMine { takers, forward } => {
+                    if forward {
+                        warn!(takers = ?takers, routing_key = %routing_key, "the routing key disagrees with the envelope: passed on to the connectors its commune and form name");
+                        self.pass_on(delivery, &takers).await?;
+                    } else if may_be_alone {
                         info!(takers = ?takers, "taken by another connector's route, and queued before this configuration: passed on");
                         self.pass_on(delivery, &takers).await?;
                     } else {
@@ -410,7 +413,7 @@ impl Pipeline {
         // like the body would have, which of them keeps it.
         let key = bus::original_routing_key(delivery);
         if let Some((commune, form)) = key.split_once('.') {
-            if let Decision::NotMine { takers } =
+            if let Decision::NotMine { takers, .. } =
                 self.router.decide(&self.instance.name, commune, form, &key)
             {
                 if may_be_alone {

@@ -173,6 +173,12 @@ pub enum Decision<'a> {
     NotMine {
         /// The connectors whose routes take it.
         takers: Vec<&'a str>,
+        /// This connector must pass its copy on to `takers`: the routing key disagrees with
+        /// the body (a portal's mistake), so the broker gave copies by the key and the
+        /// takers, chosen by the body, may hold none. Exactly one holder, the same one that
+        /// would keep an unrouted copy, passes it on; a taker that got a copy by the key as
+        /// well absorbs the duplicate by its envelope id.
+        forward: bool,
     },
     /// No route of the gateway takes it: it belongs with the unrouted démarches.
     Unrouted,
@@ -200,20 +206,30 @@ impl Router {
         {
             return Decision::Deliver(route);
         }
+        // Which connectors hold a copy depends on the routing key, not on the body: when
+        // they disagree (a portal's mistake), the key decides who acts for all holders.
+        let (key_commune, key_form) = routing_key.split_once('.').unwrap_or((commune, form));
+        let acts_for_holders = || {
+            self.forwarder(key_commune, key_form)
+                .is_none_or(|forwarder| forwarder == connector)
+        };
         let takers = self.takers(commune, form);
         if !takers.is_empty() {
-            return Decision::NotMine { takers };
+            let disagrees = key_commune != commune || key_form != form;
+            let forward = disagrees && acts_for_holders();
+            return Decision::NotMine { takers, forward };
         }
         // Several connectors may hold a copy through broad bindings: exactly one of them,
         // the first in file order, keeps it for the operator; the others drop theirs. A
         // copy that no route explains (a binding left by an older configuration) is kept
-        // too: a duplicate in the unrouted queue is better than a démarche dropped. Which
-        // connectors hold a copy depends on the routing key, not on the body: when they
-        // disagree (a portal's mistake), the key decides, or every holder would keep one.
-        let (key_commune, key_form) = routing_key.split_once('.').unwrap_or((commune, form));
-        match self.forwarder(key_commune, key_form) {
-            Some(forwarder) if forwarder != connector => Decision::NotMine { takers: Vec::new() },
-            _ => Decision::Unrouted,
+        // too: a duplicate in the unrouted queue is better than a démarche dropped.
+        if acts_for_holders() {
+            Decision::Unrouted
+        } else {
+            Decision::NotMine {
+                takers: Vec::new(),
+                forward: false,
+            }
         }
     }
 
@@ -318,7 +334,8 @@ mod tests {
         assert_eq!(
             router.decide("famille", "44043", "piscine", "44043.piscine"),
             Decision::NotMine {
-                takers: vec!["sport"]
+                takers: vec!["sport"],
+                forward: false
             }
         );
         assert_eq!(
@@ -348,7 +365,10 @@ mod tests {
         // `sport` binds only `44043.piscine`: it never holds a copy of another form.
         assert_eq!(
             router.decide("sport", "44043", "permis", "44043.permis"),
-            Decision::NotMine { takers: vec![] }
+            Decision::NotMine {
+                takers: vec![],
+                forward: false
+            }
         );
         assert_eq!(
             router.decide("famille", "44043", "permis", "44043.permis"),
@@ -356,7 +376,10 @@ mod tests {
         );
         assert_eq!(
             router.decide("etat-civil", "44043", "permis", "44043.permis"),
-            Decision::NotMine { takers: vec![] }
+            Decision::NotMine {
+                takers: vec![],
+                forward: false
+            }
         );
     }
 
@@ -374,7 +397,63 @@ mod tests {
         );
         assert_eq!(
             router.decide("etat-civil", "44064", "permis", "44043.permis"),
-            Decision::NotMine { takers: vec![] }
+            Decision::NotMine {
+                takers: vec![],
+                forward: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_copy_whose_key_disagrees_with_its_body_is_passed_on_by_one_holder() {
+        let router = Router::new(vec![
+            route("44043", &["inscription-*"], "famille"),
+            route("44043", &["demande-acte-*"], "etat-civil"),
+            route("44064", &["permis-*"], "urbanisme-gorges"),
+        ]);
+        // Published as `44043.permis-de-construire`, the body says Gorges: `famille` and
+        // `etat-civil` hold copies, `urbanisme-gorges` (bound to `44064.permis-*`) none.
+        // The first holder passes its copy on, the other drops its own.
+        assert_eq!(
+            router.decide(
+                "famille",
+                "44064",
+                "permis-de-construire",
+                "44043.permis-de-construire"
+            ),
+            Decision::NotMine {
+                takers: vec!["urbanisme-gorges"],
+                forward: true
+            }
+        );
+        assert_eq!(
+            router.decide(
+                "etat-civil",
+                "44064",
+                "permis-de-construire",
+                "44043.permis-de-construire"
+            ),
+            Decision::NotMine {
+                takers: vec!["urbanisme-gorges"],
+                forward: false
+            }
+        );
+        // Key and body agree: the taker has its own copy, nothing is passed on.
+        assert_eq!(
+            router.decide("famille", "44043", "permis-x", "44043.permis-x"),
+            Decision::Unrouted
+        );
+        assert_eq!(
+            router.decide(
+                "famille",
+                "44064",
+                "permis-de-construire",
+                "44064.permis-de-construire"
+            ),
+            Decision::NotMine {
+                takers: vec!["urbanisme-gorges"],
+                forward: false
+            }
         );
     }
 

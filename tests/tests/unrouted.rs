@@ -90,6 +90,72 @@ async fn a_key_that_disagrees_with_its_body_leaves_one_unrouted_copy() {
     .await;
 }
 
+/// The same mistake, but a route of a third connector takes the démarche its body names
+/// (Gorges), and that connector's queue, bound to `44064.*`, got no copy: one of the two
+/// holders passes its copy on, so it is delivered once and nothing waits unrouted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_disagrees_with_its_body_still_reaches_the_connector_its_body_names() {
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "famille",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/x")),
+        )
+        .connector(
+            "etat-civil",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/y")),
+        )
+        .connector(
+            "urbanisme-gorges",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/gorges")),
+        )
+        .route(CLISSON, &["inscription-*"], "famille")
+        .route(CLISSON, &["demande-acte-*"], "etat-civil")
+        .route(GORGES, &["permis-*"], "urbanisme-gorges");
+    with_cleanup(scenario, |scenario| {
+        Box::pin(async move {
+            let running = scenario.start().await;
+            let stray = envelope(&scenario.prefix, GORGES, "permis-de-construire", 1);
+            scenario
+                .publish_unchecked(
+                    &format!("{CLISSON}.permis-de-construire"),
+                    stray.to_string().as_bytes(),
+                )
+                .await;
+
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while target.effect_count() == 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // A second delivery would come from the other holder within this time.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(
+                target.effect_count(),
+                1,
+                "delivered once, by the connector whose route takes its commune and form"
+            );
+            assert!(
+                target.effects()[0].path.ends_with("accept/gorges"),
+                "{:?}",
+                target.effects()
+            );
+            let bus = scenario.bus();
+            assert!(
+                scenario
+                    .wait_for_depth(&bus.unrouted_queue(), 0, Duration::from_secs(5))
+                    .await,
+                "nothing waits in the unrouted queue"
+            );
+            running.shutdown().await;
+        })
+    })
+    .await;
+}
+
 /// Runs `aiguillage <args…> --config <the scenario's configuration>`.
 async fn cli(scenario: &Scenario, args: &[&str]) -> Output {
     let config = scenario.write_config();
