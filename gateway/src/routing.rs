@@ -336,7 +336,7 @@ mod tests {
     fn bad_patterns_are_refused_with_a_hint() {
         assert!(FormPattern::parse("Demande")
             .unwrap_err()
-            .contains("lowercase"));
+            .contains("minuscules"));
         assert!(FormPattern::parse("a.b").is_err());
         assert!(FormPattern::parse("[a").is_err());
         assert!(CommunePattern::parse("Clisson")
