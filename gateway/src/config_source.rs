@@ -221,10 +221,40 @@ fn syntax_error(text: &str, error: &toml::de::Error) -> SyntaxError {
     SyntaxError {
         line,
         column,
-        message: error.message().trim_end().to_owned(),
+        message: syntax_fr(error.message().trim_end()),
         excerpt,
         hint,
     }
+}
+
+/// The parser's message in French for the usual mistakes (the others stay as the parser
+/// words them, e.g. `radix must be lowercase, expected …`).
+fn syntax_fr(message: &str) -> String {
+    let description = message.split(", expected ").next().unwrap_or(message);
+    let french = match description {
+        "string values must be quoted" => "un texte doit être entre guillemets",
+        "duplicate key" => "clé en double",
+        "missing comma between array elements" => {
+            "virgule manquante entre deux éléments de la liste"
+        }
+        "missing comma between key-value pairs" => "virgule manquante entre deux clés",
+        "missing assignment between key-value pairs" => "`=` manquant après la clé",
+        "unexpected leading zero" => "un nombre ne commence pas par un zéro",
+        "unclosed array" => "liste non fermée",
+        "unclosed array table" | "unclosed table" => "en-tête de table non fermé",
+        "unclosed inline table" => "table en ligne non fermée",
+        "invalid unquoted key" => "clé invalide",
+        "missing value" | "missing value for key" | "key with no value" => "valeur manquante",
+        "missing opening quote" => "guillemet ouvrant manquant",
+        "invalid basic string" => "texte invalide (guillemet fermant manquant ?)",
+        "extra comma in array" => "virgule en trop dans la liste",
+        "unexpected `=` in array" => "`=` inattendu dans une liste",
+        "unexpected content" | "unexpected key or value" => "contenu inattendu",
+        "invalid value" => "valeur invalide",
+        // Not translated: the parser's words, with what it expected.
+        _ => return message.to_owned(),
+    };
+    french.to_owned()
 }
 
 /// `commune = 2A004` → (`commune`, `2A004`), for a line that sets `commune` or `communes`.
@@ -573,6 +603,12 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, 2);
         assert_eq!(errors[0].excerpt, "commune = 2A004");
+        assert!(
+            errors[0]
+                .message
+                .starts_with("un texte doit être entre guillemets"),
+            "{errors:?}"
+        );
         let hint = errors[0].hint.as_deref().unwrap();
         assert!(hint.contains("commune = \"2A004\""), "{hint}");
         assert!(hint.contains("un code INSEE est un texte"), "{hint}");

@@ -477,7 +477,7 @@ fn a_toml_syntax_error_shows_the_line_and_the_place() {
     );
     assert!(
         checked.stderr.contains(&format!(
-            "{}:16:1: syntaxe TOML invalide",
+            "{}:16:1: syntaxe TOML invalide : virgule manquante entre deux éléments de la liste",
             checked.file.display()
         )),
         "{}",
