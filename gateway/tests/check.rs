@@ -521,3 +521,26 @@ fn an_unquoted_corsican_code_is_a_syntax_error_with_the_quoting_hint() {
         checked.stderr
     );
 }
+
+#[test]
+fn a_misspelt_key_in_a_table_of_a_connector_kind_is_suggested() {
+    let toml = r#"[[connectors]]
+name = "clisson-depot"
+kind = "file-drop"
+directory = "/srv/import"
+sftp = { hots = "sftp.clisson.fr", user = "aiguillage" }
+
+[[routes]]
+commune = "44043"
+forms = ["inscription-*"]
+connector = "clisson-depot"
+"#;
+    let checked = check(toml, &[]);
+    assert_at(
+        &checked,
+        "connectors[0].sftp.hots",
+        5,
+        10,
+        "clé inconnue `hots` dans [connectors.sftp] ; vouliez-vous dire `host` ?",
+    );
+}
