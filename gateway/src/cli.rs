@@ -389,7 +389,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check { config: path } => match Config::load(&path, &registry) {
             Ok(config) => {
                 println!(
-                    "{}: valid ({} connector{}, {} route{})",
+                    "{}: valide ({} connecteur{}, {} route{})",
                     path.display(),
                     config.connectors.len(),
                     if config.connectors.len() == 1 {

@@ -3,7 +3,8 @@
 //! `AIGUILLAGE__BUS__URL=…` overrides `bus.url`; entries of `[[connectors]]` and
 //! `[[routes]]` are addressed by index (`AIGUILLAGE__ROUTES__0__COMMUNE`) and connectors
 //! also by name (`AIGUILLAGE__CONNECTORS__CLISSON_FAMILLE__URL` for `clisson-famille`).
-//! Every problem is reported at once, each naming the file, the key and the fix.
+//! Every problem is reported at once, each naming where the key is written (file, line and
+//! column, or the environment variable), the key and the fix (see `config_source`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -12,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiguillage_connector::{ConfigError as ConnectorConfigError, Connector, Setup};
+use aiguillage_connector::{ConfigError as ConnectorConfigError, Connector, ConnectorKind, Setup};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config_source::{deserialize_each, Location, Sources, SyntaxError};
 use crate::mapping::Mapping;
 use crate::registry::Registry;
 use crate::routing::{CommunePattern, Route};
@@ -403,70 +405,119 @@ pub struct Problem {
 /// A configuration the gateway refuses to start with.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
-    /// The file cannot be read or is not valid TOML.
-    #[error("cannot read the configuration {file}: {message}")]
+    /// The file cannot be read.
+    #[error("impossible de lire la configuration {file} : {message}")]
     Unreadable {
         /// The configuration file.
         file: PathBuf,
         /// Why.
         message: String,
     },
+    /// The file is not valid TOML.
+    #[error("{}", render_syntax(file, errors))]
+    Syntax {
+        /// The configuration file.
+        file: PathBuf,
+        /// Every syntax error found, in file order.
+        errors: Vec<SyntaxError>,
+    },
     /// The file was read but some keys are wrong.
-    #[error("{}", render_problems(file, problems))]
+    #[error("{}", render_problems(file, problems, locations))]
     Invalid {
         /// The configuration file.
         file: PathBuf,
         /// Every problem found.
         problems: Vec<Problem>,
+        /// Where the key of each problem was given, when known (same order).
+        locations: Vec<Option<Location>>,
     },
 }
 
-fn render_problems(file: &Path, problems: &[Problem]) -> String {
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn render_syntax(file: &Path, errors: &[SyntaxError]) -> String {
     let mut out = format!(
-        "the configuration {} has {} problem{}:",
+        "la configuration {} n'est pas du TOML valide ({}) :",
         file.display(),
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
+        plural(errors.len(), "erreur", "erreurs")
     );
-    for problem in problems {
+    for error in errors {
         out.push_str(&format!(
-            "\n  {}: `{}`: {}",
+            "\n  {}:{}:{}: {error}",
             file.display(),
-            problem.key,
-            problem.message
+            error.line,
+            error.column
+        ));
+    }
+    out
+}
+
+fn render_problems(file: &Path, problems: &[Problem], locations: &[Option<Location>]) -> String {
+    let mut out = format!(
+        "la configuration {} a {} :",
+        file.display(),
+        plural(problems.len(), "problème", "problèmes")
+    );
+    for (index, problem) in problems.iter().enumerate() {
+        let at = match locations.get(index).cloned().flatten() {
+            Some(Location::File { line, column }) => format!("{}:{line}:{column}", file.display()),
+            Some(Location::Env(variable)) => {
+                format!("{} (variable d'environnement {variable})", file.display())
+            }
+            None => file.display().to_string(),
+        };
+        out.push_str(&format!(
+            "\n  {at}: `{}` : {}",
+            problem.key, problem.message
         ));
     }
     out
 }
 
 impl ConfigFileError {
-    /// The problems found (empty when the file could not be read at all).
+    /// The problems found (empty when the file could not be read or parsed at all).
     pub fn problems(&self) -> &[Problem] {
         match self {
-            Self::Unreadable { .. } => &[],
+            Self::Unreadable { .. } | Self::Syntax { .. } => &[],
             Self::Invalid { problems, .. } => problems,
+        }
+    }
+
+    /// Where the key of each problem was given (same order as [`Self::problems`]).
+    pub fn locations(&self) -> &[Option<Location>] {
+        match self {
+            Self::Unreadable { .. } | Self::Syntax { .. } => &[],
+            Self::Invalid { locations, .. } => locations,
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The configuration as written, section by section (each deserialised on its own, so that
+/// a problem in one does not hide those of the others).
 struct RawConfig {
-    #[serde(default)]
     bus: BusConfig,
-    #[serde(default)]
     store: StoreConfig,
-    #[serde(default)]
     connectors: Vec<Value>,
-    #[serde(default)]
-    routes: Vec<RawRoute>,
-    #[serde(default)]
+    /// `None` for an entry that could not be read (its problems are already reported): the
+    /// others keep their index.
+    routes: Vec<Option<RawRoute>>,
     shutdown: ShutdownConfig,
-    #[serde(default)]
     admin: RawAdmin,
-    #[serde(default)]
     publik: crate::publik::config::RawPublik,
 }
+
+/// The sections of the file.
+const SECTIONS: [&str; 7] = [
+    "bus",
+    "store",
+    "connectors",
+    "routes",
+    "shutdown",
+    "admin",
+    "publik",
+];
 
 /// A `[[routes]]` entry as written.
 #[derive(Deserialize)]
@@ -530,11 +581,25 @@ impl Config {
         };
         if !path.is_file() {
             return Err(unreadable(
-                "no such file (give the path of the gateway's TOML configuration with --config)"
+                "fichier introuvable (donnez le chemin de la configuration TOML de la passerelle avec --config)"
                     .into(),
             ));
         }
+        let text = std::fs::read_to_string(path).map_err(|error| unreadable(error.to_string()))?;
+        let mut sources = Sources::parse(&text).map_err(|errors| ConfigFileError::Syntax {
+            file: path.to_path_buf(),
+            errors,
+        })?;
         let (scalar_env, entry_env) = split_env(env);
+        for variable in scalar_env.keys() {
+            let key = variable
+                .split("__")
+                .skip(1)
+                .map(str::to_ascii_lowercase)
+                .collect::<Vec<_>>()
+                .join(".");
+            sources.record_env(key, variable.clone());
+        }
         let tree: Value = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
@@ -549,40 +614,128 @@ impl Config {
             .map_err(|error| unreadable(error.to_string()))?;
         let mut tree = tree;
         let mut problems = Vec::new();
-        apply_entry_overrides(&mut tree, &entry_env, &mut problems);
-
-        let raw: RawConfig = match serde_path_to_error::deserialize(tree) {
-            Ok(raw) => raw,
-            Err(error) => {
-                let key = error.path().to_string();
-                let message = error.into_inner().to_string();
-                // serde quotes the offending value: never a secret's.
-                let message = if is_secret_key(&key) && message.contains('`') {
-                    "invalid value (not shown: it is a secret); give it as text, or by file"
-                        .to_owned()
-                } else {
-                    message
-                };
-                problems.push(Problem { key, message });
-                return Err(ConfigFileError::Invalid {
-                    file: path.to_path_buf(),
-                    problems,
-                });
-            }
-        };
+        apply_entry_overrides(&mut tree, &entry_env, &mut sources, &mut problems);
+        let raw = read_sections(tree, &mut problems);
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let config = check(raw, &base_dir, registry, &mut problems);
+        // A value of the wrong type is removed to check the rest, and a check may then find
+        // the key missing: the operator needs only the first message about that key.
+        let mut wrong: BTreeSet<String> = BTreeSet::new();
+        problems.retain(|problem| {
+            if wrong.contains(&problem.key) {
+                return false;
+            }
+            if problem.message.starts_with("type incorrect")
+                || problem.message.contains("écrit comme un nombre")
+            {
+                wrong.insert(problem.key.clone());
+            }
+            true
+        });
         if problems.is_empty() {
             Ok(config)
         } else {
+            let mut located: Vec<(Problem, Option<Location>)> = problems
+                .into_iter()
+                .map(|problem| {
+                    let unknown_key = problem.message.starts_with("clé inconnue");
+                    let location = sources.locate(&problem.key, unknown_key);
+                    (problem, location)
+                })
+                .collect();
+            // In the order of the file, so that the operator fixes it from top to bottom;
+            // those set by the environment, or not written at all, come last.
+            located.sort_by_key(|(_, location)| match location {
+                Some(Location::File { line, column }) => (0, *line, *column),
+                Some(Location::Env(_)) => (1, 0, 0),
+                None => (2, 0, 0),
+            });
+            let (problems, locations) = located.into_iter().unzip();
             Err(ConfigFileError::Invalid {
                 file: path.to_path_buf(),
                 problems,
+                locations,
             })
         }
+    }
+}
+
+/// Reads each section on its own, so that every problem of every section is reported.
+fn read_sections(tree: Value, problems: &mut Vec<Problem>) -> RawConfig {
+    let mut root = match tree {
+        Value::Object(root) => root,
+        _ => serde_json::Map::new(),
+    };
+    let known: Vec<String> = SECTIONS.iter().map(|s| (*s).to_owned()).collect();
+    let unknown: Vec<String> = root
+        .keys()
+        .filter(|key| !SECTIONS.contains(&key.as_str()))
+        .cloned()
+        .collect();
+    for key in unknown {
+        root.remove(&key);
+        let message = match crate::config_source::closest(&key, &known) {
+            Some(best) => format!("section inconnue `{key}` ; vouliez-vous dire `{best}` ?"),
+            None => format!(
+                "section inconnue `{key}` (sections possibles : {})",
+                known.join(", ")
+            ),
+        };
+        problems.push(Problem { key, message });
+    }
+    let mut section = |name: &str| root.remove(name);
+    fn table<T: serde::de::DeserializeOwned + Default>(
+        value: Option<Value>,
+        name: &str,
+        problems: &mut Vec<Problem>,
+    ) -> T {
+        let label = format!("dans [{name}]");
+        value
+            .and_then(|value| deserialize_each(value, name, &label, problems))
+            .unwrap_or_default()
+    }
+    let bus = table(section("bus"), "bus", problems);
+    let store = table(section("store"), "store", problems);
+    let shutdown = table(section("shutdown"), "shutdown", problems);
+    let admin = table(section("admin"), "admin", problems);
+    let publik = table(section("publik"), "publik", problems);
+    let mut list = |name: &str, problems: &mut Vec<Problem>| match section(name) {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            problems.push(Problem {
+                key: name.into(),
+                message: format!(
+                    "doit être une liste de tables : écrivez chaque entrée sous un en-tête [[{name}]]"
+                ),
+            });
+            Vec::new()
+        }
+    };
+    let connectors = list("connectors", problems);
+    let routes = list("routes", problems)
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            deserialize_each(
+                entry,
+                &format!("routes[{index}]"),
+                "dans [[routes]]",
+                problems,
+            )
+        })
+        .collect();
+    RawConfig {
+        bus,
+        store,
+        connectors,
+        routes,
+        shutdown,
+        admin,
+        publik,
     }
 }
 
@@ -614,6 +767,7 @@ fn split_env(env: &HashMap<String, String>) -> (config::Map<String, String>, Ent
 fn apply_entry_overrides(
     tree: &mut Value,
     entries: &[(Vec<String>, String)],
+    sources: &mut Sources,
     problems: &mut Vec<Problem>,
 ) {
     for (parts, raw_value) in entries {
@@ -621,7 +775,7 @@ fn apply_entry_overrides(
         if parts.len() < 3 {
             problems.push(Problem {
                 key: variable,
-                message: "name an entry and a key, e.g. AIGUILLAGE__CONNECTORS__<NAME>__URL or AIGUILLAGE__ROUTES__0__COMMUNE".into(),
+                message: "nommez une entrée et une clé, par exemple AIGUILLAGE__CONNECTORS__<NOM>__URL ou AIGUILLAGE__ROUTES__0__COMMUNE".into(),
             });
             continue;
         }
@@ -629,7 +783,7 @@ fn apply_entry_overrides(
         let Some(list) = tree.get_mut(&section).and_then(Value::as_array_mut) else {
             problems.push(Problem {
                 key: variable,
-                message: format!("the file has no [[{section}]] entry to override"),
+                message: format!("le fichier n'a aucune entrée [[{section}]] à remplacer"),
             });
             continue;
         };
@@ -642,10 +796,11 @@ fn apply_entry_overrides(
                     .is_some_and(|name| env_name(name) == selector.to_ascii_uppercase())
             })
         });
-        let Some(entry) = index.and_then(|i| list.get_mut(i)) else {
+        let Some((index, entry)) = index.and_then(|i| list.get_mut(i).map(|entry| (i, entry)))
+        else {
             problems.push(Problem {
                 key: variable,
-                message: format!("no [[{section}]] entry `{selector}` (use its index, or for connectors its name in capitals with `_` for `-`)"),
+                message: format!("aucune entrée [[{section}]] `{selector}` (donnez son rang à partir de 0 ou, pour un connecteur, son nom en capitales avec `_` pour `-`)"),
             });
             continue;
         };
@@ -663,6 +818,8 @@ fn apply_entry_overrides(
                 })
                 .expect("checked to be an object");
         }
+        let keys: Vec<String> = parts[2..].iter().map(|p| p.to_ascii_lowercase()).collect();
+        sources.record_env(format!("{section}[{index}].{}", keys.join(".")), variable);
         if let Some(map) = node.as_object_mut() {
             let leaf = parts[parts.len() - 1].to_ascii_lowercase();
             let value = parse_env_value(&leaf, map.get(&leaf), raw_value);
@@ -740,7 +897,7 @@ fn check(
     if names.is_empty() && problems.is_empty() {
         problems.push(Problem {
             key: "connectors".into(),
-            message: "no connector is defined: add a [[connectors]] entry with `name` and `kind`"
+            message: "aucun connecteur n'est défini : ajoutez une entrée [[connectors]] avec `name` et `kind`"
                 .into(),
         });
     }
@@ -748,6 +905,9 @@ fn check(
     let mut routes = Vec::new();
     let mut mappings = MappingCache::default();
     for (index, raw_route) in raw.routes.into_iter().enumerate() {
+        let Some(raw_route) = raw_route else {
+            continue;
+        };
         let key = |field: &str| format!("routes[{index}].{field}");
         let commune = match CommunePattern::parse(&raw_route.commune) {
             Ok(commune) => Some(commune),
@@ -764,9 +924,9 @@ fn check(
             problems.push(Problem {
                 key: key("connector"),
                 message: format!(
-                    "no connector named `{}` (defined: {}): fix the name or add a [[connectors]] entry",
+                    "aucun connecteur nommé `{}` (définis : {}) : corrigez le nom ou ajoutez une entrée [[connectors]]",
                     raw_route.connector,
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                    if known.is_empty() { "aucun".into() } else { known.join(", ") }
                 ),
             });
         }
@@ -774,7 +934,7 @@ fn check(
             problems.push(Problem {
                 key: key("forms"),
                 message:
-                    "empty: list at least one form slug or glob pattern, e.g. [\"demande-acte-*\"]"
+                    "vide : donnez au moins un identifiant de formulaire ou un motif, par exemple [\"demande-acte-*\"]"
                         .into(),
             });
         }
@@ -813,7 +973,7 @@ fn check(
     if routes.is_empty() && problems.is_empty() {
         problems.push(Problem {
             key: "routes".into(),
-            message: "no route is defined: add a [[routes]] entry with `commune`, `forms` and `connector`".into(),
+            message: "aucune route n'est définie : ajoutez une entrée [[routes]] avec `commune`, `forms` et `connector`".into(),
         });
     }
     Config {
@@ -847,7 +1007,7 @@ impl MappingCache {
                     .map(Arc::new)
                     .map_err(|error| {
                         format!(
-                            "{error} (try it with `aiguillage map --mapping {} SAMPLE.json`)",
+                            "{error} (essayez-le avec `aiguillage map --mapping {} EXEMPLE.json`)",
                             full.display()
                         )
                     })
@@ -878,19 +1038,21 @@ fn check_bus(bus: &mut BusConfig, base_dir: &Path, problems: &mut Vec<Problem>) 
         Ok(_) => problems.push(Problem {
             key: "bus.url".into(),
             message: format!(
-                "`{}` is not an AMQP URL: write amqp://user:password@host:5672/%2f (or amqps://)",
+                "`{}` n'est pas une URL AMQP : écrivez amqp://user:password@host:5672/%2f (ou amqps://)",
                 bus.redacted_url()
             ),
         }),
         Err(error) => problems.push(Problem {
             key: "bus.url".into(),
-            message: format!("invalid URL ({error}): write amqp://user:password@host:5672/%2f"),
+            message: format!("URL invalide ({error}) : écrivez amqp://user:password@host:5672/%2f"),
         }),
     }
     if bus.prefetch == 0 {
         problems.push(Problem {
             key: "bus.prefetch".into(),
-            message: "must be at least 1 (0 would let the broker send unlimited messages)".into(),
+            message:
+                "doit valoir au moins 1 (0 laisserait le broker envoyer des messages sans limite)"
+                    .into(),
         });
     }
     for (key, value) in [
@@ -901,14 +1063,14 @@ fn check_bus(bus: &mut BusConfig, base_dir: &Path, problems: &mut Vec<Problem>) 
         if value.is_empty() || value.len() > 200 {
             problems.push(Problem {
                 key: key.into(),
-                message: "must be a non-empty name of at most 200 characters".into(),
+                message: "doit être un nom non vide d'au plus 200 caractères".into(),
             });
         }
     }
     if bus.delivery_limit == 0 {
         problems.push(Problem {
             key: "bus.delivery_limit".into(),
-            message: "must be at least 1".into(),
+            message: "doit valoir au moins 1".into(),
         });
     }
 }
@@ -920,7 +1082,7 @@ fn check_store(store: &mut StoreConfig, base_dir: &Path, problems: &mut Vec<Prob
         if path.is_empty() {
             problems.push(Problem {
                 key: "store.url".into(),
-                message: "the SQLite URL has no file: write sqlite://aiguillage.db".into(),
+                message: "l'URL SQLite n'a pas de fichier : écrivez sqlite://aiguillage.db".into(),
             });
             return;
         }
@@ -952,14 +1114,16 @@ fn check_store(store: &mut StoreConfig, base_dir: &Path, problems: &mut Vec<Prob
             }
             Err(error) => problems.push(Problem {
                 key: "store.url".into(),
-                message: format!("invalid URL ({error}): write postgres://user@host:5432/database"),
+                message: format!(
+                    "URL invalide ({error}) : écrivez postgres://user@host:5432/database"
+                ),
             }),
         }
     } else {
         problems.push(Problem {
             key: "store.url".into(),
             message: format!(
-                "unsupported store `{}`: write sqlite://aiguillage.db (one instance) or postgres://user@host/db (several)",
+                "stockage non pris en charge `{}` : écrivez sqlite://aiguillage.db (une instance) ou postgres://user@host/db (plusieurs)",
                 redact_url(&raw)
             ),
         });
@@ -967,7 +1131,7 @@ fn check_store(store: &mut StoreConfig, base_dir: &Path, problems: &mut Vec<Prob
     if store.max_connections == 0 {
         problems.push(Problem {
             key: "store.max_connections".into(),
-            message: "must be at least 1".into(),
+            message: "doit valoir au moins 1".into(),
         });
     }
 }
@@ -981,7 +1145,7 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
     if raw.queue_depth_interval < Duration::from_secs(1) {
         problems.push(Problem {
             key: "admin.queue_depth_interval".into(),
-            message: "must be at least 1s".into(),
+            message: "doit valoir au moins 1s".into(),
         });
     }
     let token_given = raw.token.is_some() || raw.token_file.is_some();
@@ -989,7 +1153,7 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
         (Some(_), Some(_)) => {
             problems.push(Problem {
                 key: "admin.token".into(),
-                message: "given twice: keep `token_file` and remove `token`".into(),
+                message: "donné deux fois : gardez `token_file` et retirez `token`".into(),
             });
             None
         }
@@ -1016,12 +1180,12 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
         if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
             problems.push(Problem {
                 key: key.into(),
-                message: format!("the token is too short: use at least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)"),
+                message: format!("le jeton est trop court : utilisez au moins {MIN_ADMIN_TOKEN_CHARS} caractères (par exemple `openssl rand -hex 32`)"),
             });
         } else if !token.chars().all(|c| c.is_ascii_graphic()) {
             problems.push(Problem {
                 key: key.into(),
-                message: "the token must be printable ASCII without spaces (it travels in an HTTP header; e.g. `openssl rand -hex 32`)".into(),
+                message: "le jeton doit être en ASCII imprimable sans espace (il voyage dans un en-tête HTTP ; par exemple `openssl rand -hex 32`)".into(),
             });
         }
     }
@@ -1032,7 +1196,7 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
                 problems.push(Problem {
                     key: "admin.listen".into(),
                     message: format!(
-                        "`{listen}` is not a loopback address, and the admin server would answer anyone who reaches it: set `admin.token_file` (or `admin.token`) to require a bearer token, or listen on 127.0.0.1"
+                        "`{listen}` n'est pas une adresse locale (loopback), et le serveur d'administration répondrait à quiconque l'atteint : définissez `admin.token_file` (ou `admin.token`) pour exiger un jeton, ou écoutez sur 127.0.0.1"
                     ),
                 });
             }
@@ -1040,7 +1204,7 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
         Err(_) => problems.push(Problem {
             key: "admin.listen".into(),
             message: format!(
-                "`{}` is not an address and port: write IP:port, e.g. \"{DEFAULT_ADMIN_LISTEN}\" (a host name is not accepted)",
+                "`{}` n'est pas une adresse et un port : écrivez IP:port, par exemple \"{DEFAULT_ADMIN_LISTEN}\" (un nom d'hôte n'est pas accepté)",
                 raw.listen
             ),
         }),
@@ -1073,34 +1237,36 @@ fn check_connector(
     let Value::Object(mut table) = table else {
         problems.push(Problem {
             key: format!("connectors[{index}]"),
-            message: "must be a table ([[connectors]] with name, kind and the kind's keys)".into(),
+            message: "doit être une table ([[connectors]] avec name, kind et les clés du type)"
+                .into(),
         });
         return None;
+    };
+    // Named by its name when it has one: the operator knows their connectors by name.
+    let label = match table.get("name").and_then(Value::as_str) {
+        Some(name) => format!("dans [[connectors]] `{name}`"),
+        None => format!("dans [[connectors]] `connectors[{index}]`"),
     };
     let common_table: serde_json::Map<String, Value> = COMMON_KEYS
         .iter()
         .filter_map(|k| table.remove(*k).map(|v| ((*k).to_owned(), v)))
         .collect();
-    let common: Common = match serde_path_to_error::deserialize(Value::Object(common_table)) {
-        Ok(common) => common,
-        Err(error) => {
-            let path = error.path().to_string();
-            let inner = error.into_inner().to_string();
-            let message = if inner.starts_with("missing field `") {
-                format!("{inner}: every [[connectors]] entry needs `name` and `kind`")
-            } else {
-                inner
-            };
-            problems.push(Problem {
-                key: if path == "." {
-                    format!("connectors[{index}]")
-                } else {
-                    key(&path)
-                },
-                message,
-            });
-            return None;
+    let common: Option<Common> = deserialize_each(
+        Value::Object(common_table),
+        &format!("connectors[{index}]"),
+        &label,
+        problems,
+    );
+    let Some(common) = common else {
+        if let Some(last) = problems.last_mut() {
+            if last.message.starts_with("la clé `name` manque")
+                || last.message.starts_with("la clé `kind` manque")
+            {
+                last.message
+                    .push_str(" : chaque entrée [[connectors]] a besoin de `name` et `kind`");
+            }
         }
+        return None;
     };
     if let Err(message) = check_connector_name(&common.name) {
         problems.push(Problem {
@@ -1112,26 +1278,26 @@ fn check_connector(
     if !names.insert(common.name.clone()) {
         problems.push(Problem {
             key: key("name"),
-            message: format!("`{}` is already the name of another connector: names must be unique (they name the queues)", common.name),
+            message: format!("`{}` est déjà le nom d'un autre connecteur : les noms doivent être uniques (ils nomment les files)", common.name),
         });
         return None;
     }
     if common.concurrency == 0 || common.concurrency > 1024 {
         problems.push(Problem {
             key: key("concurrency"),
-            message: "must be between 1 and 1024".into(),
+            message: "doit être entre 1 et 1024".into(),
         });
     }
     if common.retry.max_attempts == 0 {
         problems.push(Problem {
             key: key("retry.max_attempts"),
-            message: "must be at least 1 (1 means no retry)".into(),
+            message: "doit valoir au moins 1 (1 : aucune nouvelle tentative)".into(),
         });
     }
     if common.retry.initial.is_zero() || common.retry.max_delay < common.retry.initial {
         problems.push(Problem {
             key: key("retry"),
-            message: "`initial` must be positive and `max_delay` at least `initial`".into(),
+            message: "`initial` doit être positif et `max_delay` au moins égal à `initial`".into(),
         });
     }
     if common.breaker.probe_initial.is_zero()
@@ -1139,59 +1305,94 @@ fn check_connector(
     {
         problems.push(Problem {
             key: key("breaker"),
-            message: "`probe_initial` must be positive and `probe_max` at least `probe_initial`"
-                .into(),
+            message:
+                "`probe_initial` doit être positif et `probe_max` au moins égal à `probe_initial`"
+                    .into(),
         });
     }
     let Some(kind) = registry.kind(&common.kind) else {
         problems.push(Problem {
             key: key("kind"),
-            message: format!(
-                "unknown connector kind `{}` (known: {})",
-                common.kind,
-                registry.names().join(", ")
-            ),
+            message: {
+                let known: Vec<String> = registry.names().iter().map(|n| (*n).to_owned()).collect();
+                let guess = crate::config_source::closest(&common.kind, &known)
+                    .map(|best| format!(" ; vouliez-vous dire `{best}` ?"))
+                    .unwrap_or_default();
+                format!(
+                    "type de connecteur inconnu `{}` (connus : {}){guess}",
+                    common.kind,
+                    known.join(", ")
+                )
+            },
         });
         return None;
     };
     let setup = Setup::new(&common.name, base_dir);
-    match kind.build(Value::Object(table), &setup) {
-        Ok(connector) => Some(ConnectorInstance {
-            name: common.name,
-            kind: common.kind,
-            concurrency: common.concurrency.clamp(1, 1024),
-            retry: common.retry,
-            breaker: common.breaker,
-            connector,
-        }),
-        Err(error) => {
-            let (inner_key, message) = match &error {
-                ConnectorConfigError::Invalid { key, message }
-                | ConnectorConfigError::MissingSecret { key, message } => {
-                    (key.clone(), message.clone())
-                }
-                other => (String::new(), other.to_string()),
-            };
-            // serde quotes the offending value: never a secret's.
-            // An `auth` table is deserialised as a whole: its errors carry no finer key.
-            let secretive =
-                is_secret_key(&inner_key) || inner_key == "auth" || inner_key.starts_with("auth.");
-            let message = if secretive && message.contains('`') && message.starts_with("invalid") {
-                "invalid value (not shown: it is a secret); give it as text".to_owned()
-            } else {
-                message
-            };
-            problems.push(Problem {
-                key: if inner_key.is_empty() {
-                    format!("connectors[{index}]")
-                } else {
-                    key(&inner_key)
-                },
-                message,
-            });
-            None
+    let connector = build_connector(index, kind, table, &setup, &label, problems)?;
+    Some(ConnectorInstance {
+        name: common.name,
+        kind: common.kind,
+        concurrency: common.concurrency.clamp(1, 1024),
+        retry: common.retry,
+        breaker: common.breaker,
+        connector,
+    })
+}
+
+/// Builds a connector from its kind's keys, reporting each problem. A misspelt key is
+/// removed and the build tried again, so that every misspelt key is reported at once (the
+/// kind refuses them while deserialising, before it builds anything).
+fn build_connector(
+    index: usize,
+    kind: &ConnectorKind,
+    mut table: serde_json::Map<String, Value>,
+    setup: &Setup,
+    label: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Arc<dyn Connector>> {
+    let key = |field: &str| {
+        if field.is_empty() {
+            format!("connectors[{index}]")
+        } else {
+            format!("connectors[{index}].{field}")
         }
+    };
+    for _ in 0..64 {
+        let error = match kind.build(Value::Object(table.clone()), setup) {
+            Ok(connector) => return Some(connector),
+            Err(error) => error,
+        };
+        let (inner_key, message) = match &error {
+            ConnectorConfigError::Invalid { key, message }
+            | ConnectorConfigError::MissingSecret { key, message } => {
+                (key.clone(), message.clone())
+            }
+            other => (String::new(), other.to_string()),
+        };
+        let full_key = key(&inner_key);
+        // A nested table (`sftp`, `mail`) is named by its own path. In the entry itself,
+        // the gateway's own keys are known too: `concurency` is their misspelling.
+        let (label, extra): (String, &[&str]) = if inner_key.contains('.') {
+            (crate::config_source::table_label(&full_key), &[])
+        } else {
+            (label.to_owned(), &COMMON_KEYS)
+        };
+        let message = crate::config_source::explain(&full_key, &label, &message, extra);
+        let unknown = message.starts_with("clé inconnue");
+        problems.push(Problem {
+            key: full_key,
+            message,
+        });
+        let mut value = Value::Object(table);
+        if !unknown || !crate::config_source::remove_dotted(&mut value, &inner_key) {
+            return None;
+        }
+        let Value::Object(rest) = value else {
+            return None;
+        };
+        table = rest;
     }
+    None
 }
 
 /// Connector names become queue names and metric labels: keep them plain.
@@ -1206,7 +1407,7 @@ fn check_connector_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a valid connector name: use lowercase letters, digits, `-` and `_` (at most 100), e.g. `clisson-cityweb`"
+            "`{name}` n'est pas un nom de connecteur valide : lettres minuscules, chiffres, `-` et `_` (100 au plus), par exemple `clisson-cityweb`"
         ))
     }
 }

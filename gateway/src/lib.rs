@@ -19,6 +19,7 @@ pub mod breaker;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod config_source;
 pub mod dashboard;
 pub mod dead;
 pub mod delivery;

@@ -33,7 +33,7 @@ impl CommunePattern {
             Ok(Self::Code(raw.to_owned()))
         } else {
             Err(format!(
-                "`{raw}` is not an INSEE commune code: write its 5 characters (e.g. \"44043\" for Clisson, \"2A004\" in Corsica) or \"*\" for every commune"
+                "`{raw}` n'est pas un code INSEE de commune : écrivez ses 5 caractères entre guillemets (par exemple \"44043\" pour Clisson, \"2A004\" en Corse) ou \"*\" pour toutes les communes"
             ))
         }
     }
@@ -102,11 +102,11 @@ impl FormPattern {
         };
         if raw.is_empty() || !raw.chars().all(allowed) {
             return Err(format!(
-                "`{raw}` cannot match a form slug: slugs are lowercase letters, digits, `-` and `_`; use `*` for any part (e.g. \"demande-acte-*\")"
+                "`{raw}` ne peut correspondre à aucun identifiant de formulaire : ils sont faits de lettres minuscules, de chiffres, de `-` et de `_` ; `*` remplace n'importe quelle partie (par exemple \"demande-acte-*\")"
             ));
         }
         let glob = glob::Pattern::new(raw)
-            .map_err(|error| format!("`{raw}` is not a valid glob pattern: {error}"))?;
+            .map_err(|error| format!("`{raw}` n'est pas un motif valide : {error}"))?;
         Ok(Self {
             raw: raw.to_owned(),
             glob,
@@ -461,7 +461,7 @@ mod tests {
     fn bad_patterns_are_refused_with_a_hint() {
         assert!(FormPattern::parse("Demande")
             .unwrap_err()
-            .contains("lowercase"));
+            .contains("minuscules"));
         assert!(FormPattern::parse("a.b").is_err());
         assert!(FormPattern::parse("[a").is_err());
         assert!(CommunePattern::parse("Clisson")

@@ -207,7 +207,7 @@ impl<'de> Deserialize<'de> for Trigger {
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a trigger name (\"name\"), or { jump = \"name\" } or { hook = \"name\" }",
+                    "un nom de déclencheur (\"nom\"), ou { jump = \"nom\" } ou { hook = \"nom\" }",
                 )
             }
 
@@ -227,21 +227,21 @@ impl<'de> Deserialize<'de> for Trigger {
                         "hook" => TriggerKind::Hook,
                         other => {
                             return Err(A::Error::custom(format!(
-                                "unknown key `{other}` in a trigger: write {{ jump = \"name\" }} or {{ hook = \"name\" }}"
+                                "clé inconnue `{other}` dans un déclencheur : écrivez {{ jump = \"nom\" }} ou {{ hook = \"nom\" }}"
                             )))
                         }
                     };
                     let name: String = map.next_value()?;
                     if found.is_some() {
                         return Err(A::Error::custom(
-                            "a trigger is either `jump` or `hook`, not both",
+                            "un déclencheur est `jump` ou `hook`, pas les deux",
                         ));
                     }
                     found = Some(Trigger { kind, name });
                 }
                 found.ok_or_else(|| {
                     A::Error::custom(
-                        "empty trigger: write { jump = \"name\" } or { hook = \"name\" }",
+                        "déclencheur vide : écrivez { jump = \"nom\" } ou { hook = \"nom\" }",
                     )
                 })
             }
@@ -559,7 +559,7 @@ pub fn check(
             Err(_) => {
                 problem(
                     "publik.intake.listen".into(),
-                    format!("`{}` is not an address and port: write IP:port, e.g. \"{DEFAULT_INTAKE_LISTEN}\"", i.listen),
+                    format!("`{}` n'est pas une adresse et un port : écrivez IP:port, par exemple \"{DEFAULT_INTAKE_LISTEN}\"", i.listen),
                 );
                 None
             }
@@ -567,14 +567,17 @@ pub fn check(
         if !i.path.starts_with('/') || i.path.contains(['?', '#', ' ']) || i.path.len() > 200 {
             problem(
                 "publik.intake.path".into(),
-                format!("`{}` is not a URL path: write e.g. \"/intake\"", i.path),
+                format!(
+                    "`{}` n'est pas un chemin d'URL : écrivez par exemple \"/intake\"",
+                    i.path
+                ),
             );
         }
         if i.max_body_bytes == 0 || i.max_body_bytes > bus.max_message_bytes {
             problem(
                 "publik.intake.max_body_bytes".into(),
                 format!(
-                    "must be between 1 and bus.max_message_bytes ({}): a larger démarche could not travel on the bus",
+                    "doit être entre 1 et bus.max_message_bytes ({}) : une démarche plus grosse ne pourrait pas passer par le bus",
                     bus.max_message_bytes
                 ),
             );
@@ -582,19 +585,19 @@ pub fn check(
         if i.window < Duration::from_secs(1) || i.window > Duration::from_secs(3600) {
             problem(
                 "publik.intake.window".into(),
-                "must be between 1s and 1h (w.c.s. uses 30s)".into(),
+                "doit être entre 1s et 1h (w.c.s. utilise 30s)".into(),
             );
         }
         if i.nonce_capacity == 0 {
             problem(
                 "publik.intake.nonce_capacity".into(),
-                "must be at least 1".into(),
+                "doit valoir au moins 1".into(),
             );
         }
         if i.publish_timeout.is_zero() {
             problem(
                 "publik.intake.publish_timeout".into(),
-                "must be positive".into(),
+                "doit être positif".into(),
             );
         }
         listen.map(|listen| IntakeConfig {
@@ -621,30 +624,32 @@ pub fn check(
                 b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
             });
         if !name_ok {
-            problem(key("name"), format!("`{}` is not a valid portal name: lowercase letters, digits, `-`, `_` and `.` (it starts each envelope id), e.g. \"clisson-sevre-maine\"", raw_portal.name));
+            problem(key("name"), format!("`{}` n'est pas un nom de portail valide : lettres minuscules, chiffres, `-`, `_` et `.` (il commence chaque identifiant d'enveloppe), par exemple \"clisson-sevre-maine\"", raw_portal.name));
         } else if names.insert(raw_portal.name.clone(), index).is_some() {
             problem(
                 key("name"),
-                format!("`{}` names two portals", raw_portal.name),
+                format!("`{}` nomme deux portails", raw_portal.name),
             );
         }
         let portal_origs = raw_portal.orig.into_vec();
         if portal_origs.is_empty() {
             problem(
                 key("orig"),
-                "must not be empty: the `orig` w.c.s. signs its webhooks with (one name, or a list)".into(),
+                "ne doit pas être vide : c'est l'`orig` (un nom, ou une liste) avec lequel w.c.s. signe ses webhooks"
+                    .into(),
             );
         }
         for orig in &portal_origs {
             if orig.is_empty() {
                 problem(
                     key("orig"),
-                    "must not be empty: the `orig` w.c.s. signs its webhooks with".into(),
+                    "ne doit pas être vide : c'est un `orig` avec lequel w.c.s. signe ses webhooks"
+                        .into(),
                 );
             } else if origs.insert(orig.clone(), index).is_some() {
                 problem(
                     key("orig"),
-                    format!("`{orig}` is given twice (for two portals, or twice for one): the key could not be chosen"),
+                    format!("`{orig}` est donné deux fois (pour deux portails, ou deux fois pour un) : la clé ne pourrait pas être choisie"),
                 );
             }
         }
@@ -662,7 +667,7 @@ pub fn check(
             }
         };
         let timezone = Timezone::parse(&raw_portal.timezone).unwrap_or_else(|| {
-            problem(key("timezone"), format!("`{}` is not supported: write \"Europe/Paris\", \"UTC\" or a fixed offset such as \"+04:00\"", raw_portal.timezone));
+            problem(key("timezone"), format!("`{}` n'est pas pris en charge : écrivez \"Europe/Paris\", \"UTC\" ou un décalage fixe comme \"+04:00\"", raw_portal.timezone));
             Timezone::EuropeParis
         });
         let url = match &raw_portal.url {
@@ -670,7 +675,7 @@ pub fn check(
             Some(text) => match url::Url::parse(text) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
                 _ => {
-                    problem(key("url"), format!("`{text}` is not an http(s) URL: write the w.c.s. base URL, e.g. \"https://demarches.example.fr/\""));
+                    problem(key("url"), format!("`{text}` n'est pas une URL http(s) : écrivez l'URL de base de w.c.s., par exemple \"https://demarches.example.fr/\""));
                     None
                 }
             },
@@ -678,7 +683,7 @@ pub fn check(
         let notify_raw = raw_portal.notify;
         let notify = if notify_raw.enabled {
             if url.is_none() && raw_portal.url.is_none() {
-                problem(key("url"), "required when notify.enabled is true: the notifier calls the démarches' API there".into());
+                problem(key("url"), "obligatoire quand notify.enabled vaut true : le notificateur y appelle l'API des démarches".into());
             }
             let secret = match (&notify_raw.secret, &notify_raw.secret_file) {
                 (None, None) => secret.clone(),
@@ -698,19 +703,19 @@ pub fn check(
             if notify_raw.orig.is_empty() {
                 problem(
                     key("notify.orig"),
-                    "must not be empty: the name the gateway signs its calls with".into(),
+                    "ne doit pas être vide : c'est le nom avec lequel la passerelle signe ses appels".into(),
                 );
             }
             if notify_raw.concurrency == 0 {
-                problem(key("notify.concurrency"), "must be at least 1".into());
+                problem(key("notify.concurrency"), "doit valoir au moins 1".into());
             }
             if notify_raw.retry_initial.is_zero()
                 || notify_raw.retry_max_delay < notify_raw.retry_initial
             {
-                problem(key("notify"), "`retry_initial` must be positive and `retry_max_delay` at least `retry_initial`".into());
+                problem(key("notify"), "`retry_initial` doit être positif et `retry_max_delay` au moins égal à `retry_initial`".into());
             }
             if notify_raw.timeout.is_zero() {
-                problem(key("notify.timeout"), "must be positive".into());
+                problem(key("notify.timeout"), "doit être positif".into());
             }
             secret.map(|secret| NotifyConfig {
                 orig: notify_raw.orig.clone(),
@@ -730,7 +735,7 @@ pub fn check(
                 problem(
                     key("slug"),
                     format!(
-                        "`{}` is not a form slug (lowercase letters, digits, `-`, `_`)",
+                        "`{}` n'est pas un identifiant de formulaire (lettres minuscules, chiffres, `-`, `_`)",
                         raw_form.slug
                     ),
                 );
@@ -741,17 +746,17 @@ pub fn check(
                 (Some(code), None) => {
                     problem(
                         key("commune"),
-                        format!("`{code}` is not a 5-character INSEE code"),
+                        format!("`{code}` n'est pas un code INSEE de 5 caractères"),
                     );
                     continue;
                 }
                 (None, Some(field)) if !field.is_empty() => CommuneRule::Field(field),
                 (Some(_), Some(_)) => {
-                    problem(key("commune"), "give either `commune` (an INSEE code) or `commune_field` (the field holding it), not both".into());
+                    problem(key("commune"), "donnez soit `commune` (un code INSEE), soit `commune_field` (le champ qui le contient), pas les deux".into());
                     continue;
                 }
                 _ => {
-                    problem(key("commune"), "missing: give `commune` (the INSEE code of every démarche of this form) or `commune_field` (the field that holds it)".into());
+                    problem(key("commune"), "manquant : donnez `commune` (le code INSEE de toutes les démarches de ce formulaire) ou `commune_field` (le champ qui le contient)".into());
                     continue;
                 }
             };
@@ -764,7 +769,7 @@ pub fn check(
                 if name.is_empty() || name.contains(['/', '?', '#', ' ']) {
                     problem(
                         key("triggers"),
-                        format!("`{name}` is not a trigger name (no `/`, `?`, `#` or space)"),
+                        format!("`{name}` n'est pas un nom de déclencheur (ni `/`, ni `?`, ni `#`, ni espace)"),
                     );
                 }
             }
@@ -781,12 +786,12 @@ pub fn check(
             {
                 problem(
                     key("slug"),
-                    format!("`{}` is listed twice for this portal", raw_form.slug),
+                    format!("`{}` figure deux fois pour ce portail", raw_form.slug),
                 );
             }
         }
         if forms.is_empty() {
-            problem(key("forms"), "no form: add a [[publik.portals.forms]] entry with `slug` and `commune` or `commune_field`".into());
+            problem(key("forms"), "aucun formulaire : ajoutez une entrée [[publik.portals.forms]] avec `slug` et `commune` ou `commune_field`".into());
         }
         if let Some(secret) = secret {
             portals.push(Arc::new(Portal {
@@ -804,7 +809,7 @@ pub fn check(
         problems.push(Problem {
             key: "publik.portals".into(),
             message:
-                "the intake is enabled but no portal is configured: add a [[publik.portals]] entry"
+                "la réception est activée mais aucun portail n'est configuré : ajoutez une entrée [[publik.portals]]"
                     .into(),
         });
     }
@@ -927,12 +932,15 @@ mod file_tests {
         );
         assert_eq!(triggers.get("dead"), Some(&super::Trigger::jump("echec")));
         for (written, expected) in [
-            ("{ hok = \"refus\" }", "unknown key `hok` in a trigger"),
+            (
+                "{ hok = \"refus\" }",
+                "clé inconnue `hok` dans un déclencheur",
+            ),
             (
                 "{ hook = \"a\", jump = \"b\" }",
-                "either `jump` or `hook`, not both",
+                "`jump` ou `hook`, pas les deux",
             ),
-            ("{}", "empty trigger"),
+            ("{}", "déclencheur vide"),
         ] {
             let found = problems(&format!(
                 "{PORTAL}orig = \"csm\"\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = \"44043\"\ntriggers = {{ rejected = {written} }}\n"
@@ -971,7 +979,7 @@ mod file_tests {
             twice
                 .iter()
                 .any(|(key, message)| key == "publik.portals[0].orig"
-                    && message.contains("`a.invalid` is given twice")),
+                    && message.contains("`a.invalid` est donné deux fois")),
             "{twice:?}"
         );
     }
@@ -993,5 +1001,18 @@ mod file_tests {
         ] {
             assert!(keys.contains(&key), "{key} not in {found:?}");
         }
+    }
+
+    #[test]
+    fn a_form_commune_written_as_a_number_gets_one_quoting_hint() {
+        let found = problems(
+            "[[publik.portals]]\nname = \"csm\"\norig = \"csm\"\nsecret = \"k\"\n\n[[publik.portals.forms]]\nslug = \"f\"\ncommune = 44043\n",
+        );
+        let commune: Vec<&(String, String)> = found
+            .iter()
+            .filter(|(key, _)| key == "publik.portals[0].forms[0].commune")
+            .collect();
+        assert_eq!(commune.len(), 1, "{found:?}");
+        assert!(commune[0].1.contains("commune = \"44043\""), "{found:?}");
     }
 }
