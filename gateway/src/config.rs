@@ -1403,14 +1403,23 @@ fn check_connector_name(name: &str) -> Result<(), String> {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
+    if !valid {
+        return Err(format!(
             "`{name}` n'est pas un nom de connecteur valide : lettres minuscules, chiffres, `-` et `_` (100 au plus), par exemple `clisson-cityweb`"
-        ))
+        ));
     }
+    // `<prefix>.unrouted` is the queue of the démarches no route takes, and `unrouted` the
+    // name their discards are recorded under: a connector of that name would share both.
+    if RESERVED_CONNECTOR_NAMES.contains(&name) {
+        return Err(format!(
+            "`{name}` est réservé par la passerelle (la file `…{name}` des démarches sans route) : choisissez un autre nom, par exemple `clisson-{name}`"
+        ));
+    }
+    Ok(())
 }
+
+/// Names a connector may not take (see [`check_connector_name`]).
+const RESERVED_CONNECTOR_NAMES: &[&str] = &["unrouted"];
 
 #[cfg(test)]
 mod tests {
@@ -1483,5 +1492,7 @@ mod tests {
         assert!(check_connector_name("Clisson").is_err());
         assert!(check_connector_name("a.b").is_err());
         assert!(check_connector_name("").is_err());
+        let reserved = check_connector_name("unrouted").unwrap_err();
+        assert!(reserved.contains("réservé"), "{reserved}");
     }
 }
