@@ -269,7 +269,7 @@ async fn a_bill_with_its_pdf_reaches_the_finance_software_with_its_pes_pj() {
     let reason = refused["error"].as_str().unwrap();
     assert!(
         reason.contains("champ fichier `facture`")
-            && reason.contains("content type `image/png` is not accepted"),
+            && reason.contains("le type de contenu `image/png` n'est pas accepté"),
         "{reason}"
     );
 
