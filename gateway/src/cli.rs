@@ -91,7 +91,9 @@ pub enum Command {
         json: bool,
     },
     /// Try a mapping on a sample démarche, without any broker: prints the document it makes
-    /// (JSON) or the first error, with the field and the value.
+    /// (JSON) or the first error, with the field and the value. With `--config` and
+    /// `--connector`, the connector then checks the document as it would before delivering
+    /// it (its shape, its legal rules), without delivering it.
     Map {
         /// The mapping file (TOML).
         #[arg(long, short)]
@@ -99,12 +101,19 @@ pub enum Command {
         /// The sample: an envelope (`{"id", "commune", "form", "submitted_at", "formdata"}`)
         /// or a bare w.c.s. form data export.
         sample: PathBuf,
-        /// The commune (INSEE code) to assume when the sample is bare form data.
-        #[arg(long, default_value = "00000")]
-        commune: String,
-        /// The form slug to assume when the sample is bare form data.
-        #[arg(long, default_value = "sample")]
-        form: String,
+        /// The commune (INSEE code) of the démarche: required when the sample is bare form
+        /// data.
+        #[arg(long)]
+        commune: Option<String>,
+        /// The form slug of the démarche: required when the sample is bare form data.
+        #[arg(long)]
+        form: Option<String>,
+        /// The gateway's configuration, to check the document with `--connector`.
+        #[arg(long, short, requires = "connector")]
+        config: Option<PathBuf>,
+        /// The connector (its `name` in `--config`) whose checks the document must pass.
+        #[arg(long, requires = "config")]
+        connector: Option<String>,
     },
     /// Show the gateway at work on this machine's RabbitMQ (in French): démarches of two
     /// communes become Cityweb files (through the shipped mapping) or bills of a local
@@ -429,7 +438,21 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             sample,
             commune,
             form,
-        } => try_mapping(&mapping, &sample, &commune, &form),
+            config,
+            connector,
+        } => {
+            let target = config.zip(connector);
+            try_mapping(
+                &mapping,
+                &sample,
+                commune.as_deref(),
+                form.as_deref(),
+                target
+                    .as_ref()
+                    .map(|(config, name)| (config.as_path(), name.as_str())),
+                &registry,
+            )
+        }
         Command::Demo { amqp_url, dir } => {
             crate::demo::run(&amqp_url, &dir).await?;
             Ok(ExitCode::SUCCESS)
@@ -838,13 +861,38 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `aiguillage map`: the tool a commune uses to write its mapping.
+/// `aiguillage map`: the tool a commune uses to write its mapping. Its messages are in
+/// French: the commune's agents read them.
 fn try_mapping(
     path: &std::path::Path,
     sample: &std::path::Path,
-    commune: &str,
-    form: &str,
+    commune: Option<&str>,
+    form: Option<&str>,
+    target: Option<(&std::path::Path, &str)>,
+    registry: &Registry,
 ) -> anyhow::Result<ExitCode> {
+    // The connector first: a configuration that names no such connector is known before
+    // any mapping is tried.
+    let connector = match target {
+        None => None,
+        Some((config_path, name)) => {
+            let config = match Config::load(config_path, registry) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let Some(instance) = config.connectors.into_iter().find(|c| c.name == name) else {
+                eprintln!(
+                    "{} : aucun connecteur ne s'appelle `{name}` dans cette configuration (`name` d'un bloc [[connectors]])",
+                    config_path.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            Some(instance)
+        }
+    };
     let mapping = match crate::mapping::Mapping::load(path, &path.display().to_string()) {
         Ok(mapping) => mapping,
         Err(error) => {
@@ -857,14 +905,23 @@ fn try_mapping(
     let value: serde_json::Value = match serde_json::from_slice(&text) {
         Ok(value) => value,
         Err(error) => {
-            eprintln!("{}: not valid JSON: {error}", sample.display());
+            eprintln!("{} : JSON invalide : {error}", sample.display());
             return Ok(ExitCode::FAILURE);
         }
     };
     let body = if value.get("formdata").is_some() {
         value
     } else {
-        // Bare form data: wrap it as the portal's envelope would.
+        // Bare form data: wrap it as the portal's envelope would. The commune and the form
+        // are not in a w.c.s. export, and mappings read both (code tables by form, rules
+        // by commune): a made-up value would map differently from the real démarche.
+        let (Some(commune), Some(form)) = (commune, form) else {
+            eprintln!(
+                "{} : ce sont les données d'un formulaire seules, pas une enveloppe : indiquer la commune (code INSEE) et le formulaire (son slug) de la démarche, par exemple `--commune 44043 --form demande-acte-naissance`",
+                sample.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        };
         let number = value
             .get("id")
             .map(|id| id.to_string())
@@ -881,7 +938,7 @@ fn try_mapping(
         Ok(envelope) => envelope,
         Err(rejection) => {
             eprintln!(
-                "{}: not a valid envelope: {}",
+                "{} : enveloppe invalide : {}",
                 sample.display(),
                 rejection.error
             );
@@ -893,14 +950,41 @@ fn try_mapping(
             println!("{}", serde_json::to_string_pretty(&mapped.document)?);
             for attachment in &mapped.attachments {
                 eprintln!(
-                    "attachment `{}`: {} ({}, {} bytes)",
+                    "pièce jointe `{}` : {} ({}, {} octets)",
                     attachment.field,
                     attachment.filename,
                     attachment.content_type,
                     attachment.content.len()
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            let Some(instance) = connector else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            let ctx = aiguillage_connector::Context::new(
+                &envelope.id,
+                &envelope.commune,
+                &envelope.form,
+                &instance.name,
+            )
+            .with_attachments(mapped.attachments);
+            match instance.connector.check(&mapped.document, &ctx) {
+                Ok(()) => {
+                    eprintln!(
+                        "connecteur `{}` ({}) : document accepté (vérifié sans être livré)",
+                        instance.name, instance.kind
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!(
+                        "connecteur `{}` ({}) : document refusé : {}",
+                        instance.name,
+                        instance.kind,
+                        error.report()
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Err(error) => {
             eprintln!("{error}");

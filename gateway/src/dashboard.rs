@@ -730,9 +730,10 @@ fn breaker_words(state: BreakerState) -> (&'static str, &'static str) {
     }
 }
 
-/// A failure's reason, as a connector reports it (in English, for the developers), said
-/// in plain French for the operator: what is wrong and who can fix it. The reason itself
-/// is always shown beside it.
+/// A failure's reason, as a connector reports it (in French for what the gateway and the
+/// shipped connectors refuse; a target's own answer as it came), said in plain French for
+/// the operator: what is wrong and who can fix it. The reason itself is always shown
+/// beside it.
 pub fn plain_french(reason: &str) -> &'static str {
     let r = reason.to_ascii_lowercase();
     let answered = |codes: &[&str]| {
@@ -744,7 +745,13 @@ pub fn plain_french(reason: &str) -> &'static str {
         "Le portail a envoyé un message qui n'est pas une démarche valide : à abandonner, et à signaler aux administrateurs du portail."
     } else if r.contains("delivery limit") || r.contains("delivery_limit") {
         "La passerelle elle-même a échoué plusieurs fois sur cette démarche : prévenir les développeurs avant de la renvoyer."
-    } else if r.starts_with("mapping") || r.contains("file field") {
+    } else if r.starts_with("la règle légale")
+        || r.contains("ne peut pas être émis")
+        || r.contains("ne peut pas être écrite")
+        || r.starts_with("dossier refusé")
+    {
+        "Le connecteur a refusé le document avant de le livrer (règle légale, champ manquant ou invalide) : lire le motif ; faire corriger la démarche sur le portail ou le mapping, puis renvoyer."
+    } else if r.starts_with("mapping") || r.contains("file field") || r.contains("champ fichier") {
         "La correspondance (mapping) ne sait pas produire le document pour cette démarche : faire corriger le mapping, redémarrer la passerelle, puis renvoyer."
     } else if answered(&["401", "403"]) {
         "Le logiciel refuse les identifiants de la passerelle : les corriger dans la configuration, redémarrer, puis renvoyer."
@@ -806,6 +813,18 @@ mod tests {
             ),
             ("cannot write /srv/import: No space left on device", "plein"),
             ("something odd", "Erreur technique"),
+            (
+                "la règle légale `filiation-naissance` refuse la demande de copie intégrale d'un acte de naissance faite par `autre` (toute autre personne) : …",
+                "refusé le document avant de le livrer",
+            ),
+            (
+                "le titre de recette ne peut pas être émis : champ `lignes[0].montant_ht` : `0.00` : le Trésor public ne prend aucun montant nul ou négatif (Base_Montant > 0)",
+                "refusé le document avant de le livrer",
+            ),
+            (
+                "mapping m.toml : champ fichier `plan` : 6 octets, plus que les 4 acceptés",
+                "mapping",
+            ),
         ];
         for (reason, expected) in cases {
             let plain = plain_french(reason);

@@ -154,7 +154,7 @@ async fn a_copie_integrale_asked_by_a_cousin_is_dead_lettered_with_the_rule_name
     assert_eq!(seen[0].1["status"], "rejected", "{seen:#?}");
     let reason = seen[0].1["error"].as_str().unwrap().to_owned();
     assert!(
-        reason.starts_with("legal rule `filiation-naissance` refuses a copie intégrale of a birth act asked by `autre` (anyone else): "),
+        reason.starts_with("la règle légale `filiation-naissance` refuse la demande de copie intégrale d'un acte de naissance faite par `autre` (toute autre personne) : "),
         "{reason}"
     );
     let dead_queue = scenario.bus().dead_queue("clisson-cityweb");

@@ -222,7 +222,7 @@ async fn a_bill_of_zero_or_less_is_dead_lettered_with_the_treasury_s_reason() {
         assert!(
             reason.contains("lignes[0].montant_ht")
                 && reason.contains(&format!("`{tarif}`"))
-                && reason.contains("zero or less"),
+                && reason.contains("nul ou négatif"),
             "{reason}"
         );
         let (body, headers) = dead
@@ -268,8 +268,8 @@ async fn a_bill_with_its_pdf_reaches_the_finance_software_with_its_pes_pj() {
     assert_eq!(refused["status"], "rejected");
     let reason = refused["error"].as_str().unwrap();
     assert!(
-        reason.contains("file field `facture`")
-            && reason.contains("content type `image/png` is not accepted"),
+        reason.contains("champ fichier `facture`")
+            && reason.contains("le type de contenu `image/png` n'est pas accepté"),
         "{reason}"
     );
 

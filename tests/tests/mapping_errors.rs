@@ -40,7 +40,7 @@ async fn a_mapping_error_is_dead_lettered_and_replayed_once_the_mapping_is_fixed
         .await;
     assert_eq!(seen[0].1["status"], "rejected");
     let expected = format!(
-        "mapping {}: field `nature_document`: `Copie intégrale` is not in code table `nature_document` (known: Extrait avec filiation): add it to [tables.nature_document]",
+        "mapping {} : champ `nature_document` : `Copie intégrale` n'est pas dans la table de codes `nature_document` (connus : Extrait avec filiation) : l'ajouter à [tables.nature_document]",
         mapping.display()
     );
     assert_eq!(seen[0].1["error"], expected.as_str());

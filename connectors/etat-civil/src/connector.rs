@@ -66,18 +66,22 @@ impl EtatCivilConnector {
         ctx: &Context,
     ) -> Result<(String, Vec<u8>), ConnectorError> {
         let demande = DemandeActe::from_document(document).map_err(|error| {
-            ConnectorError::permanent(format!("the demande d'acte cannot be written: {error}"))
+            ConnectorError::permanent(format!(
+                "la demande d'acte ne peut pas être écrite : {error}"
+            ))
         })?;
         if demande.identifiant != ctx.envelope_id() {
             return Err(ConnectorError::permanent(format!(
-                "the demande d'acte cannot be written: field `identifiant`: `{}` is not the envelope id `{}` (the mapping must write `{{{{ envelope.id }}}}`, so that a retry rewrites the same file)",
+                "la demande d'acte ne peut pas être écrite : champ `identifiant` : `{}` n'est pas l'identifiant de l'enveloppe `{}` (le mapping doit écrire `{{{{ envelope.id }}}}`, pour qu'une nouvelle tentative réécrive le même fichier)",
                 demande.identifiant.escape_debug(),
                 ctx.envelope_id()
             )));
         }
         rules::check(&demande).map_err(|refusal| ConnectorError::permanent(refusal.to_string()))?;
         let bytes = encode(&demande, self.options).map_err(|error| {
-            ConnectorError::permanent(format!("the demande d'acte cannot be written: {error}"))
+            ConnectorError::permanent(format!(
+                "la demande d'acte ne peut pas être écrite : {error}"
+            ))
         })?;
         let name = self
             .template
@@ -99,6 +103,10 @@ impl EtatCivilConnector {
 
 #[async_trait]
 impl Connector for EtatCivilConnector {
+    fn check(&self, document: &Document, ctx: &Context) -> Result<(), ConnectorError> {
+        self.prepare(document, ctx).map(|_| ())
+    }
+
     async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
         let (relative, bytes) = self.prepare(document, ctx)?;
         let outcome = self.transport.publish(&relative, bytes).await?;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// A document the connector cannot write, with the field at fault (dotted path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("field `{field}`: {reason}")]
+#[error("champ `{field}` : {reason}")]
 pub struct FieldError {
     /// The field, e.g. `evenement.titulaire.nom` (empty for the document itself).
     pub field: String,
@@ -332,7 +332,7 @@ impl PartialDate {
     pub fn parse(text: &str) -> Result<Self, String> {
         let refuse = || {
             format!(
-                "`{}` is not a date, a month or a year (write 1990-04-12, 1990-04 or 1990)",
+                "`{}` n'est ni une date, ni un mois, ni une année (écrire 1990-04-12, 1990-04 ou 1990)",
                 text.escape_debug()
             )
         };
@@ -344,7 +344,7 @@ impl PartialDate {
         let mut parts = text.split('-');
         let year = parts.next().and_then(|p| number(p, 4)).ok_or_else(refuse)?;
         if year == 0 {
-            return Err(format!("`{text}`: there is no year 0000"));
+            return Err(format!("`{text}` : l'année 0000 n'existe pas"));
         }
         let month = match parts.next() {
             None => None,
@@ -361,7 +361,7 @@ impl PartialDate {
                 Some(
                     number(p, 2)
                         .filter(|&d| d >= 1 && d <= u16::from(days_in_month(year, month)))
-                        .ok_or_else(|| format!("`{text}` is not a day of the calendar"))?
+                        .ok_or_else(|| format!("`{text}` n'est pas un jour du calendrier"))?
                         as u8,
                 )
             }
@@ -438,10 +438,14 @@ impl DemandeActe {
     /// A [`FieldError`] naming the first field that is missing, unknown, of the wrong
     /// type or out of its vocabulary.
     pub fn from_document(document: &serde_json::Value) -> Result<Self, FieldError> {
+        check_requester_identity(document)?;
         let demande: Self = serde_path_to_error::deserialize(document).map_err(|error| {
             let path = error.path().to_string();
             let field = if path == "." { String::new() } else { path };
-            FieldError::new(field, error.into_inner().to_string())
+            FieldError::new(
+                field,
+                aiguillage_connector::reason::serde_reason(&error.into_inner()),
+            )
         })?;
         demande.check()?;
         Ok(demande)
@@ -463,20 +467,20 @@ impl DemandeActe {
         ];
         for (field, value) in required {
             if value.trim().is_empty() {
-                return Err(FieldError::new(field, "is empty: the software needs it"));
+                return Err(FieldError::new(field, "est vide : le logiciel en a besoin"));
             }
         }
         if let Some(count) = self.nombre_exemplaires {
             if count < 1 {
                 return Err(FieldError::new(
                     "nombre_exemplaires",
-                    format!("{count} copies asked: at least 1 is needed"),
+                    format!("{count} exemplaires demandés : il en faut au moins 1"),
                 ));
             }
             if count > i64::from(i32::MAX) {
                 return Err(FieldError::new(
                     "nombre_exemplaires",
-                    format!("{count} copies asked: that is not a number of copies"),
+                    format!("{count} exemplaires demandés : ce n'est pas un nombre d'exemplaires"),
                 ));
             }
         }
@@ -486,7 +490,7 @@ impl DemandeActe {
                 return Err(FieldError::new(
                     "evenement.date_evenement.date_fin",
                     format!(
-                        "the period ends ({fin}) before it starts ({})",
+                        "la période finit ({fin}) avant de commencer ({})",
                         dates.date_debut
                     ),
                 ));
@@ -494,6 +498,32 @@ impl DemandeActe {
         }
         Ok(())
     }
+}
+
+/// A requester who is not the titulaire must be named. Many forms ask only for the
+/// relationship, and the shipped mapping then takes the portal account's identity; a
+/// démarche typed in by an agent for someone without an account has neither, and the
+/// agent must learn which field to fill rather than read serde's "missing field".
+fn check_requester_identity(document: &serde_json::Value) -> Result<(), FieldError> {
+    let Some(demandeur) = document.get("demandeur").filter(|d| d.is_object()) else {
+        return Ok(());
+    };
+    let named = demandeur
+        .pointer("/individu/nom")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|nom| !nom.trim().is_empty());
+    if named
+        || demandeur
+            .pointer("/individu/nom")
+            .is_some_and(|n| !n.is_null() && !n.is_string())
+    {
+        // A name of the wrong type is for serde to report, with its type.
+        return Ok(());
+    }
+    Err(FieldError::new(
+        "demandeur.individu.nom",
+        "manquant : le demandeur n'est pas la personne concernée par l'acte et le document ne dit pas qui il est. Ni le formulaire (nom du demandeur) ni le compte du portail (`user`, absent d'une démarche saisie par un agent pour une personne sans compte) ne le donnent : remplir `demandeur.individu.nom` dans le mapping (docs/mappings.md), par exemple depuis un champ du formulaire que l'agent renseigne, puis rejouer la démarche",
+    ))
 }
 
 #[cfg(test)]

@@ -135,16 +135,16 @@ fn date_time(text: &str) -> Result<String, FieldError> {
     let refuse = |reason: String| FieldError::new("date_demande", reason);
     let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|error| {
         refuse(format!(
-            "`{}` is not an RFC 3339 date-time such as 2026-11-28T10:12:00+01:00 ({error})",
+            "`{}` n'est pas une date et heure RFC 3339 comme 2026-11-28T10:12:00+01:00 ({error})",
             text.escape_debug()
         ))
     })?;
     if parsed.year() < 1 {
-        return Err(refuse(format!("`{text}`: years start at 0001")));
+        return Err(refuse(format!("`{text}` : les années commencent à 0001")));
     }
     parsed
         .format(&Rfc3339)
-        .map_err(|error| refuse(format!("`{text}` cannot be written: {error}")))
+        .map_err(|error| refuse(format!("`{text}` ne peut pas être écrit : {error}")))
 }
 
 // The markup is the SDK's: a refused text is reported under the démarche's field it came

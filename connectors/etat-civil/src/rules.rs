@@ -50,13 +50,13 @@ impl Requester {
     /// The category in words, for messages and the documentation.
     pub fn label(self) -> &'static str {
         match self {
-            Self::Titulaire => "the person the act is about",
-            Self::Conjoint => "their spouse",
-            Self::Ascendant => "an ascendant",
-            Self::Descendant => "a descendant",
-            Self::RepresentantLegal => "their legal representative",
-            Self::ProfessionnelDuDroit => "a notary or a lawyer",
-            Self::Autre => "anyone else",
+            Self::Titulaire => "la personne concernée par l'acte",
+            Self::Conjoint => "son conjoint",
+            Self::Ascendant => "un ascendant",
+            Self::Descendant => "un descendant",
+            Self::RepresentantLegal => "son représentant légal",
+            Self::ProfessionnelDuDroit => "un notaire ou un avocat",
+            Self::Autre => "toute autre personne",
         }
     }
 }
@@ -107,35 +107,35 @@ pub const RULES: &[Rule] = &[
         acts: &[Nai, Rec],
         documents: &[Cpi, Extaf, Extpl],
         allowed: Allowed::Only(FAMILY),
-        text: "a copie intégrale, an extrait avec filiation or an extrait plurilingue of a birth or recognition act is delivered only to the person, their spouse, an ascendant, a descendant, their legal representative, or a notary or lawyer acting for them (décret 2017-890, art. 30); anyone else needs the procureur's leave, or asks for an extrait sans filiation",
+        text: "la copie intégrale, l'extrait avec filiation ou l'extrait plurilingue d'un acte de naissance ou de reconnaissance n'est délivré qu'à la personne, son conjoint, ses ascendants ou descendants, son représentant légal, ou un notaire ou un avocat agissant pour elle (décret 2017-890, art. 30) ; toute autre personne doit obtenir l'autorisation du procureur de la République, ou demander un extrait sans filiation",
     },
     Rule {
         name: "filiation-mariage",
         acts: &[Mar],
         documents: &[Cpi, Extaf, Extpl],
         allowed: Allowed::Only(FAMILY),
-        text: "a copie intégrale, an extrait avec filiation or an extrait plurilingue of a marriage act is delivered only to the spouses, their ascendants or descendants, their legal representative, or a notary or lawyer acting for them (décret 2017-890, art. 30); anyone else asks for an extrait sans filiation",
+        text: "la copie intégrale, l'extrait avec filiation ou l'extrait plurilingue d'un acte de mariage n'est délivré qu'aux époux, à leurs ascendants ou descendants, à leur représentant légal, ou à un notaire ou un avocat agissant pour eux (décret 2017-890, art. 30) ; toute autre personne demande un extrait sans filiation",
     },
     Rule {
         name: "sans-filiation",
         acts: &[Nai, Mar, Rec],
         documents: &[Extsf],
         allowed: Allowed::Anyone,
-        text: "an extrait sans filiation is delivered to anyone (décret 2017-890, art. 31)",
+        text: "l'extrait sans filiation est délivré à toute personne (décret 2017-890, art. 31)",
     },
     Rule {
         name: "deces",
         acts: &[Dec],
         documents: &[Cpi, Extpl],
         allowed: Allowed::Anyone,
-        text: "a copie intégrale or an extrait plurilingue of a death act is delivered to anyone (décret 2017-890, art. 32)",
+        text: "la copie intégrale ou l'extrait plurilingue d'un acte de décès est délivré à toute personne (décret 2017-890, art. 32)",
     },
     Rule {
         name: "deces-pas-d-extrait",
         acts: &[Dec],
         documents: &[Extaf, Extsf],
         allowed: Allowed::Nobody,
-        text: "a death act has no extract: ask for a copie intégrale (or an extrait plurilingue)",
+        text: "un acte de décès n'a pas d'extrait : demander une copie intégrale (ou un extrait plurilingue)",
     },
 ];
 
@@ -164,9 +164,9 @@ impl Refusal {
             None => self.requester.label().to_owned(),
         };
         format!(
-            "legal rule `{}` refuses a {} of a {} act asked by {who}: {}",
+            "la règle légale `{}` refuse la demande {} d'un acte de {} faite par {who} : {}",
             self.rule,
-            document_name(self.document),
+            of_document(self.document),
             act_name(self.act),
             self.text
         )
@@ -218,27 +218,35 @@ pub fn document_name(document: NatureDocument) -> &'static str {
     }
 }
 
+/// "de copie intégrale", "d'extrait …": the document after « la demande ».
+fn of_document(document: NatureDocument) -> String {
+    match document {
+        NatureDocument::Cpi => format!("de {}", document_name(document)),
+        _ => format!("d'{}", document_name(document)),
+    }
+}
+
 /// The act in words.
 pub fn act_name(act: NatureEvenement) -> &'static str {
     match act {
-        NatureEvenement::Nai => "birth",
-        NatureEvenement::Mar => "marriage",
-        NatureEvenement::Dec => "death",
-        NatureEvenement::Rec => "recognition",
+        NatureEvenement::Nai => "naissance",
+        NatureEvenement::Mar => "mariage",
+        NatureEvenement::Dec => "décès",
+        NatureEvenement::Rec => "reconnaissance",
     }
 }
 
 /// The table in Markdown, as the documentation shows it (kept equal by a test).
 pub fn markdown_table() -> String {
     let mut out = String::from(
-        "| rule | acts | documents | who may obtain them | why |\n|---|---|---|---|---|\n",
+        "| règle | actes | documents | qui peut les obtenir | pourquoi |\n|---|---|---|---|---|\n",
     );
     for rule in RULES {
         let acts: Vec<_> = rule.acts.iter().map(|a| format!("`{a}`")).collect();
         let documents: Vec<_> = rule.documents.iter().map(|d| format!("`{d}`")).collect();
         let who = match rule.allowed {
-            Allowed::Anyone => "anyone".to_owned(),
-            Allowed::Nobody => "nobody".to_owned(),
+            Allowed::Anyone => "toute personne".to_owned(),
+            Allowed::Nobody => "personne".to_owned(),
             Allowed::Only(who) => who.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
         };
         out.push_str(&format!(

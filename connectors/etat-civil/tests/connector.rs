@@ -195,17 +195,17 @@ async fn a_document_that_cannot_be_written_is_refused_naming_the_field() {
         (
             "/nombre_exemplaires",
             json!(0),
-            "field `nombre_exemplaires`: 0 copies asked",
+            "champ `nombre_exemplaires` : 0 exemplaires demandés",
         ),
         (
             "/evenement/titulaire/nom",
             json!("A\u{7}B"),
-            "field `evenement.titulaire.nom`: contains the control character U+0007",
+            "champ `evenement.titulaire.nom` : contient le caractère de contrôle U+0007",
         ),
         (
             "/identifiant",
             json!("autre:1"),
-            "field `identifiant`: `autre:1` is not the envelope id",
+            "champ `identifiant` : `autre:1` n'est pas l'identifiant de l'enveloppe",
         ),
     ];
     for (pointer, value, expected) in cases {
@@ -274,7 +274,7 @@ async fn the_legal_rules_refuse_before_anything_is_written() {
                 assert!(
                     error
                         .to_string()
-                        .starts_with(&format!("legal rule `{rule}` refuses")),
+                        .starts_with(&format!("la règle légale `{rule}` refuse")),
                     "{error}"
                 );
             }
@@ -295,7 +295,7 @@ async fn the_legal_rules_refuse_before_anything_is_written() {
     assert_eq!(
         error.to_string(),
         format!(
-            "legal rule `filiation-naissance` refuses a copie intégrale of a birth act asked by `autre` (anyone else): {}",
+            "la règle légale `filiation-naissance` refuse la demande de copie intégrale d'un acte de naissance faite par `autre` (toute autre personne) : {}",
             rules::RULES[0].text
         )
     );

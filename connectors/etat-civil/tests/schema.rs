@@ -261,7 +261,7 @@ fn latin1_transliterates_or_refuses_as_configured() {
     assert_eq!(error.field, "motif");
     assert!(error.to_string().contains("U+0153"), "{error}");
     assert!(
-        error.to_string().contains("`transliterate` is off"),
+        error.to_string().contains("`transliterate` est désactivé"),
         "{error}"
     );
 }
@@ -288,7 +288,7 @@ fn control_characters_are_refused_with_the_field_named() {
         let error = encode(&demande(&doc), UTF8).unwrap_err();
         assert_eq!(error.field, field, "{error}");
         assert!(
-            error.to_string().contains("control character U+00"),
+            error.to_string().contains("caractère de contrôle U+00"),
             "{error}"
         );
     }
@@ -300,12 +300,12 @@ fn refused_documents_name_the_field() {
         (
             with(minimal(), "/nombre_exemplaires", json!(0)),
             "nombre_exemplaires",
-            "at least 1",
+            "au moins 1",
         ),
         (
             with(minimal(), "/nature_document", json!("CCC")),
             "nature_document",
-            "unknown variant `CCC`",
+            "valeur `CCC` inconnue",
         ),
         (
             with(
@@ -314,7 +314,7 @@ fn refused_documents_name_the_field() {
                 json!("vers 1920"),
             ),
             "evenement.date_evenement.date_debut",
-            "is not a date",
+            "n'est ni une date",
         ),
         (
             with(
@@ -323,22 +323,22 @@ fn refused_documents_name_the_field() {
                 json!("1980"),
             ),
             "evenement.date_evenement.date_fin",
-            "ends (1980) before it starts",
+            "finit (1980) avant de commencer",
         ),
         (
             with(minimal(), "/evenement/titulaire/nom", json!("  ")),
             "evenement.titulaire.nom",
-            "is empty",
+            "est vide",
         ),
         (
             with(minimal(), "/evenement/titulaire/surnom", json!("X")),
             "evenement.titulaire.surnom",
-            "unknown field `surnom`",
+            "champ `surnom` inconnu",
         ),
         (
             without(minimal(), "/adresse_livraison"),
             "",
-            "missing field `adresse_livraison`",
+            "champ `adresse_livraison` manquant",
         ),
     ];
     for (doc, field, reason) in cases {

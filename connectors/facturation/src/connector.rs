@@ -184,11 +184,13 @@ impl PesConnector {
     /// A permanent [`ConnectorError`] naming the field at fault.
     pub fn read(&self, document: &Document, ctx: &Context) -> Result<Titre, ConnectorError> {
         let titre = Titre::from_document(document).map_err(|error| {
-            ConnectorError::permanent(format!("the titre de recette cannot be issued: {error}"))
+            ConnectorError::permanent(format!(
+                "le titre de recette ne peut pas être émis : {error}"
+            ))
         })?;
         if titre.reference != ctx.envelope_id() {
             return Err(ConnectorError::permanent(format!(
-                "the titre de recette cannot be issued: field `reference`: `{}` is not the envelope id `{}` (the mapping must write `{{{{ envelope.id }}}}`, so that a retry issues the same titre)",
+                "le titre de recette ne peut pas être émis : champ `reference` : `{}` n'est pas l'identifiant de l'enveloppe `{}` (le mapping doit écrire `{{{{ envelope.id }}}}`, pour qu'une nouvelle tentative émette le même titre)",
                 titre.reference.escape_debug(),
                 ctx.envelope_id()
             )));
@@ -212,7 +214,7 @@ impl PesConnector {
         };
         let refuse = |reason: String| {
             ConnectorError::permanent(format!(
-                "the titre de recette cannot be issued: attachment `{name}` ({}): {reason}",
+                "le titre de recette ne peut pas être émis : pièce jointe `{name}` ({}) : {reason}",
                 file.filename.escape_debug()
             ))
         };
@@ -220,18 +222,18 @@ impl PesConnector {
             || !file.content.starts_with(b"%PDF-")
         {
             return Err(refuse(format!(
-                "declared `{}`, and {}: the PES piece justificative of a bill must be a PDF (fix the workflow that makes it, or remove `pj_attachment`)",
+                "déclarée `{}`, et {} : la pièce justificative PES d'une facture doit être un PDF (corriger le workflow qui la produit, ou retirer `pj_attachment`)",
                 file.content_type.escape_debug(),
                 if file.content.starts_with(b"%PDF-") {
-                    "its bytes are a PDF"
+                    "son contenu est un PDF"
                 } else {
-                    "its bytes are not a PDF"
+                    "son contenu n'est pas un PDF"
                 }
             )));
         }
         if file.content.len() > self.pj_max_bytes {
             return Err(refuse(format!(
-                "{} bytes, more than the {} of `pj_max_bytes`",
+                "{} octets, plus que les {} de `pj_max_bytes`",
                 file.content.len(),
                 self.pj_max_bytes
             )));
@@ -295,7 +297,9 @@ impl PesConnector {
             }],
         };
         let bytes = encode(&self.collectivite, &bordereau, self.options).map_err(|error| {
-            ConnectorError::permanent(format!("the titre de recette cannot be issued: {error}"))
+            ConnectorError::permanent(format!(
+                "le titre de recette ne peut pas être émis : {error}"
+            ))
         })?;
         Ok((relative, bytes))
     }
@@ -365,7 +369,7 @@ impl PesConnector {
     ) -> Result<FlushedBatch, ConnectorError> {
         let broken = |owner: &str, reason: String| {
             ConnectorError::permanent(format!(
-                "batch `{batch}`: the titre held for `{owner}` cannot be read: {reason}"
+                "lot `{batch}` : le titre retenu pour `{owner}` est illisible : {reason}"
             ))
         };
         let mut titres = Vec::with_capacity(items.len());
@@ -374,7 +378,7 @@ impl PesConnector {
                 .map_err(|error| broken(&held.owner, error.to_string()))?;
             let id_pce = held.item["id_pce"]
                 .as_u64()
-                .ok_or_else(|| broken(&held.owner, "no `id_pce`".into()))?;
+                .ok_or_else(|| broken(&held.owner, "pas d'`id_pce`".into()))?;
             titres.push((id_pce, titre, held));
         }
         titres.sort_by_key(|(id_pce, _, _)| *id_pce);
@@ -421,7 +425,7 @@ impl PesConnector {
                 .collect(),
         };
         let bytes = encode(&self.collectivite, &bordereau, self.options).map_err(|error| {
-            ConnectorError::permanent(format!("batch `{batch}` cannot be written: {error}"))
+            ConnectorError::permanent(format!("le lot `{batch}` ne peut pas être écrit : {error}"))
         })?;
         self.transport.publish(&relative, bytes).await?;
         tracing::info!(file = %relative, exercice, bordereau = id_bord, titres = titres.len(), "bordereau of grouped titres dropped");
@@ -469,6 +473,12 @@ fn numbered_name(template: &str, exercice: u16, id_bord: u64) -> String {
 
 #[async_trait]
 impl Connector for PesConnector {
+    fn check(&self, document: &Document, ctx: &Context) -> Result<(), ConnectorError> {
+        let titre = self.read(document, ctx)?;
+        let pdf = self.pdf(ctx)?;
+        self.prepare(&titre, 1, 1, pdf, ctx).map(|_| ())
+    }
+
     async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
         // Every check before any number is taken: a refused titre consumes none.
         let titre = self.read(document, ctx)?;

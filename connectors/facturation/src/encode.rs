@@ -133,24 +133,30 @@ pub fn encode(
     options: EncodeOptions,
 ) -> Result<Vec<u8>, FieldError> {
     if bordereau.pieces.is_empty() {
-        return Err(FieldError::new("", "a bordereau needs at least one titre"));
+        return Err(FieldError::new(
+            "",
+            "un bordereau demande au moins un titre",
+        ));
     }
     if bordereau.id_bord == 0 || bordereau.id_bord > 9_999_999 {
         return Err(FieldError::new(
             "",
             format!(
-                "bordereau number {} is beyond the 7 digits of IdBord: start a new sequence (new budget code) with the Treasury",
+                "le numéro de bordereau {} dépasse les 7 chiffres d'IdBord : ouvrir une nouvelle séquence (nouveau code budget) avec le Trésor public",
                 bordereau.id_bord
             ),
         ));
     }
     if bordereau.pieces.len() > 99_999 {
-        return Err(FieldError::new("", "more than 99999 titres in a bordereau"));
+        return Err(FieldError::new(
+            "",
+            "plus de 99999 titres dans un bordereau",
+        ));
     }
     let total = bordereau.total().ok_or_else(|| {
         FieldError::new(
             "lignes",
-            "the bordereau's total is more than the 14 digits a PES amount can have",
+            "le total du bordereau dépasse les 14 chiffres d'un montant PES",
         )
     })?;
     let xml_options = XmlOptions::new(options.encoding).transliterate(options.transliterate);
@@ -245,7 +251,7 @@ fn text(
         return Err(FieldError::new(
             field,
             format!(
-                "{length} characters: the PES allows {max} in {name}; shorten it in the mapping"
+                "{length} caractères : le PES en permet {max} dans {name} ; le raccourcir dans le mapping"
             ),
         ));
     }
@@ -253,7 +259,7 @@ fn text(
         return Err(FieldError::new(
             field,
             format!(
-                "`{}` is not a value the Treasury accepts in {name}",
+                "`{}` n'est pas une valeur que le Trésor public accepte dans {name}",
                 text.escape_debug()
             ),
         ));
@@ -267,7 +273,7 @@ fn piece(w: &mut XmlWriter, piece: &Piece<'_>) -> Result<(), FieldError> {
         return Err(FieldError::new(
             "",
             format!(
-                "titre number {} is beyond the 8 digits of IdPce",
+                "le numéro de titre {} dépasse les 8 chiffres d'IdPce",
                 piece.id_pce
             ),
         ));
@@ -342,7 +348,7 @@ fn id_unique(w: &mut XmlWriter, pj: &PieceJointe) -> Result<(), FieldError> {
         return Err(FieldError::new(
             "",
             format!(
-                "`{}` is not a PJ IdUnique (1 to 50 letters or digits)",
+                "`{}` n'est pas un IdUnique de PJ (1 à 50 lettres ou chiffres)",
                 id.escape_debug()
             ),
         ));

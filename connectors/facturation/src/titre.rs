@@ -8,7 +8,7 @@ use crate::amount::{self, Cents};
 
 /// A document the connector cannot write, with the field at fault (dotted path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("field `{field}`: {reason}")]
+#[error("champ `{field}` : {reason}")]
 pub struct FieldError {
     /// The field, e.g. `lignes[1].montant_ht` (empty for the document itself).
     pub field: String,
@@ -130,7 +130,10 @@ impl Titre {
         let titre: Self = serde_path_to_error::deserialize(document).map_err(|error| {
             let path = error.path().to_string();
             let field = if path == "." { String::new() } else { path };
-            FieldError::new(field, error.into_inner().to_string())
+            FieldError::new(
+                field,
+                aiguillage_connector::reason::serde_reason(&error.into_inner()),
+            )
         })?;
         titre.check()?;
         Ok(titre)
@@ -169,7 +172,7 @@ impl Titre {
             if value.trim().is_empty() {
                 return Err(FieldError::new(
                     field,
-                    "is empty: the Treasury refuses a titre without it",
+                    "est vide : le Trésor public refuse un titre sans lui",
                 ));
             }
         }
@@ -183,7 +186,7 @@ impl Titre {
                 return Err(FieldError::new(
                     "debiteur.civilite",
                     format!(
-                    "`{}`: the DGFiP takes `M` or `MME` for a private person (`MLLE` is refused)",
+                    "`{}` : la DGFiP prend `M` ou `MME` pour une personne physique (`MLLE` est refusé)",
                     other.escape_debug()
                 ),
                 ))
@@ -196,7 +199,7 @@ impl Titre {
             return Err(FieldError::new(
                 "debiteur.adresse.code_postal",
                 format!(
-                    "`{}` is not a French postal code of 5 digits",
+                    "`{}` n'est pas un code postal français de 5 chiffres",
                     adresse.code_postal.escape_debug()
                 ),
             ));
@@ -206,7 +209,7 @@ impl Titre {
                 return Err(FieldError::new(
                     "debiteur.adresse.pays",
                     format!(
-                        "`{}`: debtors living abroad need the INSEE country code (CodPays), which the document does not carry; issue this titre in the finance software",
+                        "`{}` : un débiteur domicilié à l'étranger demande le code pays INSEE (CodPays), que le document ne porte pas ; émettre ce titre dans le logiciel financier",
                         pays.escape_debug()
                     ),
                 ));
@@ -217,14 +220,14 @@ impl Titre {
             "imputation.nature",
             &imputation.nature,
             12,
-            "a compte par nature such as 7067",
+            "un compte par nature comme 7067",
         )?;
         if let Some(fonction) = &imputation.fonction {
             digits(
                 "imputation.fonction",
                 fonction,
                 10,
-                "a fonction such as 251",
+                "une fonction comme 251",
             )?;
         }
         let code = &imputation.code_produit;
@@ -236,7 +239,7 @@ impl Titre {
             return Err(FieldError::new(
                 "imputation.code_produit",
                 format!(
-                    "`{}`: a code produit local is 1 to 4 letters or digits (not only zeros)",
+                    "`{}` : un code produit local a 1 à 4 lettres ou chiffres (pas seulement des zéros)",
                     code.escape_debug()
                 ),
             ));
@@ -244,26 +247,52 @@ impl Titre {
         if self.lignes.is_empty() {
             return Err(FieldError::new(
                 "lignes",
-                "no line: a titre needs at least one",
+                "aucune ligne : un titre en demande au moins une",
             ));
         }
         if self.lignes.len() > 999_999 {
-            return Err(FieldError::new("lignes", "more than 999999 lines"));
+            return Err(FieldError::new("lignes", "plus de 999999 lignes"));
         }
         let mut total = Cents(0);
         for (index, ligne) in self.lignes.iter().enumerate() {
             if ligne.libelle.trim().is_empty() {
                 return Err(FieldError::new(
                     format!("lignes[{index}].libelle"),
-                    "is empty",
+                    "est vide",
                 ));
             }
             let montant = Cents::parse_positive(&ligne.montant_ht)
                 .map_err(|reason| FieldError::new(format!("lignes[{index}].montant_ht"), reason))?;
+            let quantite = amount::parse_quantum(&ligne.quantite)
+                .map_err(|reason| FieldError::new(format!("lignes[{index}].quantite"), reason))?;
+            let prix = amount::parse_quantum(&ligne.prix_unitaire).map_err(|reason| {
+                FieldError::new(format!("lignes[{index}].prix_unitaire"), reason)
+            })?;
+            // The line amount is computed by the mapping, but the connector holds it to
+            // the rule (rounded once, to the cent, half away from zero): a mapping that
+            // rounds the unit price first, or a float somewhere upstream, is caught here
+            // rather than by the Treasury or the citizen.
+            let attendu = amount::line_amount(quantite, prix).ok_or_else(|| {
+                FieldError::new(
+                    format!("lignes[{index}].montant_ht"),
+                    "quantite × prix_unitaire dépasse les 14 chiffres d'un montant PES",
+                )
+            })?;
+            if montant != attendu {
+                return Err(FieldError::new(
+                    format!("lignes[{index}].montant_ht"),
+                    format!(
+                        "`{}` n'est pas quantite × prix_unitaire arrondi au centime : {} × {} = {attendu} (le mapping écrit `{{{{ quantite|multiply(tarif)|round_decimal(2) }}}}`, arrondi une seule fois)",
+                        ligne.montant_ht.escape_debug(),
+                        ligne.quantite.escape_debug(),
+                        ligne.prix_unitaire.escape_debug(),
+                    ),
+                ));
+            }
             total = total.checked_add(montant).ok_or_else(|| {
                 FieldError::new(
                     "lignes",
-                    "the total is more than the 14 digits a PES amount can have",
+                    "le total dépasse les 14 chiffres d'un montant PES",
                 )
             })?;
             if let Some(rate) = &ligne.taux_tva {
@@ -285,7 +314,7 @@ fn digits(field: &str, value: &str, max: usize, what: &str) -> Result<(), FieldE
         return Err(FieldError::new(
             field,
             format!(
-                "`{}` is not {what}: 1 to {max} digits, not only zeros",
+                "`{}` n'est pas {what} : 1 à {max} chiffres, pas seulement des zéros",
                 value.escape_debug()
             ),
         ));
@@ -298,13 +327,16 @@ fn check_date(field: &str, text: &str) -> Result<(), FieldError> {
     let date = time::Date::parse(text, &format).map_err(|_| {
         FieldError::new(
             field,
-            format!("`{}` is not a date such as 2026-11-28", text.escape_debug()),
+            format!(
+                "`{}` n'est pas une date comme 2026-11-28",
+                text.escape_debug()
+            ),
         )
     })?;
     if date.year() < 1000 {
         return Err(FieldError::new(
             field,
-            format!("`{text}`: not a plausible year"),
+            format!("`{text}` : année invraisemblable"),
         ));
     }
     Ok(())

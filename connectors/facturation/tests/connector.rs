@@ -129,29 +129,44 @@ fn refusals() -> Vec<(&'static str, Value, &'static str)> {
         (
             "zero amount",
             change("/lignes/0/montant_ht", json!("0.00")),
-            "zero or less",
+            "nul ou négatif",
         ),
         (
             "negative amount",
             change("/lignes/0/montant_ht", json!("-8.00")),
-            "zero or less",
+            "nul ou négatif",
         ),
         (
             "three decimals",
             change("/lignes/0/montant_ht", json!("8.005")),
-            "more than 2 decimals",
+            "plus de 2 décimales",
         ),
-        ("no line", change("/lignes", json!([])), "at least one"),
+        (
+            "amount that is not quantity × unit price",
+            change("/lignes/0/montant_ht", json!("9.00")),
+            "`9.00` n'est pas quantite × prix_unitaire arrondi au centime : 1.0000 × 8.0000 = 8.00",
+        ),
+        (
+            "unit price with five decimals",
+            change("/lignes/0/prix_unitaire", json!("8.00001")),
+            "lignes[0].prix_unitaire",
+        ),
+        (
+            "zero quantity",
+            change("/lignes/0/quantite", json!("0")),
+            "lignes[0].quantite",
+        ),
+        ("no line", change("/lignes", json!([])), "au moins une"),
         ("MLLE", change("/debiteur/civilite", json!("MLLE")), "MLLE"),
         (
             "abroad",
             change("/debiteur/adresse/pays", json!("BELGIQUE")),
-            "abroad",
+            "étranger",
         ),
         (
             "postal code",
             change("/debiteur/adresse/code_postal", json!("4419")),
-            "5 digits",
+            "5 chiffres",
         ),
         (
             "nature",
@@ -166,7 +181,7 @@ fn refusals() -> Vec<(&'static str, Value, &'static str)> {
         (
             "reference",
             change("/reference", json!("autre")),
-            "envelope id",
+            "identifiant de l'enveloppe",
         ),
         (
             "name too long",
@@ -369,15 +384,15 @@ async fn a_pj_that_is_not_a_pdf_or_too_large_is_refused_and_takes_no_number() {
     for (attachment, expected) in [
         (
             bill_pdf(b"GIF89a....".to_vec(), "application/pdf"),
-            "its bytes are not a PDF",
+            "son contenu n'est pas un PDF",
         ),
         (
             bill_pdf(small_pdf.clone(), "image/png"),
-            "declared `image/png`",
+            "déclarée `image/png`",
         ),
         (
             bill_pdf(pdf(), "application/pdf"),
-            "more than the 1000 of `pj_max_bytes`",
+            "plus que les 1000 de `pj_max_bytes`",
         ),
     ] {
         let ctx = context(&doc, &numbering).with_attachments(vec![attachment]);
@@ -385,7 +400,8 @@ async fn a_pj_that_is_not_a_pdf_or_too_large_is_refused_and_takes_no_number() {
         assert!(error.is_permanent(), "{error}");
         let text = error.to_string();
         assert!(
-            text.contains("attachment `facture` (facture-32-1204.pdf)") && text.contains(expected),
+            text.contains("pièce jointe `facture` (facture-32-1204.pdf)")
+                && text.contains(expected),
             "{text}"
         );
     }

@@ -62,6 +62,7 @@ pub mod mail;
 #[cfg(feature = "files")]
 pub mod name;
 pub mod numbering;
+pub mod reason;
 pub mod secret;
 pub mod siret;
 #[cfg(feature = "testkit")]
@@ -118,6 +119,19 @@ pub trait Connector: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Checks `document` as [`Connector::deliver`] would before writing anything (its
+    /// shape, the target's own rules such as who may obtain a copie intégrale), without
+    /// delivering it, taking a number or touching the target. `aiguillage map --config …
+    /// --connector …` calls it, so that a commune writing its mapping sees the refusal
+    /// there rather than at delivery. The default accepts every document.
+    ///
+    /// # Errors
+    ///
+    /// The permanent [`ConnectorError`] that [`Connector::deliver`] would return for it.
+    fn check(&self, _document: &Document, _ctx: &Context) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
     /// How often the gateway calls [`Connector::flush`]: `Some` for a connector that holds
     /// deliveries to write them later in batches ([`Receipt::held`]); the default, `None`,
     /// for one that delivers each démarche at once.
@@ -148,6 +162,10 @@ impl<C: Connector + ?Sized> Connector for Arc<C> {
 
     async fn health(&self) -> Result<(), ConnectorError> {
         (**self).health().await
+    }
+
+    fn check(&self, document: &Document, ctx: &Context) -> Result<(), ConnectorError> {
+        (**self).check(document, ctx)
     }
 
     fn flush_every(&self) -> Option<std::time::Duration> {

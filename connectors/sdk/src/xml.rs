@@ -108,7 +108,7 @@ impl XmlOptions {
 #[non_exhaustive]
 pub enum XmlError {
     /// A text or attribute value holds a character the file cannot carry.
-    #[error("in `{path}`: {}", refusal(.refused))]
+    #[error("dans `{path}` : {}", refusal(.refused))]
     Character {
         /// The element, or attribute, whose value it is.
         path: String,
@@ -117,7 +117,7 @@ pub enum XmlError {
     },
     /// An element or attribute name that is not an XML name: a mistake in the
     /// connector's code, not in the data.
-    #[error("in `{path}`: {}", bad_name(.name))]
+    #[error("dans `{path}` : {}", bad_name(.name))]
     Name {
         /// Where the name was to be written (its parent element).
         path: String,
@@ -125,7 +125,7 @@ pub enum XmlError {
         name: String,
     },
     /// The writer failed. Writing into memory does not fail; kept rather than a panic.
-    #[error("in `{path}`: cannot write the XML: {source}")]
+    #[error("dans `{path}` : le XML ne peut pas être écrit : {source}")]
     Write {
         /// The element being written.
         path: String,
@@ -151,7 +151,7 @@ impl XmlError {
         match self {
             Self::Character { refused, .. } => refusal(refused),
             Self::Name { name, .. } => bad_name(name),
-            Self::Write { source, .. } => format!("cannot write the XML: {source}"),
+            Self::Write { source, .. } => format!("le XML ne peut pas être écrit : {source}"),
         }
     }
 }
@@ -159,15 +159,15 @@ impl XmlError {
 fn refusal(refused: &Refused) -> String {
     match *refused {
         Refused::Control(c) => format!(
-            "contains the control character U+{:04X}, which an XML file cannot carry: remove it from the démarche",
+            "contient le caractère de contrôle U+{:04X}, qu'un fichier XML ne peut pas porter : le retirer de la démarche",
             u32::from(c)
         ),
         Refused::NoEquivalent(c) => format!(
-            "the character {c:?} (U+{:04X}) has no equivalent in ISO-8859-1, the encoding of the file: correct the démarche, or set `encoding = \"utf-8\"` if the software reads it",
+            "le caractère {c:?} (U+{:04X}) n'a pas d'équivalent en ISO-8859-1, l'encodage du fichier : corriger la démarche, ou régler `encoding = \"utf-8\"` si le logiciel le lit",
             u32::from(c)
         ),
         Refused::NotInLatin1(c) => format!(
-            "the character {c:?} (U+{:04X}) is not in ISO-8859-1, the encoding of the file, and `transliterate` is off: correct the démarche, or set `transliterate = true`",
+            "le caractère {c:?} (U+{:04X}) n'est pas en ISO-8859-1, l'encodage du fichier, et `transliterate` est désactivé : corriger la démarche, ou régler `transliterate = true`",
             u32::from(c)
         ),
     }
@@ -175,7 +175,7 @@ fn refusal(refused: &Refused) -> String {
 
 fn bad_name(name: &str) -> String {
     format!(
-        "`{}` is not an XML name (a letter or `_` first, then letters, digits, `_`, `-`, `.`, `:`)",
+        "`{}` n'est pas un nom XML (une lettre ou `_` d'abord, puis des lettres, chiffres, `_`, `-`, `.`, `:`)",
         name.escape_debug()
     )
 }
@@ -645,7 +645,7 @@ mod tests {
             );
             assert!(error
                 .to_string()
-                .starts_with("in `r/p/nom`: contains the control character U+"));
+                .starts_with("dans `r/p/nom` : contient le caractère de contrôle U+"));
         }
         let error = document(compact(Encoding::Utf8), "r", &[], |w| {
             w.empty_element("e", &[("V", "\u{7}")])
@@ -659,7 +659,7 @@ mod tests {
         assert_eq!(error.path(), "r/p");
         assert_eq!(
             error.reason(),
-            "contains the control character U+001B, which an XML file cannot carry: remove it from the démarche"
+            "contient le caractère de contrôle U+001B, qu'un fichier XML ne peut pas porter : le retirer de la démarche"
         );
     }
 
@@ -698,7 +698,7 @@ mod tests {
             XmlError::Character { path, refused: Refused::NotInLatin1('œ') } if path == "r/nom"
         ));
         assert!(
-            error.to_string().contains("`transliterate` is off"),
+            error.to_string().contains("`transliterate` est désactivé"),
             "{error}"
         );
         let lenient = strict.transliterate(true);
@@ -793,7 +793,7 @@ mod tests {
         let result = document(compact(Encoding::Utf8), "r", &[], |w| {
             w.element("a", |w| Ok::<(), Mine>(w.text_element("b", "\u{1}")?))
         });
-        assert!(matches!(result, Err(Mine::Xml(message)) if message.starts_with("in `r/a/b`")));
+        assert!(matches!(result, Err(Mine::Xml(message)) if message.starts_with("dans `r/a/b`")));
     }
 
     #[test]

@@ -223,6 +223,12 @@ async fn mail_package(
 
 #[async_trait]
 impl Connector for UrbanismeConnector {
+    fn check(&self, document: &Document, ctx: &Context) -> Result<(), ConnectorError> {
+        // The package is not written: only what `validate` refuses is a refusal of the
+        // document; a work directory that cannot be written is the machine's problem.
+        self.validate(document, ctx).map(|_| ())
+    }
+
     async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
         let dossier = self.validate(document, ctx)?;
         // Written synchronously: the pièces are borrowed from the context (moving them to

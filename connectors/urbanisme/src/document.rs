@@ -239,7 +239,7 @@ pub struct Piece {
 
 /// A document that does not have the deposit's shape: the key path at fault and why.
 #[derive(Debug, thiserror::Error)]
-#[error("field `{path}`: {message}")]
+#[error("champ `{path}` : {message}")]
 pub struct ShapeError {
     /// The dotted key path (`terrain.parcelles[0].numero`), `.` for the whole document.
     pub path: String,
@@ -262,7 +262,7 @@ impl Depot {
             let path = error.path().to_string();
             // serde quotes the value at fault: a hostile one may be huge, and a message
             // must not carry the document.
-            let message = error.into_inner().to_string();
+            let message = aiguillage_connector::reason::serde_reason(&error.into_inner());
             let message = match message.char_indices().nth(MAX_MESSAGE_CHARS) {
                 Some((cut, _)) => format!("{}…", &message[..cut]),
                 None => message,
@@ -302,7 +302,7 @@ mod tests {
         document["terrain"]["parcelles"][0]["sectoin"] = json!("AB");
         let error = Depot::from_document(&document).unwrap_err();
         assert_eq!(error.path, "terrain.parcelles[0].sectoin");
-        assert!(error.message.contains("unknown field `sectoin`"), "{error}");
+        assert!(error.message.contains("champ `sectoin` inconnu"), "{error}");
     }
 
     #[test]

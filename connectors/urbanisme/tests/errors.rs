@@ -198,11 +198,11 @@ async fn an_unknown_key_is_refused_with_its_path() {
     let error = Case::new().deliver(json!({}), &document, attachments).await;
     let message = error.to_string();
     assert!(
-        message.contains("field `terrain.adresse.code_postale`"),
+        message.contains("champ `terrain.adresse.code_postale`"),
         "{message}"
     );
     assert!(
-        message.contains("unknown field `code_postale`"),
+        message.contains("champ `code_postale` inconnu"),
         "{message}"
     );
 }

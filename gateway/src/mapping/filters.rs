@@ -48,11 +48,13 @@ pub fn environment(tables: Tables) -> Environment<'static> {
 /// The code of `value` in code table `table`.
 pub(super) fn code(tables: &Tables, value: &str, table: &str) -> Result<String, Error> {
     let Some(codes) = tables.get(table) else {
-        return Err(invalid(format!("no code table `{table}` in this mapping")));
+        return Err(invalid(format!(
+            "pas de table de codes `{table}` dans ce mapping"
+        )));
     };
     codes.get(value.trim()).cloned().ok_or_else(|| {
         invalid(format!(
-            "`{}` is not in code table `{table}` (known: {})",
+            "`{}` n'est pas dans la table de codes `{table}` (connus : {})",
             super::types::shorten(value),
             known(codes)
         ))
@@ -90,7 +92,7 @@ pub(super) fn multiply(value: minijinja::Value, other: minijinja::Value) -> Resu
     let (b, scale_b) = amount(&other)?;
     let product = a
         .checked_mul(b)
-        .ok_or_else(|| invalid("the product is too large".into()))?;
+        .ok_or_else(|| invalid("le produit est trop grand".into()))?;
     Ok(super::types::format_exact(product, scale_a + scale_b))
 }
 
@@ -99,7 +101,7 @@ pub(super) fn multiply(value: minijinja::Value, other: minijinja::Value) -> Resu
 pub(super) fn round_decimal(value: minijinja::Value, places: u32) -> Result<String, Error> {
     if places > 18 {
         return Err(invalid(format!(
-            "round_decimal({places}): at most 18 decimals"
+            "round_decimal({places}) : 18 décimales au plus"
         )));
     }
     let (units, scale) = amount(&value)?;
@@ -139,7 +141,7 @@ pub(super) fn insee(value: String) -> Result<String, Error> {
         Ok(code)
     } else {
         Err(invalid(format!(
-            "`{code}` is not an INSEE commune code (5 characters, e.g. 44043)"
+            "`{code}` n'est pas un code commune INSEE (5 caractères, par exemple 44043)"
         )))
     }
 }
@@ -151,7 +153,7 @@ pub(super) fn postal_code(value: String) -> Result<String, Error> {
         Ok(code)
     } else {
         Err(invalid(format!(
-            "`{}` is not a postal code (5 digits, e.g. 44190)",
+            "`{}` n'est pas un code postal (5 chiffres, par exemple 44190)",
             value.trim()
         )))
     }
@@ -183,7 +185,7 @@ pub(super) fn date_format(value: String, format: String) -> Result<String, Error
             Some('%') => out.push('%'),
             other => {
                 return Err(invalid(format!(
-                    "unknown date format directive `%{}` (use %d, %m, %Y, %y)",
+                    "directive de format de date inconnue `%{}` (employer %d, %m, %Y, %y)",
                     other.map(String::from).unwrap_or_default()
                 )))
             }
@@ -356,17 +358,17 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .contains("not in code table `nature` (known: Copie intégrale)"),
+                .contains("n'est pas dans la table de codes `nature` (connus : Copie intégrale)"),
             "{error}"
         );
         assert!(render("{{ cp|postal_code }}", ctx.clone())
             .unwrap_err()
             .to_string()
-            .contains("not a postal code"));
+            .contains("n'est pas un code postal"));
         assert!(render("{{ c|insee }}", ctx)
             .unwrap_err()
             .to_string()
-            .contains("not an INSEE"));
+            .contains("n'est pas un code commune INSEE"));
     }
 
     #[test]

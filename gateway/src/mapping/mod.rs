@@ -49,7 +49,7 @@ pub struct Mapped {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
     /// A field cannot be produced from this démarche.
-    #[error("mapping {file}: field `{field}`: {message}")]
+    #[error("mapping {file} : champ `{field}` : {message}")]
     Field {
         /// The mapping file.
         file: String,
@@ -59,7 +59,7 @@ pub enum MappingError {
         message: String,
     },
     /// An attachment is missing, too large, of a refused type or not decodable.
-    #[error("{}file field `{field}`: {message}", file.as_ref().map(|f| format!("mapping {f}: ")).unwrap_or_default())]
+    #[error("{}champ fichier `{field}` : {message}", file.as_ref().map(|f| format!("mapping {f} : ")).unwrap_or_default())]
     Attachment {
         /// The mapping file, if a mapping is in use.
         file: Option<String>,
@@ -261,7 +261,7 @@ impl Mapping {
                         Err(self.field_error(
                             name,
                             format!(
-                                "required, but `{}` has no item for this démarche",
+                                "obligatoire, mais `{}` n'a aucun élément pour cette démarche",
                                 path.text()
                             ),
                         ))
@@ -276,7 +276,7 @@ impl Mapping {
                         return Err(self.field_error(
                             name,
                             format!(
-                                "`for_each = \"{}\"` is not a list here (got {})",
+                                "`for_each = \"{}\"` n'est pas une liste ici ({})",
                                 path.text(),
                                 json_kind(other)
                             ),
@@ -339,7 +339,7 @@ impl Mapping {
                 (None, true) => Err(self.field_error(
                     &spec.name,
                     format!(
-                        "required, but {} gave nothing for this démarche",
+                        "obligatoire, mais {} ne donne rien pour cette démarche",
                         describe(&spec.source)
                     ),
                 )),
@@ -359,7 +359,7 @@ impl Mapping {
                         return Err(self.field_error(
                             &spec.name,
                             format!(
-                                "`{}` is not in code table `{table}` (known: {}): add it to [tables.{table}]",
+                                "`{}` n'est pas dans la table de codes `{table}` (connus : {}) : l'ajouter à [tables.{table}]",
                                 types::shorten(text),
                                 filters::known(codes)
                             ),
@@ -395,7 +395,7 @@ impl Mapping {
                 match pipeline.eval(&|path: &VarPath| scope.resolve(path), &self.tables) {
                     Ok(Some(text)) => Ok(Cow::Owned(text)),
                     Ok(None) => self.render_template(field, fallback, scope).map(Cow::Owned),
-                    Err(error) => Err(self.field_error(field, template_message(&error))),
+                    Err(error) => Err(self.field_error(field, refusal_message(&error))),
                 }
             }
             Source::Template(name) => self.render_template(field, name, scope).map(Cow::Owned),
@@ -411,10 +411,10 @@ impl Mapping {
         let template = self
             .env
             .get_template(name)
-            .map_err(|error| self.field_error(field, template_message(&error)))?;
+            .map_err(|error| self.field_error(field, refusal_message(&error)))?;
         template
             .render(scope.context())
-            .map_err(|error| self.field_error(field, template_message(&error)))
+            .map_err(|error| self.field_error(field, refusal_message(&error)))
     }
 
     fn field_error(&self, field: &str, message: String) -> MappingError {
@@ -442,7 +442,9 @@ impl Mapping {
             };
             let Some(file) = fields.and_then(|f| f.get(&spec.field)).and_then(file_field) else {
                 if spec.required {
-                    return Err(error("required, but the démarche has no such file".into()));
+                    return Err(error(
+                        "obligatoire, mais la démarche n'a pas ce fichier".into(),
+                    ));
                 }
                 continue;
             };
@@ -451,14 +453,14 @@ impl Mapping {
                 && !spec.content_types.contains(&attachment.content_type)
             {
                 return Err(error(format!(
-                    "content type `{}` is not accepted (accepted: {})",
+                    "le type de contenu `{}` n'est pas accepté (acceptés : {})",
                     attachment.content_type,
                     spec.content_types.join(", ")
                 )));
             }
             if attachment.content.len() > spec.max_bytes {
                 return Err(error(format!(
-                    "{} bytes, more than the {} accepted",
+                    "{} octets, plus que les {} acceptés",
                     attachment.content.len(),
                     spec.max_bytes
                 )));
@@ -482,9 +484,9 @@ fn unreachable_table(table: &str) -> ! {
 
 fn describe(source: &Source) -> String {
     match source {
-        Source::Literal(text) => format!("the literal `{text}`"),
+        Source::Literal(text) => format!("la valeur fixe `{text}`"),
         Source::Path(path) => format!("`{{{{ {} }}}}`", path.text()),
-        Source::Template(_) | Source::Native { .. } => "its template".into(),
+        Source::Template(_) | Source::Native { .. } => "son modèle".into(),
     }
 }
 
@@ -495,14 +497,23 @@ fn template_message(error: &minijinja::Error) -> String {
     }
 }
 
+/// A template that fails on a démarche: the reason a commune agent reads, in French (the
+/// filters' own messages are French; the engine's are quoted as they are).
+fn refusal_message(error: &minijinja::Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("erreur du modèle : {detail}"),
+        None => format!("erreur du modèle : {}", error.kind()),
+    }
+}
+
 fn json_kind(value: &Value) -> &'static str {
     match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+        Value::Null => "rien",
+        Value::Bool(_) => "un booléen",
+        Value::Number(_) => "un nombre",
+        Value::String(_) => "un texte",
+        Value::Array(_) => "une liste",
+        Value::Object(_) => "un objet",
     }
 }
 
@@ -592,7 +603,7 @@ fn decode(
         .map_err(|error| MappingError::Attachment {
             file: mapping.map(str::to_owned),
             field: field.to_owned(),
-            message: format!("content is not valid base64 ({error})"),
+            message: format!("le contenu n'est pas du base64 valide ({error})"),
         })?;
     Ok(Attachment::new(
         name.unwrap_or(field),

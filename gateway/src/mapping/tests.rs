@@ -101,28 +101,28 @@ fn apply_error(fields: Value) -> String {
 fn each_run_time_error_names_the_file_the_field_and_the_value() {
     assert_eq!(
         apply_error(serde_json::json!({"nature": "Copie intégrale"})),
-        "mapping mappings/test.toml: field `nom`: required, but `{{ fields.nom|upper }}`… gave nothing for this démarche"
-            .replace("`{{ fields.nom|upper }}`…", "its template")
+        "mapping mappings/test.toml : champ `nom` : obligatoire, mais `{{ fields.nom|upper }}`… ne donne rien pour cette démarche"
+            .replace("`{{ fields.nom|upper }}`…", "son modèle")
     );
     assert_eq!(
         apply_error(serde_json::json!({"nature": "Copie", "nom": "X"})),
-        "mapping mappings/test.toml: field `nature`: `Copie` is not in code table `nature` (known: Copie intégrale, Extrait avec filiation): add it to [tables.nature]"
+        "mapping mappings/test.toml : champ `nature` : `Copie` n'est pas dans la table de codes `nature` (connus : Copie intégrale, Extrait avec filiation) : l'ajouter à [tables.nature]"
     );
     assert_eq!(
         apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "X", "date": "31/02/1990"})),
-        "mapping mappings/test.toml: field `evenement.date`: `31/02/1990` is not a date, a month or a year (write 12/04/1990, 04/1990 or 1990)"
+        "mapping mappings/test.toml : champ `evenement.date` : `31/02/1990` n'est ni une date, ni un mois, ni une année (écrire 12/04/1990, 04/1990 ou 1990)"
     );
     assert_eq!(
         apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "X", "montant": "douze"})),
-        "mapping mappings/test.toml: field `montant`: `douze` is not an amount (write 12,50 or 12.50)"
+        "mapping mappings/test.toml : champ `montant` : `douze` n'est pas un montant (écrire 12,50 ou 12.50)"
     );
     assert_eq!(
         apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "Abcdefghijkl"})),
-        "mapping mappings/test.toml: field `nom`: `ABCDEFGHIJKL` is 12 characters long, more than the 10 allowed (shorten it with `|truncate_chars(10)` if cutting is acceptable)"
+        "mapping mappings/test.toml : champ `nom` : `ABCDEFGHIJKL` a 12 caractères, plus que les 10 permis (le raccourcir avec `|truncate_chars(10)` si couper est acceptable)"
     );
     assert_eq!(
         apply_error(serde_json::json!({"nature": "Copie intégrale", "nom": "X", "enfants": "aucun"})),
-        "mapping mappings/test.toml: field `enfants`: `for_each = \"fields.enfants\"` is not a list here (got a text)"
+        "mapping mappings/test.toml : champ `enfants` : `for_each = \"fields.enfants\"` n'est pas une liste ici (un texte)"
     );
 }
 
@@ -166,7 +166,7 @@ fn each_load_error_names_the_line_and_the_fix() {
     );
     assert_eq!(
         load_error("[document]\nn = { template = \"{{ fields.n }}\", type = \"integer\", default = \"un\" }"),
-        "m.toml:2: field `n`: the default does not fit the type: `un` is not a whole number"
+        "m.toml:2: field `n`: the default does not fit the type: `un` n'est pas un nombre entier"
     );
     assert_eq!(
         load_error("[document]\nn = { template = \"{{ fields.n|upper }} {{ autre }}\" }"),
@@ -218,14 +218,14 @@ max_bytes = 4
         .apply(&envelope(pdf("JVBE", "image/gif")))
         .unwrap_err()
         .to_string();
-    assert_eq!(error, "mapping m.toml: file field `plan`: content type `image/gif` is not accepted (accepted: application/pdf)");
+    assert_eq!(error, "mapping m.toml : champ fichier `plan` : le type de contenu `image/gif` n'est pas accepté (acceptés : application/pdf)");
     let error = mapping
         .apply(&envelope(pdf("JVBERi0x", "application/pdf")))
         .unwrap_err()
         .to_string();
     assert_eq!(
         error,
-        "mapping m.toml: file field `plan`: 6 bytes, more than the 4 accepted"
+        "mapping m.toml : champ fichier `plan` : 6 octets, plus que les 4 acceptés"
     );
     let error = mapping
         .apply(&envelope(serde_json::json!({})))
@@ -233,14 +233,16 @@ max_bytes = 4
         .to_string();
     assert_eq!(
         error,
-        "mapping m.toml: file field `plan`: required, but the démarche has no such file"
+        "mapping m.toml : champ fichier `plan` : obligatoire, mais la démarche n'a pas ce fichier"
     );
     let error = mapping
         .apply(&envelope(pdf("@@", "application/pdf")))
         .unwrap_err()
         .to_string();
     assert!(
-        error.starts_with("mapping m.toml: file field `plan`: content is not valid base64"),
+        error.starts_with(
+            "mapping m.toml : champ fichier `plan` : le contenu n'est pas du base64 valide"
+        ),
         "{error}"
     );
 }
@@ -325,7 +327,7 @@ mod properties {
                         }
                     }
                 }
-                Err(error) => prop_assert!(error.to_string().starts_with("mapping mappings/test.toml: ")),
+                Err(error) => prop_assert!(error.to_string().starts_with("mapping mappings/test.toml : ")),
             }
         }
 
@@ -358,7 +360,7 @@ ville = "{% if true %}{{ fields.ville|upper }}{% endif %}"
         serde_json::json!({}),
     ] {
         let error = mapping.apply(&envelope(fields)).unwrap_err().to_string();
-        assert!(error.contains("field `nom`: required"), "{error}");
+        assert!(error.contains("champ `nom` : obligatoire"), "{error}");
     }
     let mapped = mapping
         .apply(&envelope(serde_json::json!({"nom": "x", "ville": null})))
@@ -409,7 +411,7 @@ fn fields_are_produced_in_file_order() {
         .unwrap()
         .apply(&envelope(serde_json::json!({})))
         .unwrap_err();
-    assert!(error.to_string().contains("field `zone`"), "{error}");
+    assert!(error.to_string().contains("champ `zone`"), "{error}");
 }
 
 #[test]
@@ -426,14 +428,14 @@ item = { section = "{{ p.section }}", numero = { template = "{{ p.numero }}", ty
         .apply(&envelope(serde_json::json!({"parcelles": []})))
         .unwrap_err()
         .to_string();
-    assert_eq!(error, "mapping m.toml: field `parcelles`: required, but `fields.parcelles` has no item for this démarche");
+    assert_eq!(error, "mapping m.toml : champ `parcelles` : obligatoire, mais `fields.parcelles` n'a aucun élément pour cette démarche");
     let error = mapping
         .apply(&envelope(serde_json::json!({"parcelles": [{"section": "AB", "numero": "12"}, {"section": "AC", "numero": "12 et 13"}]})))
         .unwrap_err()
         .to_string();
     assert_eq!(
         error,
-        "mapping m.toml: field `parcelles[1].numero`: `12 et 13` is not a whole number"
+        "mapping m.toml : champ `parcelles[1].numero` : `12 et 13` n'est pas un nombre entier"
     );
 }
 
@@ -502,7 +504,7 @@ individu.nom = { template = "{{ fields.demandeur_nom }}", required = true }
     assert!(
         missing
             .to_string()
-            .contains("field `demandeur.individu.nom`: required"),
+            .contains("champ `demandeur.individu.nom` : obligatoire"),
         "{missing}"
     );
     assert_eq!(
@@ -575,7 +577,7 @@ e = "{{ fields.h|round_decimal(1) }}"
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("field `a`") && error.contains("`deux` is not an amount"),
+        error.contains("champ `a`") && error.contains("`deux` n'est pas un montant"),
         "{error}"
     );
 }

@@ -72,9 +72,9 @@ pub fn convert(
                 .chars()
                 .filter(|c| !c.is_whitespace() && *c != '\u{202f}')
                 .collect();
-            let number = compact
-                .parse::<i64>()
-                .map_err(|_| TypeError(format!("`{}` is not a whole number", shorten(text))))?;
+            let number = compact.parse::<i64>().map_err(|_| {
+                TypeError(format!("`{}` n'est pas un nombre entier", shorten(text)))
+            })?;
             Value::from(number)
         }
         FieldType::Decimal { places } => Value::String(decimal(text, *places)?),
@@ -87,7 +87,7 @@ pub fn convert(
                 Value::String(text.to_owned())
             } else {
                 return Err(TypeError(format!(
-                    "`{}` is not one of the allowed values ({})",
+                    "`{}` n'est pas une des valeurs permises ({})",
                     shorten(text),
                     values.join(", ")
                 )));
@@ -98,7 +98,7 @@ pub fn convert(
         let length = text.chars().count();
         if length > max {
             return Err(TypeError(format!(
-                "`{}` is {length} characters long, more than the {max} allowed (shorten it with `|truncate_chars({max})` if cutting is acceptable)",
+                "`{}` a {length} caractères, plus que les {max} permis (le raccourcir avec `|truncate_chars({max})` si couper est acceptable)",
                 shorten(text)
             )));
         }
@@ -111,7 +111,7 @@ pub fn convert(
 pub fn exact_decimal(text: &str) -> Result<(i128, u32), TypeError> {
     let invalid = || {
         TypeError(format!(
-            "`{}` is not an amount (write 12,50 or 12.50)",
+            "`{}` n'est pas un montant (écrire 12,50 ou 12.50)",
             shorten(text)
         ))
     };
@@ -154,7 +154,7 @@ pub fn format_exact(units: i128, scale: u32) -> String {
 fn decimal(text: &str, places: u32) -> Result<String, TypeError> {
     let invalid = || {
         TypeError(format!(
-            "`{}` is not an amount (write 12,50 or 12.50)",
+            "`{}` n'est pas un montant (écrire 12,50 ou 12.50)",
             shorten(text)
         ))
     };
@@ -180,7 +180,7 @@ fn decimal(text: &str, places: u32) -> Result<String, TypeError> {
     let places = places as usize;
     if fraction.len() > places && fraction[places..].chars().any(|c| c != '0') {
         return Err(TypeError(format!(
-            "`{}` has more than {places} decimals",
+            "`{}` a plus de {places} décimales (`places = {places}` dans le mapping)",
             shorten(text)
         )));
     }
@@ -206,7 +206,7 @@ fn decimal(text: &str, places: u32) -> Result<String, TypeError> {
 fn date(text: &str) -> Result<String, TypeError> {
     let invalid = || {
         TypeError(format!(
-            "`{}` is not a date (write 28/11/2026 or 2026-11-28)",
+            "`{}` n'est pas une date (écrire 28/11/2026 ou 2026-11-28)",
             shorten(text)
         ))
     };
@@ -233,7 +233,7 @@ fn date(text: &str) -> Result<String, TypeError> {
 fn partial_date(text: &str) -> Result<String, TypeError> {
     let invalid = || {
         TypeError(format!(
-            "`{}` is not a date, a month or a year (write 12/04/1990, 04/1990 or 1990)",
+            "`{}` n'est ni une date, ni un mois, ni une année (écrire 12/04/1990, 04/1990 ou 1990)",
             shorten(text)
         ))
     };
@@ -294,7 +294,7 @@ fn datetime(text: &str) -> Result<String, TypeError> {
     match time::OffsetDateTime::parse(text, &Rfc3339) {
         Ok(at) => Ok(at.format(&Rfc3339).unwrap_or_else(|_| text.to_owned())),
         Err(_) => Err(TypeError(format!(
-            "`{}` is not a date-time with its offset (write 2026-11-28T10:12:00+01:00)",
+            "`{}` n'est pas une date et heure avec son décalage (écrire 2026-11-28T10:12:00+01:00)",
             shorten(text)
         ))),
     }
@@ -306,7 +306,7 @@ fn boolean(text: &str) -> Result<bool, TypeError> {
         "true" | "oui" | "yes" | "1" | "on" | "vrai" => Ok(true),
         "false" | "non" | "no" | "0" | "off" | "faux" => Ok(false),
         _ => Err(TypeError(format!(
-            "`{}` is not a yes/no value (write oui or non, true or false)",
+            "`{}` n'est pas une valeur oui/non (écrire oui ou non, true ou false)",
             shorten(text)
         ))),
     }
@@ -343,11 +343,11 @@ mod tests {
         assert!(convert("12.505", &two, None)
             .unwrap_err()
             .0
-            .contains("more than 2 decimals"));
+            .contains("plus de 2 décimales"));
         assert!(convert("douze", &two, None)
             .unwrap_err()
             .0
-            .contains("not an amount"));
+            .contains("n'est pas un montant"));
         assert!(convert("1,2,3", &two, None).is_err());
         assert!(convert("-", &two, None).is_err());
     }
