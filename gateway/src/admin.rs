@@ -11,6 +11,10 @@
 //! With `admin.token` (or `admin.token_file`) set, every route but `/healthz` and the
 //! login form (`/login`) requires `Authorization: Bearer <token>`, compared in constant
 //! time, or the session cookie that the login form sets for a browser; 401 otherwise.
+//!
+//! Before that, token or none, every route answers only to its own host names (421
+//! otherwise) and refuses a state-changing request from a page of another origin (403),
+//! and the login form refuses repeated failures (429): [`crate::admin_guard`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,6 +35,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::error;
 
+use crate::admin_guard::{HostPolicy, LoginLimiter};
 use crate::bus::{self, BusError};
 use crate::config::{BusConfig, Config};
 use crate::metrics::Metrics;
@@ -76,6 +81,8 @@ pub struct AdminState {
     /// The CSRF token of the dashboard's forms when no session is used (no token
     /// configured, or a bearer token sent by a script): random, drawn at start.
     pub csrf: String,
+    /// The failed sign-ins of the last minute.
+    pub logins: LoginLimiter,
 }
 
 impl AdminState {
@@ -289,6 +296,8 @@ pub fn serve(listener: TcpListener, state: AdminState) -> Server {
     let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // The client's address, for the login form's limits.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
@@ -308,6 +317,10 @@ pub fn serve(listener: TcpListener, state: AdminState) -> Server {
 
 /// The admin routes.
 pub fn router(state: Arc<AdminState>) -> Router {
+    let hosts = Arc::new(HostPolicy::new(
+        state.config.admin.listen.ip(),
+        &state.config.admin.public_names,
+    ));
     Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -318,6 +331,12 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth))
         .route("/healthz", get(healthz))
         .merge(crate::dashboard::login_routes())
+        // Outermost, on every route and on the 404s too: a request for another host is
+        // answered nothing else, whatever its token (DNS rebinding).
+        .layer(middleware::from_fn_with_state(
+            hosts,
+            crate::admin_guard::check_host_and_origin,
+        ))
         .with_state(state)
 }
 

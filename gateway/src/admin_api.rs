@@ -14,7 +14,9 @@
 //! `aiguillage unrouted` do. A `POST`
 //! takes `application/json` only: a web page of another site cannot send that without the
 //! browser asking first (CORS), which this server never allows, so the API needs no CSRF
-//! token (the dashboard's forms have one).
+//! token (the dashboard's forms have one). A page that rebinds its own domain to this
+//! server would be of the same origin and need no CORS: the admin server's Host check
+//! ([`crate::admin_guard`]) refuses it before any route.
 
 use std::sync::Arc;
 

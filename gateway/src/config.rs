@@ -245,6 +245,10 @@ struct RawAdmin {
     token: Option<SecretString>,
     /// File holding the bearer token (instead of `token`).
     token_file: Option<PathBuf>,
+    /// The names (`host` or `host:port`) under which people reach the admin server besides
+    /// its listen address and the loopback names, e.g. behind a reverse proxy: any other
+    /// `Host` is answered 421 (DNS rebinding, docs/security.md).
+    public_names: Vec<String>,
     /// How often the depth of each connector's queue and dead letters is read (passive
     /// queue declare) for the metrics, while connected.
     #[serde(with = "humantime_serde")]
@@ -261,6 +265,7 @@ impl Default for RawAdmin {
             listen: DEFAULT_ADMIN_LISTEN.into(),
             token: None,
             token_file: None,
+            public_names: Vec::new(),
             queue_depth_interval: Duration::from_secs(15),
         }
     }
@@ -275,6 +280,8 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// The bearer token every route but `/healthz` requires, if any.
     pub token: Option<SecretString>,
+    /// The other names it answers to (`Host`), checked.
+    pub public_names: Vec<String>,
     /// How often queue depths are read for the metrics.
     pub queue_depth_interval: Duration,
 }
@@ -285,6 +292,7 @@ impl Default for AdminConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             token: None,
+            public_names: Vec::new(),
             queue_depth_interval: Duration::from_secs(15),
         }
     }
@@ -296,6 +304,7 @@ impl fmt::Debug for AdminConfig {
             .field("enabled", &self.enabled)
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("public_names", &self.public_names)
             .field("queue_depth_interval", &self.queue_depth_interval)
             .finish()
     }
@@ -1147,6 +1156,15 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
             key: "admin.queue_depth_interval".into(),
             message: "doit valoir au moins 1s".into(),
         });
+    }
+    for name in &raw.public_names {
+        match crate::admin_guard::check_public_name(name) {
+            Ok(()) => admin.public_names.push(name.clone()),
+            Err(message) => problems.push(Problem {
+                key: "admin.public_names".into(),
+                message,
+            }),
+        }
     }
     let token_given = raw.token.is_some() || raw.token_file.is_some();
     admin.token = match (raw.token, &raw.token_file) {

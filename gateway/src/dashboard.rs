@@ -10,15 +10,18 @@
 //! - `POST /dead-letters/replay`, `POST /dead-letters/discard`, `POST /unrouted/replay`,
 //!   `POST /unrouted/discard`, `POST /logout`: forms carrying a CSRF token;
 //! - `GET|POST /login`: when a token is configured, the form that opens a session (an
-//!   `HttpOnly`, `SameSite=Strict` cookie) for a browser.
+//!   `HttpOnly`, `SameSite=Strict` cookie) for a browser; after a few failures from one
+//!   address (or many from all) within a minute, `429` with `Retry-After`.
 //!
 //! Everything it shows and does goes through [`crate::history`] and [`crate::operator`],
 //! like the JSON API and the CLI.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -119,12 +122,22 @@ struct Login {
     token: String,
 }
 
-async fn login(State(state): State<Arc<AdminState>>, Form(form): Form<Login>) -> Response {
+async fn login(
+    State(state): State<Arc<AdminState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(form): Form<Login>,
+) -> Response {
     let Some(token) = &state.token else {
         return Redirect::to("/").into_response();
     };
+    // Checked before the token, so that guessing gains nothing once the limit is reached.
+    if let Err(wait) = state.logins.check(client.ip()) {
+        warn!(client = %client.ip(), "dashboard login refused: too many failures in the last minute");
+        return too_many_logins(wait);
+    }
     if !admin::same_secret(form.token.trim(), token.expose_secret()) {
-        warn!("dashboard login refused: wrong token");
+        state.logins.failed(client.ip());
+        warn!(client = %client.ip(), "dashboard login refused: wrong token");
         return (
             StatusCode::UNAUTHORIZED,
             login_page_html(Some("Ce jeton n'est pas le bon.")),
@@ -138,6 +151,22 @@ async fn login(State(state): State<Arc<AdminState>>, Form(form): Form<Login>) ->
         SESSION_LIFETIME.as_secs()
     );
     session_response(&cookie)
+}
+
+/// `429` with `Retry-After` (whole seconds, at least 1) and the login page saying why.
+fn too_many_logins(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let message = format!("Trop de tentatives de connexion manquées : réessayez dans {seconds} s.");
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        login_page_html(Some(&message)),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 fn session_response(cookie: &str) -> Response {

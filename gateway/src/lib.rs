@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod admin_api;
+pub mod admin_guard;
 pub mod breaker;
 pub mod bus;
 pub mod cli;

@@ -184,6 +184,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 link: admin::BusLink::default(),
                 sessions: admin::Sessions::default(),
                 csrf: admin::random_hex(),
+                logins: crate::admin_guard::LoginLimiter::default(),
             },
         );
         info!(admin = %server.addr(), "admin server listening (/healthz, /readyz, /metrics, /api/, dashboard at /)");

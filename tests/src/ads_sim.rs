@@ -1263,12 +1263,12 @@ fn check_xml(package: &Package, motifs: &mut Vec<String>) {
                 root_seen = true;
                 let ours = matches!(
                     namespace,
-                    quick_xml::name::ResolveResult::Bound(ns) if ns.as_ref() == XML_NAMESPACE.as_bytes()
+                    quick_xml::name::ResolveResult::Bound(ns) if ns.as_ref() == XML_NAMESPACE
                 );
-                if element.local_name().as_ref() != b"dossier" || !ours {
+                if element.local_name().as_ref() != "dossier" || !ours {
                     motifs.push(format!(
                         "dossier.xml : racine {} inattendue (attendu dossier dans {XML_NAMESPACE})",
-                        String::from_utf8_lossy(element.name().as_ref())
+                        element.name().as_ref()
                     ));
                     return;
                 }

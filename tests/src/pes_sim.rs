@@ -518,10 +518,10 @@ fn read_pes(text: &str) -> Result<PesFile, Anomaly> {
             Event::Eof => break,
             _ => continue,
         };
-        let name = String::from_utf8_lossy(element.local_name().as_ref()).into_owned();
+        let name = element.local_name().as_ref().to_owned();
         let value = match element.try_get_attribute("V") {
             Ok(Some(attribute)) => attribute
-                .unescape_value()
+                .normalized_value(quick_xml::XmlVersion::Explicit1_0)
                 .map(|v| v.into_owned())
                 .map_err(|error| unreadable(error.to_string()))?,
             _ => String::new(),

@@ -1,6 +1,7 @@
 //! The admin server of a running gateway, end to end: health and readiness (with the
 //! broker dropping the gateway's connection for real), the metrics after real deliveries,
-//! every documented metric present, and the bearer token.
+//! every documented metric present, the bearer token, and the guards against DNS rebinding,
+//! cross-origin requests and token guessing (docs/security.md).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -444,4 +445,208 @@ async fn a_configured_token_guards_every_route_but_healthz() {
 
     running.shutdown().await;
     scenario.cleanup().await;
+}
+
+/// Runs `checks` against the admin server at `addr`, then stops the gateway and removes
+/// the scenario's queues and exchanges whatever the outcome, and only then fails if a
+/// check did.
+async fn checked<F>(
+    scenario: Scenario,
+    running: aiguillage_gateway::service::Running,
+    checks: impl FnOnce(String) -> F,
+) where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let base = format!("http://{}", running.admin_addr().unwrap());
+    let outcome = tokio::spawn(checks(base)).await;
+    running.shutdown().await;
+    scenario.cleanup().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// Sends `request` with `Host: host` (and the headers given): the status and the body.
+async fn with_host(
+    request: reqwest::RequestBuilder,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = request
+        .header("host", host)
+        .timeout(Duration::from_secs(10));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the admin server answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_another_host_or_from_another_origin_is_refused() {
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "famille",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/famille")),
+        )
+        .route("44043", &["*"], "famille")
+        .admin_key("public_names = [\"aiguillage.agglo.invalid\"]");
+    let running = scenario.start().await;
+
+    checked(scenario, running, |base| async move {
+        let http = reqwest::Client::new();
+        let port = base.rsplit(':').next().unwrap().to_owned();
+        let discard = format!("{base}/api/dead-letters/discard");
+        let body = r#"{"connector": "famille", "id": "x", "reason": "test"}"#;
+        let json = [("content-type", "application/json")];
+
+        // The issue's reproduction: no token, a page of a rebinding domain.
+        let rebound = format!("attacker-rebind.example:{port}");
+        for path in [
+            "/api/deliveries?q=1",
+            "/api/overview",
+            "/",
+            "/metrics",
+            "/healthz",
+            "/nowhere",
+        ] {
+            let (status, text) = with_host(http.get(format!("{base}{path}")), &rebound, &[]).await;
+            assert_eq!(status, 421, "GET {path} for {rebound}: {text}");
+            assert!(text.contains("Hôte inconnu"), "{text}");
+        }
+        let (status, _) = with_host(http.post(&discard).body(body), &rebound, &json).await;
+        assert_eq!(status, 421, "the discard of the issue");
+
+        // Its own names: the listen address, loopback names, the public name.
+        for host in [
+            format!("127.0.0.1:{port}"),
+            "127.0.0.1".to_owned(),
+            format!("localhost:{port}"),
+            "aiguillage.agglo.invalid".to_owned(),
+        ] {
+            let (status, text) =
+                with_host(http.get(format!("{base}/api/overview")), &host, &[]).await;
+            assert_eq!(status, 200, "GET /api/overview for {host}: {text}");
+        }
+
+        // A state change from a page of another origin, even to the right host: 403.
+        let own = format!("127.0.0.1:{port}");
+        for origin in [
+            "http://attacker.example".to_owned(),
+            format!("http://localhost:{port}"),
+            "http://127.0.0.1:8080".to_owned(),
+            "null".to_owned(),
+        ] {
+            let mut headers = json.to_vec();
+            headers.push(("origin", origin.as_str()));
+            let (status, text) = with_host(http.post(&discard).body(body), &own, &headers).await;
+            assert_eq!(status, 403, "POST from {origin}: {text}");
+            assert!(text.contains("autre site"), "{text}");
+        }
+        let cross_site = [json[0], ("sec-fetch-site", "cross-site")];
+        let (status, _) = with_host(http.post(&discard).body(body), &own, &cross_site).await;
+        assert_eq!(status, 403, "a browser saying cross-site without Origin");
+        let (status, _) = with_host(
+            http.post(format!("{base}/dead-letters/discard"))
+                .body("csrf=x&connector=famille&id=x"),
+            &own,
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", "http://attacker.example"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 403, "the dashboard's form too");
+
+        // Its own page, the public name's page, or a script without Origin: let through
+        // (to the API, which then answers on the request itself).
+        let own_origin = format!("http://127.0.0.1:{port}");
+        for headers in [
+            vec![json[0], ("origin", own_origin.as_str())],
+            vec![json[0], ("origin", "https://aiguillage.agglo.invalid")],
+            vec![json[0]],
+        ] {
+            let (status, text) = with_host(http.post(&discard).body(body), &own, &headers).await;
+            assert_ne!(status, 403, "{headers:?}: {text}");
+            assert_ne!(status, 421, "{headers:?}: {text}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_too_another_host_is_refused_and_failed_logins_are_limited() {
+    const TOKEN: &str = "f3b1c9d2e8a7465b9c0d1e2f3a4b5c6d";
+    let target = RestTarget::start().await;
+    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    scenario
+        .connector(
+            "famille",
+            "rest",
+            &format!("url = \"{}\"", target.url("accept/famille")),
+        )
+        .route("44043", &["*"], "famille")
+        .admin_key(&format!("token = \"{TOKEN}\""));
+    let running = scenario.start().await;
+
+    checked(scenario, running, |base| async move {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let port = base.rsplit(':').next().unwrap().to_owned();
+        let (status, _) = with_host(
+            http.get(format!("{base}/metrics")).bearer_auth(TOKEN),
+            &format!("attacker-rebind.example:{port}"),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 421, "the token does not make another host ours");
+
+        let own = format!("127.0.0.1:{port}");
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let login = format!("{base}/login");
+        for attempt in 1..=aiguillage_gateway::admin_guard::LOGIN_FAILURES_PER_ADDRESS {
+            let (status, text) = with_host(
+                http.post(&login).body("token=wrong-token-guess"),
+                &own,
+                &form,
+            )
+            .await;
+            assert_eq!(status, 401, "failure {attempt}: {text}");
+        }
+        // Held back now, even with the right token: guessing gains nothing.
+        let response = http
+            .post(&login)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 429);
+        let wait: u64 = response
+            .headers()
+            .get("retry-after")
+            .expect("Retry-After")
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("Trop de tentatives"), "{text}");
+        // A script with the bearer token is not held back by the form's limit.
+        let (status, _) = with_host(
+            http.get(format!("{base}/readyz")).bearer_auth(TOKEN),
+            &own,
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200);
+    })
+    .await;
 }

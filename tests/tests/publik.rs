@@ -147,6 +147,46 @@ async fn a_signed_webhook_becomes_an_envelope_on_the_bus() {
 }
 
 #[tokio::test]
+async fn the_503_of_an_unreachable_broker_does_not_tell_where_the_broker_is() {
+    let wcs = wcs().await;
+    let scenario = intake_scenario(&wcs, "").await;
+    // A port nothing listens on: the intake cannot reach its broker.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = scenario.config();
+    config.bus.url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f").into();
+    let server = intake::start(
+        &config.bus,
+        config.publik.intake.as_ref().expect("intake enabled"),
+        &config.publik.portals,
+        Metrics::new([]),
+    )
+    .await
+    .expect("the intake listens");
+    let url = format!("http://{}/intake", server.addr());
+
+    let (status, retry_after, answer) = wcs
+        .send_webhook(&url, &wcs.formdata("demande-acte-naissance", 7, "44043"))
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(
+        retry_after.as_deref(),
+        Some("5"),
+        "a 503 says when to come back"
+    );
+    assert_eq!(answer["err"], 1);
+    assert_eq!(answer["err_desc"], intake::BUS_UNAVAILABLE);
+    let body = answer.to_string();
+    for detail in [port.to_string().as_str(), "127.0.0.1", "amqp", "guest"] {
+        assert!(!body.contains(detail), "{detail} in {body}");
+    }
+
+    server.stop().await;
+    scenario.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_intake_refuses_what_it_cannot_take_with_a_precise_reason_and_publishes_nothing() {
     let wcs = wcs().await;
     let scenario = intake_scenario(&wcs, "max_body_bytes = 20000").await;

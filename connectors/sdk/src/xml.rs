@@ -45,6 +45,7 @@ use std::borrow::Cow;
 
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::name::QName;
 use quick_xml::Writer;
 
 use crate::charset::{self, Refused};
@@ -465,7 +466,12 @@ impl XmlWriter {
             }
             let value =
                 self.prepare(value, true, || format!("{}/@{key}", self.child_path(name)))?;
-            start.push_attribute(Attribute::from((key.as_bytes(), value.as_bytes())));
+            // Built from its fields: `From<(&str, &str)>` would escape the value a second
+            // time (`prepare` escaped it, with the SDK's own rules).
+            start.push_attribute(Attribute {
+                key: QName(key),
+                value: Cow::Borrowed(value.as_ref()),
+            });
         }
         Ok(start)
     }

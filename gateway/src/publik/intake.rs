@@ -48,6 +48,10 @@ use crate::routing::is_insee_code;
 /// instead of each trying again.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// The body of the 503 when the broker did not take a démarche: the same whatever the
+/// cause, which is logged.
+pub const BUS_UNAVAILABLE: &str = "le bus de messages est momentanément indisponible : renvoyez la démarche plus tard (the message bus is unavailable: send it again later)";
+
 /// The intake cannot listen.
 #[derive(Debug, thiserror::Error)]
 #[error("the Publik intake cannot listen on {addr} (`publik.intake.listen`: choose a free port, or set `publik.intake.enabled = false`)")]
@@ -401,10 +405,9 @@ async fn answer_webhook(
         }
         Err(reason) => {
             warn!(demarche.id = %checked.id, portal = %portal.name, reason = %reason, "webhook answered 503: the broker did not confirm the démarche");
-            unavailable(
-                state,
-                &format!("the bus is unavailable ({reason}): send it again later"),
-            )
+            // The reason (the broker's address, its error) is for the log only: the
+            // caller is told to come back, not how the gateway's network is laid out.
+            unavailable(state, BUS_UNAVAILABLE)
         }
     }
 }

@@ -113,12 +113,12 @@ pub fn parse(bytes: &[u8], latin1: bool) -> Node {
     loop {
         match reader.read_event().expect("well-formed XML") {
             Event::Start(start) => stack.push(Node {
-                name: String::from_utf8(start.name().as_ref().to_vec()).unwrap(),
+                name: start.name().as_ref().to_owned(),
                 text: String::new(),
                 children: Vec::new(),
             }),
             Event::Empty(start) => stack.last_mut().unwrap().children.push(Node {
-                name: String::from_utf8(start.name().as_ref().to_vec()).unwrap(),
+                name: start.name().as_ref().to_owned(),
                 text: String::new(),
                 children: Vec::new(),
             }),
@@ -133,12 +133,12 @@ pub fn parse(bytes: &[u8], latin1: bool) -> Node {
                 .last_mut()
                 .unwrap()
                 .text
-                .push_str(&text.decode().unwrap()),
+                .push_str(&text.xml10_content()),
             Event::GeneralRef(reference) => {
                 let c = if reference.is_char_ref() {
                     reference.resolve_char_ref().unwrap().unwrap()
                 } else {
-                    match reference.decode().unwrap().as_ref() {
+                    match &*reference {
                         "amp" => '&',
                         "lt" => '<',
                         "gt" => '>',

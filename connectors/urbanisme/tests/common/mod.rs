@@ -173,14 +173,17 @@ pub fn xml_to_value(xml: &[u8]) -> Value {
     loop {
         match reader.read_event_into(&mut buf).expect("well-formed XML") {
             Event::Start(start) => {
-                let name = String::from_utf8(start.local_name().as_ref().to_vec()).unwrap();
+                let name = start.local_name().as_ref().to_owned();
                 let mut map = serde_json::Map::new();
                 if stack.is_empty() {
                     assert_eq!(name, "dossier");
                     for attribute in start.attributes() {
                         let attribute = attribute.unwrap();
-                        let key = String::from_utf8(attribute.key.as_ref().to_vec()).unwrap();
-                        let value = attribute.unescape_value().unwrap().into_owned();
+                        let key = attribute.key.as_ref().to_owned();
+                        let value = attribute
+                            .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .unwrap()
+                            .into_owned();
                         match key.as_str() {
                             "xmlns" => {
                                 assert_eq!(value, "urn:aiguillage:urbanisme:dossier:1")
@@ -198,12 +201,12 @@ pub fn xml_to_value(xml: &[u8]) -> Value {
             }
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
-                    top.2.push_str(&text.xml10_content().unwrap());
+                    top.2.push_str(&text.xml10_content());
                 }
             }
             Event::GeneralRef(reference) => {
                 let top = stack.last_mut().unwrap();
-                let name = String::from_utf8(reference.to_vec()).unwrap();
+                let name = reference.to_string();
                 let c = match name.as_str() {
                     "amp" => '&',
                     "lt" => '<',
