@@ -127,8 +127,12 @@ pub fn convert(
     Ok(Cow::Owned(out))
 }
 
-/// Whether XML 1.0 can carry `c` and a connector accepts it in a text.
-fn is_writable(c: char) -> bool {
+/// Whether XML 1.0 can carry `c` and a connector accepts it in a text: not a C0 control
+/// but tab and line breaks, not DEL nor a C1 control (XML 1.0 allows them, but they are
+/// Windows-1252 or UTF-8 bytes gone astray and business software chokes on them), not
+/// U+FFFE/U+FFFF. The XML writer refuses the rest, so a connector that validates a
+/// document before writing it uses this same rule.
+pub fn is_writable(c: char) -> bool {
     match c {
         '\t' | '\n' | '\r' => true,
         '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => false,

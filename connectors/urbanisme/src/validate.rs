@@ -495,8 +495,10 @@ fn check_texts(value: &serde_json::Value, path: &str, v: &mut Vec<String>) {
     }
 }
 
+/// The SDK XML writer's rule, so that what passes here is never refused while the package
+/// is written (a C1 control such as U+007F is legal XML 1.0 but refused by the writer).
 fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    aiguillage_connector::charset::is_writable(c)
 }
 
 /// The deposit date as written: RFC 3339 with `T` and an offset (what XML's `dateTime`
@@ -553,6 +555,35 @@ fn is_date(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_the_xml_writer_would_refuse_are_refused_here_first() {
+        // U+007F and the C1 controls are legal XML 1.0 but refused by the SDK's writer: a
+        // deposit carrying one must be refused as a dossier, not fail while it is written.
+        for c in ['\u{1}', '\u{7f}', '\u{85}', '\u{9f}', '\u{fffe}'] {
+            let mut problems = Vec::new();
+            let text = format!("12 rue{c} des Tilleuls");
+            check_texts(
+                &serde_json::json!({ "adresse": { "ligne1": text } }),
+                "",
+                &mut problems,
+            );
+            assert_eq!(
+                problems,
+                [format!(
+                    "adresse.ligne1 : caractère interdit U+{:04X} (caractère de contrôle)",
+                    u32::from(c)
+                )]
+            );
+        }
+        let mut problems = Vec::new();
+        check_texts(
+            &serde_json::json!({ "nom": "Éloïse\tŒuvre\n" }),
+            "",
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 
     #[test]
     fn dossier_ids_are_stable_and_safe() {
