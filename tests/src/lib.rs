@@ -577,3 +577,19 @@ pub fn envelope(prefix: &str, commune: &str, form: &str, number: u32) -> Value {
         }
     })
 }
+
+/// Runs a test's `body`, catching its panic, so that the scenario's queues and exchanges
+/// can be removed even when the test fails; then [`fail_as`] fails as the body did.
+pub async fn catching<F: std::future::Future<Output = ()>>(
+    body: F,
+) -> Result<(), Box<dyn std::any::Any + Send>> {
+    use futures_util::FutureExt as _;
+    std::panic::AssertUnwindSafe(body).catch_unwind().await
+}
+
+/// Fails as the test's body did (see [`catching`]), once the caller has cleaned up.
+pub fn fail_as(outcome: Result<(), Box<dyn std::any::Any + Send>>) {
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -11,7 +11,7 @@ use aiguillage_gateway::metrics::Metrics;
 use aiguillage_gateway::publik::intake;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::wcs_sim::WcsSim;
-use aiguillage_tests::{Scenario, StoreKind};
+use aiguillage_tests::{catching, fail_as, Scenario, StoreKind};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -669,22 +669,6 @@ async fn round_trip_from_the_portal_to_the_software_and_back() {
 
     running.shutdown().await;
     scenario.cleanup().await;
-}
-
-/// Runs a test's `body`, catching its panic so that the scenario's queues and exchanges
-/// are removed even when it fails (then call [`fail_as`]).
-async fn catching<F: std::future::Future<Output = ()>>(
-    body: F,
-) -> Result<(), Box<dyn std::any::Any + Send>> {
-    use futures_util::FutureExt;
-    std::panic::AssertUnwindSafe(body).catch_unwind().await
-}
-
-/// Fails as the test's body did, once cleaned up.
-fn fail_as(outcome: Result<(), Box<dyn std::any::Any + Send>>) {
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// Publishes a status event again on the status exchange, as the bus does after a crash

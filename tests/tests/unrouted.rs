@@ -3,14 +3,12 @@
 //! and deals with them.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::process::Output;
 use std::time::Duration;
 
 use aiguillage_tests::rest_target::RestTarget;
-use aiguillage_tests::{admin_get, envelope, Scenario, StoreKind};
-use futures_util::FutureExt as _;
+use aiguillage_tests::{admin_get, catching, envelope, fail_as, Scenario, StoreKind};
 use serde_json::{json, Value};
 
 const CLISSON: &str = "44043";
@@ -22,19 +20,14 @@ async fn with_cleanup(
     mut scenario: Scenario,
     test: impl for<'a> FnOnce(&'a mut Scenario) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
 ) {
-    let result = AssertUnwindSafe(test(&mut scenario)).catch_unwind().await;
+    let outcome = catching(test(&mut scenario)).await;
     scenario.cleanup().await;
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    fail_as(outcome);
 }
 
-/// Two connectors whose routes bind `44043.*`, and an envelope published under
-/// `44043.permis-de-construire` whose body says Gorges: both connectors hold a copy, no
-/// route takes it, and exactly one copy must wait in the unrouted queue.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_that_disagrees_with_its_body_leaves_one_unrouted_copy() {
-    let target = RestTarget::start().await;
+/// A scenario with two connectors of Clisson whose routes bind `44043.*` (billing and
+/// état civil, both REST on `target`).
+async fn clisson_scenario(target: &RestTarget) -> Scenario {
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
         .connector(
@@ -49,6 +42,16 @@ async fn a_key_that_disagrees_with_its_body_leaves_one_unrouted_copy() {
         )
         .route(CLISSON, &["inscription-*"], "famille")
         .route(CLISSON, &["demande-acte-*"], "etat-civil");
+    scenario
+}
+
+/// Two connectors whose routes bind `44043.*`, and an envelope published under
+/// `44043.permis-de-construire` whose body says Gorges: both connectors hold a copy, no
+/// route takes it, and exactly one copy must wait in the unrouted queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_disagrees_with_its_body_leaves_one_unrouted_copy() {
+    let target = RestTarget::start().await;
+    let scenario = clisson_scenario(&target).await;
     with_cleanup(scenario, |scenario| {
         Box::pin(async move {
             let running = scenario.start().await;
@@ -96,25 +99,13 @@ async fn a_key_that_disagrees_with_its_body_leaves_one_unrouted_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_that_disagrees_with_its_body_still_reaches_the_connector_its_body_names() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
+    let mut scenario = clisson_scenario(&target).await;
     scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/x")),
-        )
-        .connector(
-            "etat-civil",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/y")),
-        )
         .connector(
             "urbanisme-gorges",
             "rest",
             &format!("url = \"{}\"", target.url("accept/gorges")),
         )
-        .route(CLISSON, &["inscription-*"], "famille")
-        .route(CLISSON, &["demande-acte-*"], "etat-civil")
         .route(GORGES, &["permis-*"], "urbanisme-gorges");
     with_cleanup(scenario, |scenario| {
         Box::pin(async move {
