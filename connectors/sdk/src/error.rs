@@ -33,7 +33,7 @@ pub enum ConnectorError {
     },
     /// The target asked to be called again after a delay (HTTP 429 or 503 with
     /// `Retry-After`): retried like a transient failure, not before `after`.
-    #[error("{message} (retry after {}s)", after.as_secs())]
+    #[error("{message} (nouvel essai dans {} s)", after.as_secs())]
     RetryAfter {
         /// What happened, for the operator.
         message: String,
@@ -123,6 +123,13 @@ mod tests {
         let later = ConnectorError::retry_after("busy", Duration::from_secs(30));
         assert!(!later.is_permanent());
         assert_eq!(later.retry_after_delay(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn the_retry_delay_is_told_in_french() {
+        // The message becomes a status-event `error` a commune agent reads.
+        let later = ConnectorError::retry_after("cible occupée", Duration::from_secs(30));
+        assert_eq!(later.to_string(), "cible occupée (nouvel essai dans 30 s)");
     }
 
     #[test]
