@@ -796,11 +796,14 @@ pub fn plain_french(reason: &str) -> &'static str {
         "Le disque où la passerelle dépose les fichiers est plein : libérer de la place, puis renvoyer."
     } else if r.contains("permission denied") {
         "La passerelle n'a pas le droit d'écrire là où elle dépose les fichiers : corriger les droits, puis renvoyer."
-    } else if r.contains("refused")
+    } else if r.contains("connection refused")
         || r.contains("unreachable")
         || r.contains("request to")
         || r.contains("dns")
-        || r.contains("connect")
+        // Not a bare "connect": the French reasons speak of the "connecteur".
+        || r.contains("cannot connect")
+        || r.contains("connection")
+        || r.contains("connexion")
     {
         "Le logiciel est injoignable (connexion impossible) : vérifier qu'il fonctionne et que le réseau passe, puis renvoyer."
     } else if r.contains("answered 4") || r.contains("refuse") || r.contains("reject") {
@@ -842,6 +845,17 @@ mod tests {
             ),
             ("cannot write /srv/import: No space left on device", "plein"),
             ("something odd", "Erreur technique"),
+            // A refusal quoted from the software is not a connection failure, and a
+            // French reason naming the connector is not one either.
+            (
+                "the target x answered 400 Bad Request: request refused, field missing",
+                "refusé les données",
+            ),
+            (
+                "le connecteur `clisson-famille` n'est pas configuré pour ce formulaire",
+                "Erreur technique",
+            ),
+            ("cannot connect to the target x", "injoignable"),
             (
                 "la règle légale `filiation-naissance` refuse la demande de copie intégrale d'un acte de naissance faite par `autre` (toute autre personne) : …",
                 "refusé le document avant de le livrer",
