@@ -766,13 +766,17 @@ fn breaker_words(state: BreakerState) -> (&'static str, &'static str) {
 pub fn plain_french(reason: &str) -> &'static str {
     let r = reason.to_ascii_lowercase();
     let answered = |codes: &[&str]| {
-        codes
-            .iter()
-            .any(|code| r.contains(&format!("answered {code}")))
+        codes.iter().any(|code| {
+            r.contains(&format!("answered {code}")) || r.contains(&format!("a répondu {code}"))
+        })
     };
-    if r.starts_with("invalid envelope") {
+    // Reasons recorded before they were French stay in the store: both are recognised.
+    if r.starts_with("invalid envelope") || r.starts_with("enveloppe invalide") {
         "Le portail a envoyé un message qui n'est pas une démarche valide : à abandonner, et à signaler aux administrateurs du portail."
-    } else if r.contains("delivery limit") || r.contains("delivery_limit") {
+    } else if r.contains("delivery limit")
+        || r.contains("delivery_limit")
+        || r.contains("limite de livraisons")
+    {
         "La passerelle elle-même a échoué plusieurs fois sur cette démarche : prévenir les développeurs avant de la renvoyer."
     } else if r.starts_with("la règle légale")
         || r.contains("ne peut pas être émis")
@@ -788,9 +792,15 @@ pub fn plain_french(reason: &str) -> &'static str {
         "L'adresse du logiciel dans la configuration n'est pas la bonne : la corriger, redémarrer, puis renvoyer."
     } else if answered(&["429"]) {
         "Le logiciel demande de ralentir (trop de demandes) : la passerelle réessaiera."
-    } else if answered(&["500", "502", "503", "504", "408"]) || r.contains("answered 5") {
+    } else if answered(&["500", "502", "503", "504", "408"])
+        || r.contains("answered 5")
+        || r.contains("a répondu 5")
+    {
         "Le logiciel est en panne ou en maintenance : attendre son retour (voir avec l'éditeur ou la commune), puis renvoyer."
-    } else if r.contains("timed out") || r.contains("timeout") {
+    } else if r.contains("timed out")
+        || r.contains("timeout")
+        || r.contains("n'a pas répondu dans le délai")
+    {
         "Le logiciel ne répond pas à temps : vérifier qu'il fonctionne, puis renvoyer."
     } else if r.contains("no space") || r.contains("disk full") || r.contains("quota") {
         "Le disque où la passerelle dépose les fichiers est plein : libérer de la place, puis renvoyer."
@@ -804,9 +814,16 @@ pub fn plain_french(reason: &str) -> &'static str {
         || r.contains("cannot connect")
         || r.contains("connection")
         || r.contains("connexion")
+        || r.contains("se connecter")
+        || r.contains("injoignable")
+        || r.contains("la requête vers")
     {
         "Le logiciel est injoignable (connexion impossible) : vérifier qu'il fonctionne et que le réseau passe, puis renvoyer."
-    } else if r.contains("answered 4") || r.contains("refuse") || r.contains("reject") {
+    } else if r.contains("answered 4")
+        || r.contains("a répondu 4")
+        || r.contains("refuse")
+        || r.contains("reject")
+    {
         "Le logiciel a refusé les données de la démarche : lire son message ; corriger ses réglages puis renvoyer, ou faire corriger la démarche sur le portail et abandonner celle-ci."
     } else {
         "Erreur technique : voir le détail, et la documentation des lettres mortes."
@@ -856,6 +873,24 @@ mod tests {
                 "Erreur technique",
             ),
             ("cannot connect to the target x", "injoignable"),
+            // The same reasons as the connectors now write them.
+            (
+                "la cible cityweb.example a répondu 503 Service Unavailable : maintenance",
+                "en panne",
+            ),
+            (
+                "la cible x a répondu 422 Unprocessable Entity : le champ nom est obligatoire",
+                "refusé les données",
+            ),
+            ("la cible x a répondu 401 Unauthorized (vérifier `auth`)", "identifiants"),
+            ("la cible x a répondu 404 Not Found (vérifier `url`)", "adresse"),
+            ("la cible x n'a pas répondu dans le délai de 30s", "à temps"),
+            ("impossible de se connecter à la cible x", "injoignable"),
+            ("enveloppe invalide : le corps n'est pas du JSON valide : EOF", "pas une démarche valide"),
+            (
+                "RabbitMQ l'a mise en lettre morte à la limite de livraisons (bus.delivery_limit) : …",
+                "développeurs",
+            ),
             (
                 "la règle légale `filiation-naissance` refuse la demande de copie intégrale d'un acte de naissance faite par `autre` (toute autre personne) : …",
                 "refusé le document avant de le livrer",

@@ -256,7 +256,7 @@ fn first_x_death(headers: Option<&FieldTable>) -> Option<&FieldTable> {
 fn x_death_reason(death: &FieldTable) -> Option<String> {
     let reason = bus::header_text(Some(death), "reason")?;
     Some(if reason == "delivery_limit" {
-        "RabbitMQ dead-lettered it at the delivery limit (bus.delivery_limit): no outcome was ever recorded, the gateway stopped or crashed each time it handled it".into()
+        "RabbitMQ l'a mise en lettre morte à la limite de livraisons (bus.delivery_limit) : aucun résultat n'a jamais été enregistré, la passerelle s'est arrêtée ou a planté chaque fois qu'elle la traitait".into()
     } else {
         format!("RabbitMQ dead-lettered it ({reason})")
     })
@@ -1151,7 +1151,7 @@ mod tests {
                 (bus::HEADER_STATUS, long_string("rejected")),
                 (
                     bus::HEADER_REASON,
-                    long_string("invalid envelope: body is not valid JSON"),
+                    long_string("enveloppe invalide : le corps n'est pas du JSON valide"),
                 ),
                 (
                     bus::HEADER_ROUTING_KEY,
@@ -1164,7 +1164,7 @@ mod tests {
         assert_eq!(letter.commune, "44064");
         assert_eq!(letter.form, "inscription-cantine");
         assert_eq!(letter.status, "rejected");
-        assert!(letter.reason.contains("not valid JSON"));
+        assert!(letter.reason.contains("pas du JSON valide"));
         assert_eq!(letter.attempts, 1);
         assert_eq!(letter.age, None);
         assert!(!letter.readable);
@@ -1185,7 +1185,7 @@ mod tests {
         let letter = DeadLetter::read("famille", &valid_body(), Some(&headers), 1 << 20, now());
         assert_eq!(letter.status, "dead");
         assert!(
-            letter.reason.contains("delivery limit"),
+            letter.reason.contains("limite de livraisons"),
             "{}",
             letter.reason
         );

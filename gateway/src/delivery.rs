@@ -423,7 +423,7 @@ impl Pipeline {
                 return ack(delivery).await.map(|()| Handled::NotMine);
             }
         }
-        let reason = format!("invalid envelope: {error}");
+        let reason = format!("enveloppe invalide : {error}");
         warn!(
             connector = %self.instance.name,
             demarche.id = salvage.id.as_deref().unwrap_or("unreadable"),

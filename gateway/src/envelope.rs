@@ -29,7 +29,9 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     /// Larger than `bus.max_message_bytes`.
-    #[error("message of {size} bytes exceeds the limit of {limit} bytes (bus.max_message_bytes)")]
+    #[error(
+        "message de {size} octets, au-delà de la limite de {limit} octets (bus.max_message_bytes)"
+    )]
     TooLarge {
         /// Body size.
         size: usize,
@@ -37,22 +39,22 @@ pub enum EnvelopeError {
         limit: usize,
     },
     /// Not UTF-8.
-    #[error("body is not valid UTF-8 (invalid byte at offset {offset})")]
+    #[error("le corps n'est pas de l'UTF-8 valide (octet invalide à la position {offset})")]
     NotUtf8 {
         /// Offset of the first invalid byte.
         offset: usize,
     },
     /// Not JSON (or nested beyond the parser's limit).
-    #[error("body is not valid JSON: {0}")]
+    #[error("le corps n'est pas du JSON valide : {0}")]
     InvalidJson(String),
     /// JSON, but not an object.
-    #[error("envelope must be a JSON object, got {0}")]
+    #[error("l'enveloppe doit être un objet JSON, reçu {0}")]
     NotAnObject(&'static str),
     /// A field is missing.
-    #[error("envelope field `{0}` is missing")]
+    #[error("le champ `{0}` de l'enveloppe manque")]
     Missing(&'static str),
     /// A field has the wrong JSON type.
-    #[error("envelope field `{field}` must be {expected}, got {got}")]
+    #[error("le champ `{field}` de l'enveloppe doit être {expected}, reçu {got}")]
     WrongType {
         /// The field.
         field: &'static str,
@@ -62,7 +64,7 @@ pub enum EnvelopeError {
         got: &'static str,
     },
     /// A field has a value out of its domain.
-    #[error("envelope field `{field}` is invalid: {reason}")]
+    #[error("le champ `{field}` de l'enveloppe est invalide : {reason}")]
     Invalid {
         /// The field.
         field: &'static str,
@@ -172,7 +174,7 @@ impl Envelope {
         if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
             return fail(EnvelopeError::Invalid {
                 field: "id",
-                reason: format!("must be 1 to {MAX_ID_LEN} characters without control characters"),
+                reason: format!("de 1 à {MAX_ID_LEN} caractères, sans caractère de contrôle"),
             });
         }
         let commune = match take_string(&mut object, "commune") {
@@ -182,7 +184,10 @@ impl Envelope {
         if !is_insee_code(&commune) {
             return fail(EnvelopeError::Invalid {
                 field: "commune",
-                reason: format!("`{}` is not a 5-character INSEE code", shorten(&commune)),
+                reason: format!(
+                    "`{}` n'est pas un code INSEE de 5 caractères",
+                    shorten(&commune)
+                ),
             });
         }
         let form = match take_string(&mut object, "form") {
@@ -193,7 +198,7 @@ impl Envelope {
             return fail(EnvelopeError::Invalid {
                 field: "form",
                 reason: format!(
-                    "`{}` is not a form slug (lowercase letters, digits, `-`, `_`)",
+                    "`{}` n'est pas un identifiant de formulaire (minuscules, chiffres, `-`, `_`)",
                     shorten(&form)
                 ),
             });
@@ -205,7 +210,7 @@ impl Envelope {
                     return fail(EnvelopeError::Invalid {
                         field: "submitted_at",
                         reason: format!(
-                            "`{}` is not an RFC 3339 date-time ({error})",
+                            "`{}` n'est pas une date-heure RFC 3339 ({error})",
                             shorten(&raw)
                         ),
                     })
@@ -218,7 +223,7 @@ impl Envelope {
             Some(other) => {
                 return fail(EnvelopeError::WrongType {
                     field: "formdata",
-                    expected: "an object",
+                    expected: "un objet",
                     got: type_name(&other),
                 })
             }
@@ -276,7 +281,7 @@ fn take_string(
         Some(Value::String(text)) => Ok(text),
         Some(other) => Err(EnvelopeError::WrongType {
             field,
-            expected: "a string",
+            expected: "un texte",
             got: type_name(&other),
         }),
         None => Err(EnvelopeError::Missing(field)),
@@ -286,11 +291,11 @@ fn take_string(
 fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        Value::Bool(_) => "un booléen",
+        Value::Number(_) => "un nombre",
+        Value::String(_) => "un texte",
+        Value::Array(_) => "un tableau",
+        Value::Object(_) => "un objet",
     }
 }
 
@@ -359,7 +364,7 @@ mod tests {
         let cases: Vec<(Value, &str)> = vec![
             (
                 serde_json::json!([1]),
-                "must be a JSON object, got an array",
+                "doit être un objet JSON, reçu un tableau",
             ),
             (
                 {
@@ -367,7 +372,7 @@ mod tests {
                     v.as_object_mut().unwrap().remove("id");
                     v
                 },
-                "`id` is missing",
+                "`id` de l'enveloppe manque",
             ),
             (
                 {
@@ -375,7 +380,7 @@ mod tests {
                     v["id"] = 7.into();
                     v
                 },
-                "`id` must be a string, got a number",
+                "`id` de l'enveloppe doit être un texte, reçu un nombre",
             ),
             (
                 {
@@ -383,7 +388,7 @@ mod tests {
                     v["commune"] = "Clisson".into();
                     v
                 },
-                "`Clisson` is not a 5-character INSEE code",
+                "`Clisson` n'est pas un code INSEE de 5 caractères",
             ),
             (
                 {
@@ -391,7 +396,7 @@ mod tests {
                     v["form"] = "../x".into();
                     v
                 },
-                "is not a form slug",
+                "n'est pas un identifiant de formulaire",
             ),
             (
                 {
@@ -399,7 +404,7 @@ mod tests {
                     v["submitted_at"] = "28/11/2026".into();
                     v
                 },
-                "not an RFC 3339 date-time",
+                "n'est pas une date-heure RFC 3339",
             ),
             (
                 {
@@ -407,7 +412,7 @@ mod tests {
                     v["formdata"] = "x".into();
                     v
                 },
-                "`formdata` must be an object, got a string",
+                "`formdata` de l'enveloppe doit être un objet, reçu un texte",
             ),
         ];
         for (value, expected) in cases {

@@ -251,7 +251,10 @@ async fn dead_list_shows_every_dead_letter_and_takes_none() {
     assert_eq!(unreadable["commune"], CLISSON, "from the routing key");
     assert_eq!(unreadable["form"], "inscription-cantine");
     let reason = unreadable["reason"].as_str().unwrap();
-    assert!(reason.contains("body is not valid JSON"), "{reason}");
+    assert!(
+        reason.contains("le corps n'est pas du JSON valide"),
+        "{reason}"
+    );
 
     let table = dead(&scenario, &["list"], &[]).await;
     assert!(table.status.success(), "{}", stderr(&table));
@@ -265,7 +268,7 @@ async fn dead_list_shows_every_dead_letter_and_takes_none() {
         text.contains(refused_id) && text.contains("unreadable"),
         "{text}"
     );
-    assert!(text.contains("body is not valid JSON"), "{text}");
+    assert!(text.contains("le corps n'est pas du JSON valide"), "{text}");
     assert_eq!(lines.last(), Some(&"2 dead letters"), "{text}");
 
     let only = dead(

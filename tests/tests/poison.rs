@@ -84,7 +84,7 @@ fn valid_body() -> Value {
 async fn invalid_json() {
     poison(
         br#"{"id": "x", "commune": "#.to_vec(),
-        "body is not valid JSON",
+        "le corps n'est pas du JSON valide",
         None,
     )
     .await;
@@ -94,7 +94,7 @@ async fn invalid_json() {
 async fn invalid_utf8() {
     poison(
         b"{\"id\": \"\xff\xfe\"}".to_vec(),
-        "not valid UTF-8 (invalid byte at offset 8)",
+        "pas de l'UTF-8 valide (octet invalide à la position 8)",
         None,
     )
     .await;
@@ -104,7 +104,7 @@ async fn invalid_utf8() {
 async fn json_that_is_not_an_envelope() {
     poison(
         b"[1, 2, 3]".to_vec(),
-        "envelope must be a JSON object, got an array",
+        "l'enveloppe doit être un objet JSON, reçu un tableau",
         None,
     )
     .await;
@@ -116,7 +116,7 @@ async fn missing_field() {
     body.as_object_mut().unwrap().remove("formdata");
     poison(
         body.to_string().into_bytes(),
-        "envelope field `formdata` is missing",
+        "le champ `formdata` de l'enveloppe manque",
         Some("poison:inscription-cantine:99"),
     )
     .await;
@@ -128,7 +128,7 @@ async fn mistyped_field() {
     body["submitted_at"] = json!(1_764_321_120);
     poison(
         body.to_string().into_bytes(),
-        "`submitted_at` must be a string, got a number",
+        "`submitted_at` de l'enveloppe doit être un texte, reçu un nombre",
         Some("poison:inscription-cantine:99"),
     )
     .await;
@@ -140,7 +140,7 @@ async fn unknown_commune() {
     body["commune"] = json!("Clisson");
     poison(
         body.to_string().into_bytes(),
-        "`Clisson` is not a 5-character INSEE code",
+        "`Clisson` n'est pas un code INSEE de 5 caractères",
         Some("poison:inscription-cantine:99"),
     )
     .await;
@@ -153,7 +153,7 @@ async fn body_over_the_size_limit() {
     let size = body.to_string().len();
     poison(
         body.to_string().into_bytes(),
-        &format!("message of {size} bytes exceeds the limit of {LIMIT} bytes"),
+        &format!("message de {size} octets, au-delà de la limite de {LIMIT} octets"),
         None,
     )
     .await;

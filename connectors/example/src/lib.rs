@@ -86,7 +86,7 @@ impl ConnectorConfig for WebhookConfig {
         let client = client_builder(self.timeout, self.timeout)
             .build()
             .map_err(|error| ConfigError::invalid("url", format!("no HTTP client: {error}")))?;
-        let who = format!("the webhook {}", url.host_str().unwrap_or_default());
+        let who = format!("le webhook {}", url.host_str().unwrap_or_default());
         Ok(Arc::new(WebhookConnector {
             client,
             url,
@@ -159,7 +159,7 @@ impl Connector for WebhookConnector {
         }
         // 408, 429 and 5xx are transient (after `Retry-After` if given); any other answer
         // refuses this document for good: the operator fixes the cause and replays it.
-        Err(refusal(&self.who, response, " (check `url` and `secret`)").await)
+        Err(refusal(&self.who, response, " (vérifier `url` et `secret`)").await)
     }
 
     async fn health(&self) -> Result<(), ConnectorError> {
@@ -167,11 +167,11 @@ impl Connector for WebhookConnector {
         match self.client.head(self.url.clone()).send().await {
             Ok(response) if !response.status().is_server_error() => Ok(()),
             Ok(response) => Err(ConnectorError::transient(format!(
-                "the webhook answered {}",
+                "le webhook a répondu {}",
                 response.status()
             ))),
             Err(error) => Err(ConnectorError::transient(format!(
-                "the webhook cannot be reached: {error}"
+                "le webhook est injoignable : {error}"
             ))),
         }
     }

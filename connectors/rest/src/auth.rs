@@ -332,7 +332,7 @@ impl OAuth2 {
         &self,
         client: &Client,
     ) -> Result<(HeaderValue, Option<Duration>), ConnectorError> {
-        let endpoint = format!("the oauth2 token endpoint {}", self.token_url);
+        let endpoint = format!("le point d'accès des jetons OAuth2 {}", self.token_url);
         // The serializer is not `Send`: it must be gone before the first await.
         let form = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -369,7 +369,7 @@ impl OAuth2 {
                     status,
                     StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
                 ) {
-                " (check `auth.client_id`, `auth.client_secret`, `auth.scope` and `auth.token_url`)"
+                " (vérifier `auth.client_id`, `auth.client_secret`, `auth.scope` et `auth.token_url`)"
             } else {
                 ""
             };
@@ -377,7 +377,7 @@ impl OAuth2 {
         }
         let malformed = |why: String| {
             ConnectorError::transient(format!(
-                "{endpoint} answered {status} without a usable access token: {why}"
+                "{endpoint} a répondu {status} sans jeton d'accès utilisable : {why}"
             ))
         };
         let (body, _) = read_limited(response, MAX_TOKEN_ANSWER)

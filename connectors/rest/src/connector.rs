@@ -103,9 +103,9 @@ impl RestConnector {
                 ConfigError::invalid("url", format!("cannot build the http client: {error}"))
             })?;
         let target = match (url.host_str(), url.port()) {
-            (Some(host), Some(port)) => format!("the target {host}:{port}"),
-            (Some(host), None) => format!("the target {host}"),
-            (None, _) => "the target".to_owned(),
+            (Some(host), Some(port)) => format!("la cible {host}:{port}"),
+            (Some(host), None) => format!("la cible {host}"),
+            (None, _) => "la cible".to_owned(),
         };
         Ok(Self {
             client,
@@ -137,7 +137,7 @@ impl RestConnector {
         ] {
             let value = HeaderValue::from_str(value).map_err(|_| {
                 ConnectorError::permanent(format!(
-                    "the {what} `{}` cannot be sent in the {name} header: it holds characters a header cannot carry",
+                    "`{}` ({what}) ne peut pas être envoyé dans l'en-tête {name} : il contient des caractères qu'un en-tête ne peut pas porter",
                     value.escape_debug()
                 ))
             })?;
@@ -155,10 +155,10 @@ impl RestConnector {
         };
         let status = response.status();
         let reference = match read_limited(response, MAX_ANSWER).await {
-            Err(error) => Err(format!("its answer could not be read ({error})")),
-            Ok((_, true)) => Err(format!("its answer is larger than {MAX_ANSWER} bytes")),
+            Err(error) => Err(format!("sa réponse n'a pas pu être lue ({error})")),
+            Ok((_, true)) => Err(format!("sa réponse dépasse {MAX_ANSWER} octets")),
             Ok((body, false)) => match serde_json::from_slice::<Value>(&body) {
-                Err(_) => Err("its answer is not json".to_owned()),
+                Err(_) => Err("sa réponse n'est pas du JSON".to_owned()),
                 Ok(answer) => reference_at(&answer, pointer),
             },
         };
@@ -220,9 +220,9 @@ impl Connector for RestConnector {
                 continue;
             }
             let hint = match status {
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check `auth`)",
-                StatusCode::NOT_FOUND => " (check `url`)",
-                StatusCode::METHOD_NOT_ALLOWED => " (check `method`)",
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (vérifier `auth`)",
+                StatusCode::NOT_FOUND => " (vérifier `url`)",
+                StatusCode::METHOD_NOT_ALLOWED => " (vérifier `method`)",
                 _ => "",
             };
             return Err(refusal(&self.target, response, hint).await);
@@ -289,20 +289,20 @@ fn extra_headers(
 /// The reference at `pointer` in the target's answer, or why there is none.
 fn reference_at(answer: &Value, pointer: &str) -> Result<String, String> {
     match answer.pointer(pointer) {
-        None => Err(format!("its answer has nothing at `{pointer}`")),
+        None => Err(format!("sa réponse n'a rien en `{pointer}`")),
         Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
         Some(Value::Number(number)) => Ok(number.to_string()),
         Some(other) => {
             let kind = match other {
                 Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::String(_) => "an empty string",
-                Value::Array(_) => "an array",
-                Value::Object(_) => "an object",
-                Value::Number(_) => "a number",
+                Value::Bool(_) => "un booléen",
+                Value::String(_) => "un texte vide",
+                Value::Array(_) => "un tableau",
+                Value::Object(_) => "un objet",
+                Value::Number(_) => "un nombre",
             };
             Err(format!(
-                "its answer has {kind} at `{pointer}`, not a string or a number"
+                "sa réponse a {kind} en `{pointer}`, ni un texte ni un nombre"
             ))
         }
     }
@@ -319,10 +319,10 @@ mod tests {
         assert_eq!(reference_at(&answer, "/data/numero").unwrap(), "PC-1");
         assert!(reference_at(&answer, "/data")
             .unwrap_err()
-            .contains("an object"));
+            .contains("un objet"));
         assert!(reference_at(&answer, "/empty").is_err());
         assert!(reference_at(&answer, "/missing")
             .unwrap_err()
-            .contains("nothing at `/missing`"));
+            .contains("rien en `/missing`"));
     }
 }

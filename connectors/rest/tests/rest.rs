@@ -222,7 +222,7 @@ async fn a_422_is_permanent_and_quotes_the_answer() {
     assert!(error.is_permanent(), "{error:?}");
     let message = error.to_string();
     assert!(
-        message.contains(r#"answered 422 Unprocessable Entity: {"errors":[{"field":"date","message":"invalide"}]}"#),
+        message.contains(r#"a répondu 422 Unprocessable Entity : {"errors":[{"field":"date","message":"invalide"}]}"#),
         "{message}"
     );
     assert!(!message.contains("DOCUMENT-BODY"), "{message}");
@@ -253,7 +253,7 @@ async fn a_503_with_retry_after_asks_for_that_delay() {
     assert!(
         error
             .to_string()
-            .contains("503 Service Unavailable: maintenance"),
+            .contains("503 Service Unavailable : maintenance"),
         "{error}"
     );
 }
@@ -285,7 +285,7 @@ async fn a_redirect_is_permanent_and_not_followed() {
     let connector = connector(json!({"url": server.url("/old")}));
     let error = deliver_err(&connector).await;
     assert!(error.is_permanent());
-    assert!(error.to_string().contains("redirected to /new"), "{error}");
+    assert!(error.to_string().contains("redirigé vers /new"), "{error}");
     assert!(server.seen("/new").is_empty());
 }
 
@@ -303,7 +303,7 @@ async fn a_refused_connection_is_transient() {
     assert!(
         error
             .to_string()
-            .starts_with(&format!("cannot connect to the target {addr}")),
+            .starts_with(&format!("impossible de se connecter à la cible {addr}")),
         "{error}"
     );
     let error = connector.health().await.unwrap_err();
@@ -325,7 +325,9 @@ async fn a_slow_target_is_a_transient_timeout() {
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("did not answer within 200ms"),
+        error
+            .to_string()
+            .contains("n'a pas répondu dans le délai de 200ms"),
         "{error}"
     );
 }
@@ -568,7 +570,7 @@ async fn token_endpoint_failures_are_classified() {
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("without a usable access token"),
+        error.to_string().contains("sans jeton d'accès utilisable"),
         "{error}"
     );
     assert!(server.seen("/api").is_empty());

@@ -32,13 +32,13 @@ pub fn client_builder(timeout: Duration, connect_timeout: Duration) -> reqwest::
 /// A request to `who` that got no answer: always worth trying again later.
 pub fn transport_error(who: &str, error: reqwest::Error, timeout: Duration) -> ConnectorError {
     let message = if error.is_connect() {
-        format!("cannot connect to {who}")
+        format!("impossible de se connecter à {who}")
     } else if error.is_timeout() {
-        format!("{who} did not answer within {timeout:?}")
+        format!("{who} n'a pas répondu dans le délai de {timeout:?}")
     } else if error.is_body() || error.is_decode() {
-        format!("the answer of {who} was cut off")
+        format!("la réponse de {who} a été coupée")
     } else {
-        format!("the request to {who} failed")
+        format!("la requête vers {who} a échoué")
     };
     // The URL may hold a key in its query: the message names the host only.
     ConnectorError::transient(message).with_source(error.without_url())
@@ -57,18 +57,18 @@ pub async fn refusal(who: &str, response: Response, hint: &str) -> ConnectorErro
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let quoted = quote_body(response).await;
-    let mut message = format!("{who} answered {status}");
+    let mut message = format!("{who} a répondu {status}");
     if !quoted.is_empty() {
-        message.push_str(": ");
+        message.push_str(" : ");
         message.push_str(&quoted);
     }
     message.push_str(hint);
     if status.is_redirection() {
         match location {
             Some(location) => message.push_str(&format!(
-                " (redirected to {location}: set `url` to the new address)"
+                " (redirigé vers {location} : mettre la nouvelle adresse dans `url`)"
             )),
-            None => message.push_str(" (check `url`)"),
+            None => message.push_str(" (vérifier `url`)"),
         }
     }
     let transient = status.is_server_error()
