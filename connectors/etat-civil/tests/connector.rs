@@ -118,7 +118,11 @@ async fn the_same_envelope_twice_gives_one_file() {
     changed["nombre_exemplaires"] = json!(3);
     let error = connector.deliver(&changed, &ctx).await.unwrap_err();
     assert!(error.is_permanent());
-    assert!(error.to_string().contains("different content"), "{error}");
+    assert!(
+        error.to_string().contains("autre contenu")
+            || error.to_string().contains("contenu différent"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +155,7 @@ async fn a_file_the_software_took_is_not_written_again_on_redelivery() {
     assert!(
         error
             .to_string()
-            .contains("different content was published"),
+            .contains("contenu différent a déjà été publié"),
         "{error}"
     );
 }

@@ -154,7 +154,7 @@ async fn a_different_document_under_an_existing_name_is_refused() {
     assert_eq!(
         message,
         format!(
-            "file {} already exists with different content; refusing to overwrite",
+            "le fichier {} existe déjà avec un autre contenu : il ne sera pas remplacé",
             path.display()
         )
     );
@@ -310,7 +310,7 @@ fn a_missing_directory_is_refused_at_build() {
         message.contains(&missing.display().to_string()),
         "{message}"
     );
-    assert!(message.contains("create it"), "{message}");
+    assert!(message.contains("le créer"), "{message}");
 
     let error = build_error(json!({"directory": ""}), &setup());
     assert_eq!(error.key(), "directory");
@@ -319,7 +319,7 @@ fn a_missing_directory_is_refused_at_build() {
     std::fs::write(&file, "").unwrap();
     let error = build_error(json!({"directory": &file}), &setup());
     assert_eq!(error.key(), "directory");
-    assert!(error.to_string().contains("not a directory"), "{error}");
+    assert!(error.to_string().contains("pas un répertoire"), "{error}");
 }
 
 #[test]
@@ -356,7 +356,7 @@ async fn a_directory_gone_after_start_is_a_transient_failure() {
     );
     let error = connector.health().await.unwrap_err();
     assert!(matches!(error, ConnectorError::Transient { .. }), "{error}");
-    assert!(error.to_string().contains("does not exist"), "{error}");
+    assert!(error.to_string().contains("n'existe pas"), "{error}");
 
     // Once the operator recreates it, the retry goes through.
     std::fs::create_dir(&drop_dir).unwrap();
@@ -374,7 +374,9 @@ fn a_directory_where_nothing_can_be_created_is_refused_at_build() {
     let error = build_error(json!({"directory": "/proc"}), &setup());
     assert_eq!(error.key(), "directory");
     assert!(
-        error.to_string().contains("cannot create a file in /proc"),
+        error
+            .to_string()
+            .contains("impossible de créer un fichier dans /proc"),
         "{error}"
     );
 }
@@ -389,7 +391,10 @@ async fn health_fails_when_the_directory_is_replaced_by_a_file() {
     std::fs::write(&drop_dir, "").unwrap();
     let error = connector.health().await.unwrap_err();
     assert!(matches!(error, ConnectorError::Transient { .. }), "{error}");
-    assert!(error.to_string().contains("is not a directory"), "{error}");
+    assert!(
+        error.to_string().contains("n'est pas un répertoire"),
+        "{error}"
+    );
     let error = connector
         .deliver(&document(1), &context("e-1"))
         .await

@@ -66,7 +66,11 @@ async fn files_are_published_once_and_never_replaced() {
         .await
         .unwrap_err();
     assert!(error.is_permanent(), "{error}");
-    assert!(error.to_string().contains("different content"), "{error}");
+    assert!(
+        error.to_string().contains("autre contenu")
+            || error.to_string().contains("contenu différent"),
+        "{error}"
+    );
     assert_eq!(
         std::fs::read(sshd.drop_dir().join("NAI/a.xml")).unwrap(),
         bytes
@@ -156,7 +160,7 @@ async fn a_server_down_is_a_transient_failure_and_the_retry_goes_through() {
     assert!(
         error
             .to_string()
-            .contains("cannot connect to the SSH server"),
+            .contains("impossible de se connecter au serveur SSH"),
         "{error}"
     );
     assert!(connector.health().await.is_err());
@@ -213,7 +217,7 @@ async fn a_password_logs_in_and_a_wrong_one_is_refused() {
     assert!(
         error
             .to_string()
-            .contains(&format!("refused to log in user `{user}`")),
+            .contains(&format!("refuse la connexion de l'utilisateur `{user}`")),
         "{error}"
     );
 }
@@ -345,7 +349,11 @@ async fn a_large_file_is_streamed_once_and_never_replaced() {
         .await
         .unwrap_err();
     assert!(error.is_permanent(), "{}", error.report());
-    assert!(error.to_string().contains("different content"), "{error}");
+    assert!(
+        error.to_string().contains("autre contenu")
+            || error.to_string().contains("contenu différent"),
+        "{error}"
+    );
     assert_eq!(sha256_of(&target), sha256_of(&source));
 
     // Taken away by the importer: the journal remembers it.

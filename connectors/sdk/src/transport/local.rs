@@ -73,7 +73,7 @@ impl Transport for LocalDirectory {
             .await
             .map_err(|error| {
                 ConnectorError::transient(format!(
-                    "writing {} did not finish: {error}",
+                    "l'écriture de {} n'a pas abouti : {error}",
                     self.directory.join(relative).display()
                 ))
                 .with_source(error)
@@ -90,7 +90,7 @@ impl Transport for LocalDirectory {
             .await
             .map_err(|error| {
                 ConnectorError::transient(format!(
-                    "writing {} did not finish: {error}",
+                    "l'écriture de {} n'a pas abouti : {error}",
                     self.directory.join(relative).display()
                 ))
                 .with_source(error)
@@ -103,7 +103,7 @@ impl Transport for LocalDirectory {
             .await
             .map_err(|error| {
                 ConnectorError::transient(format!(
-                    "the probe of {} did not finish: {error}",
+                    "la vérification de {} n'a pas abouti : {error}",
                     self.directory.display()
                 ))
                 .with_source(error)
@@ -147,9 +147,9 @@ pub(crate) fn publish(
     }
 
     let mut temp = TempFile::create(&parent, file_name)
-        .map_err(|error| io_failure("create a temporary file in", &parent, error))?;
+        .map_err(|error| io_failure("créer un fichier temporaire dans", &parent, error))?;
     temp.write_and_sync(bytes)
-        .map_err(|error| io_failure("write", &temp.path, error))?;
+        .map_err(|error| io_failure("écrire", &temp.path, error))?;
 
     // `hard_link` fails when the name exists, where `rename` would replace it.
     let outcome = match fs::hard_link(&temp.path, &target) {
@@ -160,13 +160,13 @@ pub(crate) fn publish(
                 Existing::Same => Published::AlreadyThere,
                 Existing::Absent => {
                     return Err(ConnectorError::transient(format!(
-                        "{} appeared and vanished while it was being published",
+                        "{} est apparu puis a disparu pendant sa publication",
                         target.display()
                     )))
                 }
             }
         }
-        Err(error) => return Err(io_failure("publish", &target, error)),
+        Err(error) => return Err(io_failure("publier", &target, error)),
     };
     temp.remove();
     sync_directory(&parent)?;
@@ -189,7 +189,7 @@ pub(crate) fn publish_file(
     // What is to be published, by its size and digest: one read of the source, so that a
     // redelivery writes nothing.
     let (length, digest) = file_digest(source)
-        .map_err(|error| io_failure("read the file to publish", source, error))?;
+        .map_err(|error| io_failure("lire le fichier à publier", source, error))?;
     let (parent, file_name) = parent_of(directory, relative)?;
     let target = parent.join(file_name);
 
@@ -207,13 +207,13 @@ pub(crate) fn publish_file(
     }
 
     let mut temp = TempFile::create(&parent, file_name)
-        .map_err(|error| io_failure("create a temporary file in", &parent, error))?;
+        .map_err(|error| io_failure("créer un fichier temporaire dans", &parent, error))?;
     let copied = temp
         .copy_and_sync(source)
-        .map_err(|error| io_failure("copy the file to publish into", &temp.path, error))?;
+        .map_err(|error| io_failure("copier le fichier à publier dans", &temp.path, error))?;
     if copied != (length, digest.clone()) {
         return Err(ConnectorError::transient(format!(
-            "{} changed while it was being published as {}; nothing was published",
+            "{} a changé pendant sa publication sous le nom {} : rien n'a été publié",
             source.display(),
             target.display()
         )));
@@ -226,13 +226,13 @@ pub(crate) fn publish_file(
                 Existing::Same => Published::AlreadyThere,
                 Existing::Absent => {
                     return Err(ConnectorError::transient(format!(
-                        "{} appeared and vanished while it was being published",
+                        "{} est apparu puis a disparu pendant sa publication",
                         target.display()
                     )))
                 }
             }
         }
-        Err(error) => return Err(io_failure("publish", &target, error)),
+        Err(error) => return Err(io_failure("publier", &target, error)),
     };
     temp.remove();
     sync_directory(&parent)?;
@@ -281,17 +281,17 @@ fn existing_digest(target: &Path, length: u64, digest: &str) -> Result<Existing,
     let metadata = match fs::symlink_metadata(target) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Existing::Absent),
-        Err(error) => return Err(io_failure("inspect", target, error)),
+        Err(error) => return Err(io_failure("examiner", target, error)),
     };
     if !metadata.is_file() {
         return Err(ConnectorError::permanent(format!(
-            "{} already exists and is not a regular file; refusing to overwrite",
+            "{} existe déjà et n'est pas un fichier ordinaire : il ne sera pas remplacé",
             target.display()
         )));
     }
     let conflict = || {
         ConnectorError::permanent(format!(
-            "file {} already exists with different content; refusing to overwrite",
+            "le fichier {} existe déjà avec un autre contenu : il ne sera pas remplacé",
             target.display()
         ))
     };
@@ -302,7 +302,7 @@ fn existing_digest(target: &Path, length: u64, digest: &str) -> Result<Existing,
         Ok((_, found)) if found == digest => Ok(Existing::Same),
         Ok(_) => Err(conflict()),
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(Existing::Absent),
-        Err(error) => Err(io_failure("read", target, error)),
+        Err(error) => Err(io_failure("lire", target, error)),
     }
 }
 
@@ -351,7 +351,7 @@ fn journal_verdict(
     match recorded(directory, relative)? {
         Some(recorded) if recorded == digest() => Ok(Some(Published::AlreadyThere)),
         Some(_) => Err(ConnectorError::permanent(format!(
-            "a file with different content was published as {} earlier (recorded in {}); refusing to publish another",
+            "un fichier au contenu différent a déjà été publié sous le nom {} (enregistré dans {}) : un autre ne sera pas publié",
             target.display(),
             directory.join(JOURNAL_DIRECTORY).display()
         ))),
@@ -365,7 +365,7 @@ fn recorded(directory: &Path, relative: &str) -> Result<Option<String>, Connecto
     match fs::read_to_string(&entry) {
         Ok(text) => Ok(Some(text.trim().to_owned())),
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(io_failure("read", &entry, error)),
+        Err(error) => Err(io_failure("lire", &entry, error)),
     }
 }
 
@@ -381,17 +381,16 @@ fn record_digest(directory: &Path, relative: &str, digest: &str) -> Result<(), C
     let Some(parent) = entry.parent() else {
         return Ok(());
     };
-    fs::create_dir_all(parent)
-        .map_err(|error| io_failure("create the directory", parent, error))?;
+    fs::create_dir_all(parent).map_err(|error| io_failure("créer le répertoire", parent, error))?;
     let name = entry
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut temp = TempFile::create(parent, &name)
-        .map_err(|error| io_failure("create a temporary file in", parent, error))?;
+        .map_err(|error| io_failure("créer un fichier temporaire dans", parent, error))?;
     temp.write_and_sync(format!("{digest}\n").as_bytes())
-        .map_err(|error| io_failure("write", &temp.path, error))?;
-    fs::rename(&temp.path, &entry).map_err(|error| io_failure("record", &entry, error))?;
+        .map_err(|error| io_failure("écrire", &temp.path, error))?;
+    fs::rename(&temp.path, &entry).map_err(|error| io_failure("enregistrer", &entry, error))?;
     temp.file = None;
     sync_directory(parent)
 }
@@ -407,12 +406,12 @@ fn ensure_directory(path: &Path) -> Result<(), ConnectorError> {
         Err(error) if error.kind() == ErrorKind::AlreadyExists => match fs::metadata(path) {
             Ok(metadata) if metadata.is_dir() => Ok(()),
             Ok(_) => Err(ConnectorError::transient(format!(
-                "{} exists and is not a directory: remove or rename it",
+                "{} existe et n'est pas un répertoire : le supprimer ou le renommer",
                 path.display()
             ))),
-            Err(error) => Err(io_failure("inspect", path, error)),
+            Err(error) => Err(io_failure("examiner", path, error)),
         },
-        Err(error) => Err(io_failure("create the directory", path, error)),
+        Err(error) => Err(io_failure("créer le répertoire", path, error)),
     }
 }
 
@@ -432,17 +431,17 @@ fn existing(target: &Path, bytes: &[u8]) -> Result<Existing, ConnectorError> {
     let metadata = match fs::symlink_metadata(target) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Existing::Absent),
-        Err(error) => return Err(io_failure("inspect", target, error)),
+        Err(error) => return Err(io_failure("examiner", target, error)),
     };
     if !metadata.is_file() {
         return Err(ConnectorError::permanent(format!(
-            "{} already exists and is not a regular file; refusing to overwrite",
+            "{} existe déjà et n'est pas un fichier ordinaire : il ne sera pas remplacé",
             target.display()
         )));
     }
     let conflict = || {
         ConnectorError::permanent(format!(
-            "file {} already exists with different content; refusing to overwrite",
+            "le fichier {} existe déjà avec un autre contenu : il ne sera pas remplacé",
             target.display()
         ))
     };
@@ -454,24 +453,37 @@ fn existing(target: &Path, bytes: &[u8]) -> Result<Existing, ConnectorError> {
         Ok(_) => Err(conflict()),
         // The consumer took it in the meantime.
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(Existing::Absent),
-        Err(error) => Err(io_failure("read", target, error)),
+        Err(error) => Err(io_failure("lire", target, error)),
+    }
+}
+
+/// `de <action>`, elided before a vowel (`d'écrire`, `de lire`).
+pub(crate) fn infinitive(action: &str) -> String {
+    if action.starts_with(['a', 'e', 'é', 'i', 'o', 'u']) {
+        format!("d'{action}")
+    } else {
+        format!("de {action}")
     }
 }
 
 /// An I/O failure: transient, since the operator can fix the disk or the permissions and
-/// the same document will then go through.
+/// the same document will then go through. `action` is a French infinitive (`écrire`).
 pub(crate) fn io_failure(action: &str, path: &Path, error: io::Error) -> ConnectorError {
     let hint = match error.kind() {
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            " (free some space or raise the quota; the démarche will be retried)"
+            " (libérer de la place ou relever le quota ; la démarche sera réessayée)"
         }
         ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-            " (give the gateway's user write access; the démarche will be retried)"
+            " (donner à l'utilisateur de la passerelle le droit d'écrire ; la démarche sera réessayée)"
         }
         _ => "",
     };
-    ConnectorError::transient(format!("cannot {action} {}: {error}{hint}", path.display()))
-        .with_source(error)
+    ConnectorError::transient(format!(
+        "impossible {} {} : {error}{hint}",
+        infinitive(action),
+        path.display()
+    ))
+    .with_source(error)
 }
 
 /// Makes the directory's entries (a new file's name) durable.
@@ -480,7 +492,7 @@ fn sync_directory(directory: &Path) -> Result<(), ConnectorError> {
     {
         File::open(directory)
             .and_then(|handle| handle.sync_all())
-            .map_err(|error| io_failure("sync the directory", directory, error))
+            .map_err(|error| io_failure("synchroniser le répertoire", directory, error))
     }
     // Elsewhere a directory cannot be opened as a file; its entries are synced with it.
     #[cfg(not(unix))]
@@ -582,13 +594,13 @@ impl Read for Tee<'_> {
 /// Why a local directory is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("{} does not exist: create it or fix the path", .0.display())]
+    #[error("{} n'existe pas : le créer ou corriger le chemin", .0.display())]
     /// The directory does not exist.
     Missing(PathBuf),
-    #[error("{} is not a directory: give the path of a directory", .0.display())]
+    #[error("{} n'est pas un répertoire : donner le chemin d'un répertoire", .0.display())]
     /// The path is not a directory.
     NotADirectory(PathBuf),
-    #[error("cannot inspect {}: {source}", path.display())]
+    #[error("impossible d'examiner {} : {source}", path.display())]
     /// Its metadata cannot be read.
     Inspect {
         /// The directory.
@@ -597,7 +609,7 @@ pub enum ProbeError {
         /// The system's error.
         source: io::Error,
     },
-    #[error("cannot create a file in {}: {source} (give the gateway's user write access to it)", path.display())]
+    #[error("impossible de créer un fichier dans {} : {source} (donner à l'utilisateur de la passerelle le droit d'y écrire)", path.display())]
     /// Files cannot be created in it.
     NotWritable {
         /// The directory.
@@ -607,8 +619,8 @@ pub enum ProbeError {
         source: io::Error,
     },
     #[error(
-        "cannot create a hard link in {}: {source} (files are published with hard links: \
-         use a filesystem that supports them)",
+        "impossible de créer un lien physique dans {} : {source} (les fichiers sont publiés par liens \
+         physiques : utiliser un système de fichiers qui les permet)",
         path.display()
     )]
     /// Its filesystem has no hard links.
@@ -668,19 +680,19 @@ mod tests {
             ErrorKind::ReadOnlyFilesystem,
             ErrorKind::Other,
         ] {
-            let error = io_failure("write", path, io::Error::from(kind));
+            let error = io_failure("écrire", path, io::Error::from(kind));
             assert!(!error.is_permanent(), "{kind:?}");
             assert!(error
                 .to_string()
-                .starts_with("cannot write /srv/drop/x.json: "));
+                .starts_with("impossible d'écrire /srv/drop/x.json : "));
         }
         #[cfg(target_os = "linux")]
         {
             // ENOSPC and EDQUOT as the kernel reports them.
             for code in [28, 122] {
-                let error = io_failure("write", path, io::Error::from_raw_os_error(code));
+                let error = io_failure("écrire", path, io::Error::from_raw_os_error(code));
                 assert!(!error.is_permanent());
-                assert!(error.to_string().contains("free some space"), "{error}");
+                assert!(error.to_string().contains("libérer de la place"), "{error}");
             }
         }
     }

@@ -325,11 +325,11 @@ impl SftpDirectory {
                     let reason = refused.lock().ok().and_then(|mut r| r.take());
                     return Err(match reason {
                         Some(reason) => ConnectorError::transient(format!(
-                            "refused the SSH server {}: {reason}",
+                            "le serveur SSH {} a été refusé : {reason}",
                             self.location()
                         )),
                         None => ConnectorError::transient(format!(
-                            "cannot connect to the SSH server {}: {error}",
+                            "impossible de se connecter au serveur SSH {} : {error}",
                             self.location()
                         ))
                         .with_source(error),
@@ -357,10 +357,10 @@ impl SftpDirectory {
                     .await
             }
         }
-        .map_err(|error| self.failure("log in to", error))?;
+        .map_err(|error| self.failure("se connecter à", error))?;
         if !auth.success() {
             return Err(ConnectorError::transient(format!(
-                "the SSH server {} refused to log in user `{}` (check the password or that the public key is in the user's authorized_keys)",
+                "le serveur SSH {} refuse la connexion de l'utilisateur `{}` (vérifier le mot de passe, ou que la clé publique est dans son authorized_keys)",
                 self.location(),
                 self.user
             )));
@@ -368,14 +368,14 @@ impl SftpDirectory {
         let channel = session
             .channel_open_session()
             .await
-            .map_err(|error| self.failure("open a session on", error))?;
+            .map_err(|error| self.failure("ouvrir une session sur", error))?;
         channel
             .request_subsystem(true, "sftp")
             .await
-            .map_err(|error| self.failure("start SFTP on", error))?;
+            .map_err(|error| self.failure("démarrer SFTP sur", error))?;
         let sftp = SftpSession::new(channel.into_stream())
             .await
-            .map_err(|error| self.failure("start SFTP on", error))?;
+            .map_err(|error| self.failure("démarrer SFTP sur", error))?;
         Ok(Connection { session, sftp })
     }
 
@@ -384,8 +384,12 @@ impl SftpDirectory {
         action: &str,
         error: impl std::error::Error + Send + Sync + 'static,
     ) -> ConnectorError {
-        ConnectorError::transient(format!("cannot {action} {}: {error}", self.location()))
-            .with_source(error)
+        ConnectorError::transient(format!(
+            "impossible {} {} : {error}",
+            super::local::infinitive(action),
+            self.location()
+        ))
+        .with_source(error)
     }
 
     async fn publish_on(
@@ -424,7 +428,7 @@ impl SftpDirectory {
                 match self.existing(sftp, &target, bytes).await? {
                     Existing::Same => Ok(Published::AlreadyThere),
                     Existing::Absent => {
-                        Err(self.sftp_failure("rename the upload to", &target, error))
+                        Err(self.sftp_failure("renommer l'envoi en", &target, error))
                     }
                 }
             }
@@ -445,15 +449,19 @@ impl SftpDirectory {
     ) -> Result<Published, ConnectorError> {
         let target = self.remote(relative);
         let local_failure = |action: &str, error: std::io::Error| {
-            ConnectorError::transient(format!("cannot {action} {}: {error}", source.display()))
-                .with_source(error)
+            ConnectorError::transient(format!(
+                "impossible {} {} : {error}",
+                super::local::infinitive(action),
+                source.display()
+            ))
+            .with_source(error)
         };
         let file = tokio::fs::File::open(source)
             .await
-            .map_err(|error| local_failure("open the file to publish", error))?;
+            .map_err(|error| local_failure("ouvrir le fichier à publier", error))?;
         let (length, digest) = digest_of(file, None)
             .await
-            .map_err(|error| local_failure("read the file to publish", error))?;
+            .map_err(|error| local_failure("lire le fichier à publier", error))?;
         if self.existing_digest(sftp, &target, length, &digest).await? == Existing::Same {
             if self.journal {
                 self.record_digest(sftp, relative, &digest).await?;
@@ -472,7 +480,7 @@ impl SftpDirectory {
         let written = match self.write_temp_from(sftp, &temp, source).await {
             Ok(written) if written == (length, digest.clone()) => Ok(()),
             Ok(_) => Err(ConnectorError::transient(format!(
-                "{} changed while it was being published as {target} on {}; nothing was published",
+                "{} a changé pendant sa publication sous le nom {target} sur {} : rien n'a été publié",
                 source.display(),
                 self.location()
             ))),
@@ -489,7 +497,7 @@ impl SftpDirectory {
                 match self.existing_digest(sftp, &target, length, &digest).await? {
                     Existing::Same => Ok(Published::AlreadyThere),
                     Existing::Absent => {
-                        Err(self.sftp_failure("rename the upload to", &target, error))
+                        Err(self.sftp_failure("renommer l'envoi en", &target, error))
                     }
                 }
             }
@@ -510,7 +518,7 @@ impl SftpDirectory {
     ) -> Result<(u64, String), ConnectorError> {
         let local = tokio::fs::File::open(source).await.map_err(|error| {
             ConnectorError::transient(format!(
-                "cannot open the file to publish {}: {error}",
+                "impossible d'ouvrir le fichier à publier {} : {error}",
                 source.display()
             ))
             .with_source(error)
@@ -521,16 +529,16 @@ impl SftpDirectory {
                 OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
             )
             .await
-            .map_err(|error| self.sftp_failure("create", temp, error))?;
+            .map_err(|error| self.sftp_failure("créer", temp, error))?;
         let written = digest_of(local, Some(&mut file))
             .await
-            .map_err(|error| self.io_failure("write", temp, error))?;
+            .map_err(|error| self.io_failure("écrire", temp, error))?;
         file.sync_all()
             .await
-            .map_err(|error| self.sftp_failure("sync", temp, error))?;
+            .map_err(|error| self.sftp_failure("synchroniser", temp, error))?;
         file.shutdown()
             .await
-            .map_err(|error| self.io_failure("close", temp, error))?;
+            .map_err(|error| self.io_failure("fermer", temp, error))?;
         Ok(written)
     }
 
@@ -550,17 +558,17 @@ impl SftpDirectory {
             {
                 return Ok(Existing::Absent)
             }
-            Err(error) => return Err(self.sftp_failure("inspect", target, error)),
+            Err(error) => return Err(self.sftp_failure("examiner", target, error)),
         };
         if !metadata.is_regular() {
             return Err(ConnectorError::permanent(format!(
-                "{target} already exists on {} and is not a regular file; refusing to overwrite",
+                "{target} existe déjà sur {} et n'est pas un fichier ordinaire : il ne sera pas remplacé",
                 self.location()
             )));
         }
         let conflict = || {
             ConnectorError::permanent(format!(
-                "file {target} already exists on {} with different content; refusing to overwrite",
+                "le fichier {target} existe déjà sur {} avec un autre contenu : il ne sera pas remplacé",
                 self.location()
             ))
         };
@@ -574,12 +582,12 @@ impl SftpDirectory {
             {
                 return Ok(Existing::Absent)
             }
-            Err(error) => return Err(self.sftp_failure("read", target, error)),
+            Err(error) => return Err(self.sftp_failure("lire", target, error)),
         };
         match digest_of(file, None).await {
             Ok((_, found)) if found == digest => Ok(Existing::Same),
             Ok(_) => Err(conflict()),
-            Err(error) => Err(self.io_failure("read", target, error)),
+            Err(error) => Err(self.io_failure("lire", target, error)),
         }
     }
 
@@ -622,7 +630,7 @@ impl SftpDirectory {
         match self.recorded(sftp, relative).await? {
             Some(recorded) if recorded == digest() => Ok(Some(Published::AlreadyThere)),
             Some(_) => Err(ConnectorError::permanent(format!(
-                "a file with different content was published as {target} on {} earlier (recorded in {}); refusing to publish another",
+                "un fichier au contenu différent a déjà été publié sous le nom {target} sur {} (enregistré dans {}) : un autre ne sera pas publié",
                 self.location(),
                 self.remote(super::JOURNAL_DIRECTORY)
             ))),
@@ -643,7 +651,7 @@ impl SftpDirectory {
             {
                 Ok(None)
             }
-            Err(error) => Err(self.sftp_failure("read", &entry, error)),
+            Err(error) => Err(self.sftp_failure("lire", &entry, error)),
         }
     }
 
@@ -687,7 +695,7 @@ impl SftpDirectory {
         if let Err(error) = sftp.rename(temp.as_str(), entry.as_str()).await {
             let _ = sftp.remove_file(temp.as_str()).await;
             if self.recorded(sftp, relative).await?.is_none() {
-                return Err(self.sftp_failure("record", &entry, error));
+                return Err(self.sftp_failure("enregistrer", &entry, error));
             }
         }
         Ok(())
@@ -705,16 +713,16 @@ impl SftpDirectory {
                 OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
             )
             .await
-            .map_err(|error| self.sftp_failure("create", temp, error))?;
+            .map_err(|error| self.sftp_failure("créer", temp, error))?;
         file.write_all(bytes)
             .await
-            .map_err(|error| self.io_failure("write", temp, error))?;
+            .map_err(|error| self.io_failure("écrire", temp, error))?;
         file.sync_all()
             .await
-            .map_err(|error| self.sftp_failure("sync", temp, error))?;
+            .map_err(|error| self.sftp_failure("synchroniser", temp, error))?;
         file.shutdown()
             .await
-            .map_err(|error| self.io_failure("close", temp, error))
+            .map_err(|error| self.io_failure("fermer", temp, error))
     }
 
     async fn ensure_directory(&self, sftp: &SftpSession, path: &str) -> Result<(), ConnectorError> {
@@ -734,7 +742,7 @@ impl SftpDirectory {
             // Created by a concurrent delivery?
             Err(error) => match sftp.metadata(path).await {
                 Ok(metadata) if metadata.is_dir() => Ok(()),
-                _ => Err(self.sftp_failure("create the directory", path, error)),
+                _ => Err(self.sftp_failure("créer le répertoire", path, error)),
             },
         }
     }
@@ -752,17 +760,17 @@ impl SftpDirectory {
             {
                 return Ok(Existing::Absent)
             }
-            Err(error) => return Err(self.sftp_failure("inspect", target, error)),
+            Err(error) => return Err(self.sftp_failure("examiner", target, error)),
         };
         if !metadata.is_regular() {
             return Err(ConnectorError::permanent(format!(
-                "{target} already exists on {} and is not a regular file; refusing to overwrite",
+                "{target} existe déjà sur {} et n'est pas un fichier ordinaire : il ne sera pas remplacé",
                 self.location()
             )));
         }
         let conflict = || {
             ConnectorError::permanent(format!(
-                "file {target} already exists on {} with different content; refusing to overwrite",
+                "le fichier {target} existe déjà sur {} avec un autre contenu : il ne sera pas remplacé",
                 self.location()
             ))
         };
@@ -777,7 +785,7 @@ impl SftpDirectory {
             {
                 Ok(Existing::Absent)
             }
-            Err(error) => Err(self.sftp_failure("read", target, error)),
+            Err(error) => Err(self.sftp_failure("lire", target, error)),
         }
     }
 
@@ -791,12 +799,13 @@ impl SftpDirectory {
             russh_sftp::client::error::Error::Status(status)
                 if status.status_code == StatusCode::PermissionDenied =>
             {
-                " (give the SFTP user write access; the démarche will be retried)"
+                " (donner à l'utilisateur SFTP le droit d'écrire ; la démarche sera réessayée)"
             }
             _ => "",
         };
         ConnectorError::transient(format!(
-            "cannot {action} {path} on {}: {error}{hint}",
+            "impossible {} {path} sur {} : {error}{hint}",
+            super::local::infinitive(action),
             self.location()
         ))
         .with_source(error)
@@ -804,7 +813,8 @@ impl SftpDirectory {
 
     fn io_failure(&self, action: &str, path: &str, error: std::io::Error) -> ConnectorError {
         ConnectorError::transient(format!(
-            "cannot {action} {path} on {}: {error}",
+            "impossible {} {path} sur {} : {error}",
+            super::local::infinitive(action),
             self.location()
         ))
         .with_source(error)
@@ -818,7 +828,7 @@ impl SftpDirectory {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(ConnectorError::transient(format!(
-                "{what} on {} took longer than {:?} (`sftp.timeout`)",
+                "{what} sur {} a pris plus de {:?} (`sftp.timeout`)",
                 self.location(),
                 self.timeout
             ))),
@@ -882,7 +892,7 @@ impl Connection {
 impl Transport for SftpDirectory {
     async fn publish(&self, relative: &str, bytes: Vec<u8>) -> Result<Published, ConnectorError> {
         check_relative(relative).map_err(|error| ConnectorError::permanent(error.to_string()))?;
-        self.with_timeout("publishing a file", async {
+        self.with_timeout("la publication d'un fichier", async {
             let connection = self.open().await?;
             let outcome = self.publish_on(&connection.sftp, relative, &bytes).await;
             connection.close().await;
@@ -893,7 +903,7 @@ impl Transport for SftpDirectory {
 
     async fn publish_file(&self, relative: &str, path: &Path) -> Result<Published, ConnectorError> {
         check_relative(relative).map_err(|error| ConnectorError::permanent(error.to_string()))?;
-        self.with_timeout("publishing a file", async {
+        self.with_timeout("la publication d'un fichier", async {
             let connection = self.open().await?;
             let outcome = self.publish_file_on(&connection.sftp, relative, path).await;
             connection.close().await;
@@ -903,7 +913,7 @@ impl Transport for SftpDirectory {
     }
 
     async fn probe(&self) -> Result<(), ConnectorError> {
-        self.with_timeout("the probe", async {
+        self.with_timeout("la vérification", async {
             let connection = self.open().await?;
             let outcome = match connection.sftp.metadata(self.directory.as_str()).await {
                 Ok(metadata) if metadata.is_dir() => Ok(()),
@@ -912,7 +922,7 @@ impl Transport for SftpDirectory {
                     self.directory,
                     self.location()
                 ))),
-                Err(error) => Err(self.sftp_failure("inspect", &self.directory, error)),
+                Err(error) => Err(self.sftp_failure("examiner", &self.directory, error)),
             };
             connection.close().await;
             outcome
