@@ -83,6 +83,9 @@ pub struct AdminState {
     pub csrf: String,
     /// The failed sign-ins of the last minute.
     pub logins: LoginLimiter,
+    /// The configured routes, which say why a démarche is unrouted and whether a replay
+    /// can deliver it (built once from `config.routes`).
+    pub routes: crate::routing::Router,
 }
 
 impl AdminState {
@@ -95,27 +98,15 @@ impl AdminState {
             .collect()
     }
 
-    /// The configured routes (which say why a démarche is unrouted, and whether a replay
-    /// can deliver it).
-    pub fn router(&self) -> crate::routing::Router {
-        crate::routing::Router::new(self.config.routes.clone())
-    }
-
-    /// The operator of `held` on `connection` (the admin server's link), with the routes
-    /// `router`: the API and the dashboard reach the dead letters and the unrouted
-    /// démarches the same way.
-    pub fn operator<'a>(
-        &'a self,
-        held: Held,
-        connection: &'a lapin::Connection,
-        router: &'a crate::routing::Router,
-    ) -> Operator<'a> {
+    /// The operator of `held` on `connection` (the admin server's link): the API and the
+    /// dashboard reach the dead letters and the unrouted démarches the same way.
+    pub fn operator<'a>(&'a self, held: Held, connection: &'a lapin::Connection) -> Operator<'a> {
         Operator::of(
             held,
             connection,
             &self.config.bus,
             self.connector_names(),
-            router,
+            &self.routes,
         )
     }
 

@@ -175,11 +175,7 @@ async fn list(state: &AdminState, held: Held, query: DeadQuery) -> Result<Respon
         .get(&state.config.bus)
         .await
         .map_err(DeadError::from)?;
-    let router = state.router();
-    let listing = state
-        .operator(held, &connection, &router)
-        .list(&query)
-        .await?;
+    let listing = state.operator(held, &connection).list(&query).await?;
     let key = match held {
         Held::DeadLetters => "dead_letters",
         Held::Unrouted => "unrouted",
@@ -201,9 +197,8 @@ async fn replay_held(
         .get(&state.config.bus)
         .await
         .map_err(DeadError::from)?;
-    let router = state.router();
     let report = state
-        .operator(held, &connection, &router)
+        .operator(held, &connection)
         .replay(&state.store, &request, &mut |_| {})
         .await?;
     Ok(Json(report).into_response())
@@ -219,9 +214,8 @@ async fn discard_held(
         .get(&state.config.bus)
         .await
         .map_err(DeadError::from)?;
-    let router = state.router();
     let report = state
-        .operator(held, &connection, &router)
+        .operator(held, &connection)
         .discard(&state.store, &request, API_DISCARDER, &mut |_| {})
         .await?;
     Ok(Json(report).into_response())

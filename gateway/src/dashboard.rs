@@ -337,9 +337,8 @@ async fn dashboard(
 /// Every dead letter, or every unrouted démarche, left in place.
 async fn held_list(state: &AdminState, held: Held) -> Result<Vec<DeadLetter>, DeadError> {
     let connection = state.link.get(&state.config.bus).await?;
-    let router = state.router();
     let listing = state
-        .operator(held, &connection, &router)
+        .operator(held, &connection)
         .list(&DeadQuery::default())
         .await?;
     Ok(listing.letters)
@@ -616,9 +615,8 @@ async fn replay_held(
     };
     let result = match state.link.get(&state.config.bus).await {
         Ok(connection) => {
-            let router = state.router();
             state
-                .operator(held, &connection, &router)
+                .operator(held, &connection)
                 .replay(&state.store, &request, &mut |_| {})
                 .await
         }
@@ -669,9 +667,8 @@ async fn discard_held(
     };
     let result = match state.link.get(&state.config.bus).await {
         Ok(connection) => {
-            let router = state.router();
             state
-                .operator(held, &connection, &router)
+                .operator(held, &connection)
                 .discard(&state.store, &request, DASHBOARD_DISCARDER, &mut |_| {})
                 .await
         }

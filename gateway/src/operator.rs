@@ -116,20 +116,14 @@ pub struct Report {
 /// The dead letters of a gateway: its broker connection, bus settings and connectors; or
 /// its démarches that no route takes.
 pub struct Operator<'a> {
-    connection: &'a Connection,
-    bus: &'a BusConfig,
-    connectors: Vec<String>,
-    unrouted: Option<&'a Router>,
+    letters: DeadLetters<'a>,
 }
 
 impl<'a> Operator<'a> {
     /// The dead letters of `connectors` (the configured names) on `connection`.
     pub fn new(connection: &'a Connection, bus: &'a BusConfig, connectors: Vec<String>) -> Self {
         Self {
-            connection,
-            bus,
-            connectors,
-            unrouted: None,
+            letters: DeadLetters::new(connection, bus, connectors),
         }
     }
 
@@ -137,10 +131,7 @@ impl<'a> Operator<'a> {
     /// [`DeadLetters::unrouted`]); a request naming a connector is refused.
     pub fn unrouted(connection: &'a Connection, bus: &'a BusConfig, router: &'a Router) -> Self {
         Self {
-            connection,
-            bus,
-            connectors: Vec::new(),
-            unrouted: Some(router),
+            letters: DeadLetters::unrouted(connection, bus, router),
         }
     }
 
@@ -159,20 +150,13 @@ impl<'a> Operator<'a> {
         }
     }
 
-    fn letters(&self) -> DeadLetters<'_> {
-        match self.unrouted {
-            Some(router) => DeadLetters::unrouted(self.connection, self.bus, router),
-            None => DeadLetters::new(self.connection, self.bus, self.connectors.clone()),
-        }
-    }
-
     /// Lists the dead letters matching `query`, leaving them all in their queues.
     ///
     /// # Errors
     ///
     /// [`DeadError`] for an unknown connector or a broker failure.
     pub async fn list(&self, query: &DeadQuery) -> Result<Listing, DeadError> {
-        self.letters().list(&query.filter()).await
+        self.letters.list(&query.filter()).await
     }
 
     /// Replays the selected dead letters (see [`DeadLetters::replay`]); `progress` hears of
@@ -197,7 +181,7 @@ impl<'a> Operator<'a> {
         let selection = Selection::for_replay(query.filter(), request.all)?;
         let mut report = Report::default();
         let summary = self
-            .letters()
+            .letters
             .replay(store, &selection, &mut |step| {
                 collect(&mut report, step);
                 progress(step);
@@ -239,7 +223,7 @@ impl<'a> Operator<'a> {
             .unwrap_or(by);
         let mut report = Report::default();
         let summary = self
-            .letters()
+            .letters
             .discard(store, &selection, &request.reason, by, &mut |step| {
                 collect(&mut report, step);
                 progress(step);

@@ -185,6 +185,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 sessions: admin::Sessions::default(),
                 csrf: admin::random_hex(),
                 logins: crate::admin_guard::LoginLimiter::default(),
+                routes: Router::new(config.routes.clone()),
             },
         );
         info!(admin = %server.addr(), "admin server listening (/healthz, /readyz, /metrics, /api/, dashboard at /)");
