@@ -415,10 +415,11 @@ async fn every_documented_metric_is_exposed() {
     scenario.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_configured_token_guards_every_route_but_healthz() {
-    const TOKEN: &str = "f3b1c9d2e8a7465b9c0d1e2f3a4b5c6d";
-    let target = RestTarget::start().await;
+/// The admin token of [`token_scenario`].
+const TOKEN: &str = "f3b1c9d2e8a7465b9c0d1e2f3a4b5c6d";
+
+/// One connector of Clisson on `target`, and an admin server that requires [`TOKEN`].
+async fn token_scenario(target: &RestTarget) -> Scenario {
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
         .connector(
@@ -428,6 +429,13 @@ async fn a_configured_token_guards_every_route_but_healthz() {
         )
         .route("44043", &["*"], "famille")
         .admin_key(&format!("token = \"{TOKEN}\""));
+    scenario
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_token_guards_every_route_but_healthz() {
+    let target = RestTarget::start().await;
+    let scenario = token_scenario(&target).await;
     let running = scenario.start().await;
 
     assert_eq!(admin_get(&running, "/healthz", None).await.0, 200);
@@ -580,17 +588,8 @@ async fn a_request_for_another_host_or_from_another_origin_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_too_another_host_is_refused_and_failed_logins_are_limited() {
-    const TOKEN: &str = "f3b1c9d2e8a7465b9c0d1e2f3a4b5c6d";
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
-        .route("44043", &["*"], "famille")
-        .admin_key(&format!("token = \"{TOKEN}\""));
+    let scenario = token_scenario(&target).await;
     let running = scenario.start().await;
 
     checked(scenario, running, |base| async move {

@@ -513,14 +513,10 @@ async fn with_the_broker_cut_midway_every_webhook_gets_202_and_is_on_the_bus_or_
     scenario.cleanup().await;
 }
 
-/// The full loop: the portal's webhook → the intake → the bus → the `rest` connector → a
-/// `delivered` status event → the notifier → a signed trigger call on the démarche,
-/// carrying the business software's reference; a refusal comes back as its own trigger,
-/// and a portal outage delays the status without losing it.
-#[tokio::test]
-async fn round_trip_from_the_portal_to_the_software_and_back() {
-    let wcs = wcs().await;
-    let target = RestTarget::start().await;
+/// Clisson's two connectors on `target` (état civil accepted with a `numero` reference,
+/// billing refused), each with its route, and the Publik section `publik`. The intake has
+/// its own listener: it needs no admin server.
+async fn clisson_scenario(target: &RestTarget, publik: &str) -> Scenario {
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
         .connector(
@@ -538,9 +534,20 @@ async fn round_trip_from_the_portal_to_the_software_and_back() {
         )
         .route("44043", &["demande-acte-naissance"], "clisson-etat-civil")
         .route("44043", &["inscription-cantine"], "clisson-famille")
-        .extra(&publik_toml(&wcs.base_url(), true, ""))
-        // The intake has its own listener: it needs no admin server.
+        .extra(publik)
         .admin_key("enabled = false");
+    scenario
+}
+
+/// The full loop: the portal's webhook → the intake → the bus → the `rest` connector → a
+/// `delivered` status event → the notifier → a signed trigger call on the démarche,
+/// carrying the business software's reference; a refusal comes back as its own trigger,
+/// and a portal outage delays the status without losing it.
+#[tokio::test]
+async fn round_trip_from_the_portal_to_the_software_and_back() {
+    let wcs = wcs().await;
+    let target = RestTarget::start().await;
+    let scenario = clisson_scenario(&target, &publik_toml(&wcs.base_url(), true, "")).await;
     let running = scenario.start().await;
     let url = format!("http://{}/intake", running.intake_addr().expect("intake"));
 
@@ -711,28 +718,14 @@ async fn every_status_ends_applied_against_the_portals_real_answers() {
     let wcs = wcs().await;
     wcs.set_processing_window(Duration::from_secs(2));
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "clisson-etat-civil",
-            "rest",
-            &format!(
-                "url = \"{}\"\nreference_pointer = \"/numero\"",
-                target.url("accept/clisson")
-            ),
-        )
-        .connector(
-            "clisson-famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("reject/famille")),
-        )
-        .route("44043", &["demande-acte-naissance"], "clisson-etat-civil")
-        .route("44043", &["inscription-cantine"], "clisson-famille")
-        .extra(&format!(
+    let scenario = clisson_scenario(
+        &target,
+        &format!(
             "{}triggers = {{ rejected = {{ hook = \"refus-logiciel-metier\" }} }}\n",
             publik_toml(&wcs.base_url(), true, "")
-        ))
-        .admin_key("enabled = false");
+        ),
+    )
+    .await;
     let running = scenario.start().await;
     let dead_queue = format!("{}.publik.{PORTAL}.dead", scenario.prefix);
     let outcome = catching(async {
