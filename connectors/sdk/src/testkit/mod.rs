@@ -21,6 +21,7 @@
 //! stage (a file directory cannot "answer 503") is skipped, and the report says so.
 
 mod directory;
+mod french;
 mod http_stub;
 
 use std::fmt;
@@ -34,6 +35,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use serde_json::Value;
 
 pub use directory::{Complete, DirectoryTarget};
+pub use french::{assert_french, english_in};
 pub use http_stub::HttpStub;
 
 use crate::{Attachment, Connector, ConnectorError, Context, Document};
