@@ -129,6 +129,19 @@ impl Scenario {
         scenario
     }
 
+    /// Two `rest` connectors of Clisson (44043) on `target`: `urbanisme`, whose target
+    /// refuses (`reject_path`), takes `declaration-prealable`; `famille` (`accept/famille`)
+    /// takes `inscription-*`.
+    pub async fn urbanisme_refused(target: &RestTarget, reject_path: &str) -> Self {
+        let mut scenario = Self::new(StoreKind::Sqlite).await;
+        scenario
+            .rest("urbanisme", &target.url(reject_path), "")
+            .rest("famille", &target.url("accept/famille"), "")
+            .route("44043", &["declaration-prealable"], "urbanisme")
+            .route("44043", &["inscription-*"], "famille");
+        scenario
+    }
+
     /// Makes the gateway connect to `url` instead of the machine's broker (e.g. a proxy
     /// that a test cuts); the harness itself keeps using the broker directly.
     pub fn bus_url(&mut self, url: &str) -> &mut Self {

@@ -135,12 +135,7 @@ async fn dead_then_replayed(store: StoreKind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_list_shows_every_dead_letter_and_takes_none() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .rest("urbanisme", &target.url("reject/urbanisme"), "")
-        .rest("famille", &target.url("accept/famille"), "")
-        .route(CLISSON, &["declaration-prealable"], "urbanisme")
-        .route(CLISSON, &["inscription-*"], "famille");
+    let scenario = Scenario::urbanisme_refused(&target, "reject/urbanisme").await;
     let (mut events, running) = scenario.launch().await;
     let bus = scenario.bus();
     let (urbanisme, famille) = (bus.dead_queue("urbanisme"), bus.dead_queue("famille"));

@@ -243,12 +243,7 @@ async fn a_form_matching_no_route_waits_in_the_unrouted_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_demarche_is_dead_lettered_with_its_reason_and_others_flow() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .rest("urbanisme", &target.url("reject/urba"), "")
-        .rest("famille", &target.url("accept/famille"), "")
-        .route(CLISSON, &["declaration-prealable"], "urbanisme")
-        .route(CLISSON, &["inscription-*"], "famille");
+    let scenario = Scenario::urbanisme_refused(&target, "reject/urba").await;
     let (mut events, running) = scenario.launch().await;
 
     let refused = envelope(&scenario.prefix, CLISSON, "declaration-prealable", 1);
