@@ -133,6 +133,29 @@ impl Report {
             "the connector fails the conformance kit:\n{self}"
         );
     }
+
+    /// Panics as [`Report::assert_passed`] does, and also when one of `checks` did not
+    /// pass (skipped, or not run): for a target that can stage them.
+    #[track_caller]
+    pub fn assert_passed_including(&self, checks: &[&str]) {
+        self.assert_passed();
+        for name in checks {
+            assert_eq!(self.verdict(name), Some(&Verdict::Passed), "{name}: {self}");
+        }
+    }
+}
+
+/// A connector of kind `C` built from the configuration table `config` as the gateway
+/// builds it (instance `conformance`, configuration directory `.`), for a conformance
+/// test; panics when the configuration is refused.
+#[track_caller]
+pub fn build<C: crate::ConnectorConfig>(config: Value) -> Arc<dyn Connector> {
+    crate::ConnectorKind::of::<C>()
+        .build(
+            config,
+            &crate::Setup::new("conformance", std::path::Path::new(".")),
+        )
+        .unwrap_or_else(|error| panic!("a valid configuration: {error}"))
 }
 
 impl fmt::Display for Report {
