@@ -228,8 +228,8 @@ fn syntax_error(text: &str, error: &toml::de::Error) -> SyntaxError {
 }
 
 /// The parser's message in French for the usual mistakes (the others stay as the parser
-/// words them, e.g. `radix must be lowercase, expected …`).
-fn syntax_fr(message: &str) -> String {
+/// words them, e.g. `radix must be lowercase, expected …`). Mapping files use it too.
+pub(crate) fn syntax_fr(message: &str) -> String {
     let description = message.split(", expected ").next().unwrap_or(message);
     let french = match description {
         "string values must be quoted" => "un texte doit être entre guillemets",

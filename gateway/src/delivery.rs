@@ -352,7 +352,7 @@ impl Pipeline {
                 Attempt::Failed(error) => {
                     let reason = error.report();
                     let mut history = bus::errors_of(headers);
-                    history.push(format!("attempt {attempt}: {reason}"));
+                    history.push(format!("tentative {attempt} : {reason}"));
                     outcome.last_error = Some(reason.clone());
                     outcome.status = if error.is_permanent() {
                         Status::Rejected
@@ -432,7 +432,7 @@ impl Pipeline {
             "rejected: sent to the dead letters"
         );
         let mut history = bus::errors_of(delivery.properties.headers().as_ref());
-        history.push(format!("attempt {attempt}: {reason}"));
+        history.push(format!("tentative {attempt} : {reason}"));
         self.send_to_dead_letters(delivery, Status::Rejected, &reason, history)
             .await?;
         if let Some(id) = salvage.id {

@@ -61,16 +61,19 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "host".into())
 }
 
-/// The store unreachable, or refusing, is a passing state: the delivery is retried.
+/// The store unreachable, or refusing, is a passing state: the delivery is retried. The
+/// database's own words are quoted as it said them.
 fn transient(what: &str, error: impl std::fmt::Display) -> ConnectorError {
-    ConnectorError::transient(format!("holding: {what}: {error}"))
+    ConnectorError::transient(format!(
+        "mise en attente : {what} dans la base de la passerelle : « {error} »"
+    ))
 }
 
 #[async_trait]
 impl Holding for StoreHolding {
     async fn hold(&self, batch: &str, held: &Held) -> Result<String, ConnectorError> {
         let pool = self.store.pool();
-        let fail = |error: sqlx::Error| transient("hold", error);
+        let fail = |error: sqlx::Error| transient("l'élément n'a pas pu être enregistré", error);
         let mut tx = pool.begin().await.map_err(fail)?;
         let now = now_text();
         // A write first: on SQLite the transaction takes the write lock now (waiting for
@@ -110,10 +113,11 @@ impl Holding for StoreHolding {
         if counted.rows_affected() == 0 {
             tx.rollback().await.map_err(fail)?;
             return Err(ConnectorError::transient(format!(
-                "batch `{batch}` is sealed: hold the item in a later one"
+                "le lot `{batch}` est scellé : mettre l'élément dans un lot suivant"
             )));
         }
-        let item = serde_json::to_string(&held.item).map_err(|error| transient("hold", error))?;
+        let item = serde_json::to_string(&held.item)
+            .map_err(|error| transient("l'élément n'a pas pu être enregistré", error))?;
         sqlx::query(
             "INSERT INTO held_items (connector, owner, batch, commune, form, item, held_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -133,7 +137,7 @@ impl Holding for StoreHolding {
     }
 
     async fn pending(&self) -> Result<Vec<PendingBatch>, ConnectorError> {
-        let fail = |error: sqlx::Error| transient("list the batches", error);
+        let fail = |error: sqlx::Error| transient("les lots n'ont pas pu être lus", error);
         let rows = sqlx::query(
             "SELECT batch, items, state, opened_at FROM held_batches \
              WHERE connector = $1 AND state <> 'written' ORDER BY batch",
@@ -161,7 +165,7 @@ impl Holding for StoreHolding {
         batch: &str,
         lease: Duration,
     ) -> Result<Option<Vec<Held>>, ConnectorError> {
-        let fail = |error: sqlx::Error| transient("claim a batch", error);
+        let fail = |error: sqlx::Error| transient("le lot n'a pas pu être réservé", error);
         let now = OffsetDateTime::now_utc();
         let until = now + lease;
         let mut tx = self.store.pool().begin().await.map_err(fail)?;
@@ -211,7 +215,7 @@ impl Holding for StoreHolding {
                 form: row.try_get("form").map_err(fail)?,
                 item: serde_json::from_str(&item).map_err(|error| {
                     ConnectorError::permanent(format!(
-                        "holding: the item held for `{}` is not JSON any more: {error}",
+                        "mise en attente : l'élément mis en attente pour `{}` n'est plus du JSON valide : « {error} »",
                         row.try_get::<String, _>("owner").unwrap_or_default()
                     ))
                 })?,
@@ -230,7 +234,7 @@ impl Holding for StoreHolding {
         .bind(batch)
         .execute(self.store.pool())
         .await
-        .map_err(|error| transient("mark a batch written", error))?;
+        .map_err(|error| transient("le lot n'a pas pu être marqué comme écrit", error))?;
         Ok(())
     }
 }

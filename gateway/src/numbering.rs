@@ -27,6 +27,6 @@ impl Numbering for StoreNumbering {
         self.store
             .number(sequence, owner)
             .await
-            .map_err(|error| ConnectorError::transient(format!("numbering: {error}")))
+            .map_err(|error| ConnectorError::transient(format!("numérotation : {error}")))
     }
 }

@@ -62,7 +62,7 @@ impl FromStr for Status {
             "retrying" => Self::Retrying,
             "rejected" => Self::Rejected,
             "dead" => Self::Dead,
-            other => return Err(StoreError::Corrupt(format!("unknown status `{other}`"))),
+            other => return Err(StoreError::Corrupt(format!("statut inconnu `{other}`"))),
         })
     }
 }
@@ -117,18 +117,19 @@ pub struct Discard {
 /// The store cannot be used; nothing is acknowledged until it can.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or is unreachable.
-    #[error("store unavailable: {0}")]
+    /// The database refused or is unreachable (its own words quoted: they reach reasons,
+    /// the dashboard and the CLI, in French).
+    #[error("base de la passerelle indisponible : « {0} »")]
     Database(#[from] sqlx::Error),
     /// The schema could not be brought up to date.
-    #[error("store migration failed: {0}")]
+    #[error("la mise à jour du schéma de la base de la passerelle a échoué : « {0} »")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A row holds something this version does not understand.
-    #[error("store holds an unexpected value: {0}")]
+    #[error("la base de la passerelle contient une valeur inattendue : {0}")]
     Corrupt(String),
     /// A group of outcomes could not be committed (each of them gets this), or the store
     /// is closed.
-    #[error("store unavailable: {0}")]
+    #[error("base de la passerelle indisponible : {0}")]
     Unavailable(String),
 }
 
@@ -265,7 +266,7 @@ impl Store {
             connector: connector.to_owned(),
             done,
         };
-        let closed = || StoreError::Unavailable("the store is closed".into());
+        let closed = || StoreError::Unavailable("la base est fermée".into());
         self.reads.send(pending).await.map_err(|_| closed())?;
         read.await
             .map_err(|_| closed())?
@@ -290,7 +291,7 @@ impl Store {
             at: now_text(),
             done,
         };
-        let closed = || StoreError::Unavailable("the store is closed".into());
+        let closed = || StoreError::Unavailable("la base est fermée".into());
         self.commits.send(pending).await.map_err(|_| closed())?;
         committed
             .await
@@ -564,7 +565,7 @@ async fn commit_in_groups(pool: AnyPool, mut pending: mpsc::Receiver<PendingOutc
     let mut group = Vec::with_capacity(MAX_GROUP);
     while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
         let text = |error: StoreError| match error {
-            StoreError::Database(error) => error.to_string(),
+            StoreError::Database(error) => format!("« {error} »"),
             other => other.to_string(),
         };
         match write_group(&pool, &group).await {
@@ -612,7 +613,7 @@ async fn read_in_groups(pool: AnyPool, mut pending: mpsc::Receiver<PendingRead>)
             }
             Err(error) => {
                 let error = match error {
-                    StoreError::Database(error) => error.to_string(),
+                    StoreError::Database(error) => format!("« {error} »"),
                     other => other.to_string(),
                 };
                 for waiting in group.drain(..) {
@@ -804,7 +805,7 @@ impl Store {
         match self.assigned_number(sequence, owner).await? {
             Some(value) => Ok(value),
             None => Err(StoreError::Unavailable(format!(
-                "no number could be taken in sequence `{sequence}` after {NUMBER_TRIES} tries, other instances taking each one first ({})",
+                "aucun numéro n'a pu être pris dans la séquence `{sequence}` en {NUMBER_TRIES} essais, d'autres instances prenant chaque fois le numéro d'abord (« {} »)",
                 last_error.map_or_else(String::new, |e| e.to_string())
             ))),
         }
@@ -823,7 +824,7 @@ impl Store {
         row.map(|row| {
             let value: i64 = row.try_get(0)?;
             u64::try_from(value).map_err(|_| {
-                StoreError::Corrupt(format!("number {value} in sequence `{sequence}`"))
+                StoreError::Corrupt(format!("numéro {value} dans la séquence `{sequence}`"))
             })
         })
         .transpose()

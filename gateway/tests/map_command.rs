@@ -85,7 +85,7 @@ fn a_broken_mapping_names_its_line() {
     );
     assert_eq!(code, 1);
     assert!(
-        stderr.starts_with("m.toml:8: field `nom`: template error"),
+        stderr.starts_with("m.toml:8: champ `nom` : erreur dans le modèle : « "),
         "{stderr}"
     );
 }

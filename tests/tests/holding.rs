@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aiguillage_connector::holding::{Held, Holding};
+use aiguillage_connector::testkit::assert_french;
 use aiguillage_gateway::holding::StoreHolding;
 use aiguillage_gateway::store::Store;
 use aiguillage_tests::{on_both_stores, Scenario, StoreKind};
@@ -142,7 +143,10 @@ async fn items_racing_a_seal_end_in_exactly_one_batch(kind: StoreKind) {
                 match holding.hold(batch, &held(&owner)).await {
                     Ok(holder) => return (owner, holder),
                     Err(error) => {
-                        if error.to_string().contains("sealed") {
+                        let reason = error.to_string();
+                        // What the agent reads in a dead letter if the retries run out.
+                        assert_french(&reason);
+                        if reason.contains("est scellé") {
                             batch = "2";
                         }
                         tokio::time::sleep(Duration::from_millis(1)).await;

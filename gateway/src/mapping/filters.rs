@@ -71,8 +71,14 @@ pub fn known(codes: &BTreeMap<String, String>) -> String {
     keys.join(", ")
 }
 
+/// Marks an error as a filter's own refusal, worded in French for the agent; the engine's
+/// errors, in English, are quoted instead (`refusal_message`).
+#[derive(Debug, thiserror::Error)]
+#[error("refus d'un filtre du mapping")]
+pub(super) struct Refusal;
+
 fn invalid(message: String) -> Error {
-    Error::new(ErrorKind::InvalidOperation, message)
+    Error::new(ErrorKind::InvalidOperation, message).with_source(Refusal)
 }
 
 /// The text of an amount given to a filter: a number or a text (`12,50`).

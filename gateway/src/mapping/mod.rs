@@ -176,7 +176,7 @@ impl Mapping {
         let text = std::fs::read_to_string(path).map_err(|error| MappingFileError {
             file: display.to_owned(),
             line: 0,
-            message: format!("cannot read the mapping: {error}"),
+            message: format!("impossible de lire le mapping : {error}"),
         })?;
         Self::parse(&text, display)
     }
@@ -490,19 +490,40 @@ fn describe(source: &Source) -> String {
     }
 }
 
+/// A template refused when the mapping is loaded: the engine's own words (English) are
+/// quoted as they are, so that the operator tells them from ours.
 fn template_message(error: &minijinja::Error) -> String {
     match error.detail() {
-        Some(detail) => format!("template error: {detail}"),
-        None => format!("template error: {}", error.kind()),
+        Some(detail) => format!("erreur dans le modèle : « {detail} »"),
+        None => format!("erreur dans le modèle : « {} »", error.kind()),
     }
 }
 
-/// A template that fails on a démarche: the reason a commune agent reads, in French (the
-/// filters' own messages are French; the engine's are quoted as they are).
+/// A template that fails on a démarche: the reason a commune agent reads, in French. The
+/// mapping filters' own refusals are French already; the engine's words are quoted as
+/// they are.
 fn refusal_message(error: &minijinja::Error) -> String {
-    match error.detail() {
-        Some(detail) => format!("erreur du modèle : {detail}"),
-        None => format!("erreur du modèle : {}", error.kind()),
+    let ours =
+        std::error::Error::source(error).is_some_and(|source| source.is::<filters::Refusal>());
+    match (error.detail(), error.kind()) {
+        (Some(detail), _) if ours => format!("erreur du modèle : {detail}"),
+        (_, minijinja::ErrorKind::OutOfFuel) => {
+            "erreur du modèle : trop de calculs pour une démarche (une boucle sans fin ?)".into()
+        }
+        (Some(detail), _) => format!("erreur du modèle : « {detail} »"),
+        (None, kind) => format!("erreur du modèle : « {kind} »"),
+    }
+}
+
+/// The TOML parser's message: in French for the usual mistakes (the same words as for the
+/// configuration file), else quoted as the parser words it.
+fn toml_message(message: &str) -> String {
+    let message = message.trim();
+    let french = crate::config_source::syntax_fr(message);
+    if french == message {
+        format!("« {message} »")
+    } else {
+        french
     }
 }
 
@@ -556,7 +577,7 @@ pub fn attachments(
                     file: file.map(str::to_owned),
                     field: name.clone(),
                     message: format!(
-                        "{} bytes, more than the {DEFAULT_MAX_ATTACHMENT_BYTES} accepted by default (a mapping can set `max_bytes`)",
+                        "{} octets, plus que les {DEFAULT_MAX_ATTACHMENT_BYTES} acceptés par défaut (un mapping peut fixer `max_bytes`)",
                         attachment.content.len()
                     ),
                 });
@@ -603,7 +624,7 @@ fn decode(
         .map_err(|error| MappingError::Attachment {
             file: mapping.map(str::to_owned),
             field: field.to_owned(),
-            message: format!("le contenu n'est pas du base64 valide ({error})"),
+            message: format!("le contenu n'est pas du base64 valide (« {error} »)"),
         })?;
     Ok(Attachment::new(
         name.unwrap_or(field),
@@ -652,7 +673,10 @@ impl<'t> Parser<'t> {
     fn parse(mut self) -> Result<Mapping, MappingFileError> {
         let root = DeTable::parse(self.text).map_err(|error| {
             let offset = error.span().map(|s| s.start).unwrap_or(0);
-            self.error(offset, format!("not valid TOML: {}", error.message()))
+            self.error(
+                offset,
+                format!("syntaxe TOML invalide : {}", toml_message(error.message())),
+            )
         })?;
         let root = root.into_inner();
         let mut description = None;
@@ -673,7 +697,7 @@ impl<'t> Parser<'t> {
                     let DeValue::Table(table) = value.get_ref() else {
                         return Err(self.error(
                             value.span().start,
-                            "[mapping] must be a table (description = \"…\")",
+                            "[mapping] doit être une table (description = \"…\")",
                         ));
                     };
                     for (k, v) in table.iter() {
@@ -689,14 +713,14 @@ impl<'t> Parser<'t> {
                             ("attachments", _) => {
                                 return Err(self.error(
                                     v.span().start,
-                                    "`attachments` in [mapping] is \"all\" (every file field, the default without [[attachments]] blocks) or \"none\" (no file is handed over)",
+                                    "`attachments` dans [mapping] vaut \"all\" (tous les champs fichier, le défaut sans blocs [[attachments]]) ou \"none\" (aucun fichier n'est transmis)",
                                 ))
                             }
                             (other, _) => {
                                 return Err(self.error(
                                     k.span().start,
                                     format!(
-                                        "unknown key `{other}` in [mapping] (known: description, attachments)"
+                                        "clé inconnue `{other}` dans [mapping] (clés possibles : description, attachments)"
                                     ),
                                 ))
                             }
@@ -707,7 +731,7 @@ impl<'t> Parser<'t> {
                     let DeValue::Table(_) = value.get_ref() else {
                         return Err(self.error(
                             value.span().start,
-                            "[document] must be a table of output fields",
+                            "[document] doit être une table des champs du document produit",
                         ));
                     };
                     document = Some(self.parse_node("", value, &[])?);
@@ -717,7 +741,7 @@ impl<'t> Parser<'t> {
                     return Err(self.error(
                         key.span().start,
                         format!(
-                        "unknown section `{other}` (known: mapping, tables, document, attachments)"
+                        "section inconnue `{other}` (sections possibles : mapping, tables, document, attachments)"
                     ),
                     ))
                 }
@@ -726,13 +750,13 @@ impl<'t> Parser<'t> {
         let Some(document) = document else {
             return Err(self.error(
                 0,
-                "no [document] section: it lists the fields of the output document",
+                "pas de section [document] : elle donne les champs du document produit",
             ));
         };
         if let (Some((true, at)), false) = (no_attachments, attachments.is_empty()) {
             return Err(self.error(
                 at,
-                "`attachments = \"none\"` in [mapping], but [[attachments]] blocks list files: keep one or the other",
+                "`attachments = \"none\"` dans [mapping], mais des blocs [[attachments]] donnent des fichiers : garder l'un ou l'autre",
             ));
         }
         Ok(Mapping {
@@ -755,7 +779,7 @@ impl<'t> Parser<'t> {
         let DeValue::Table(tables) = value.get_ref() else {
             return Err(self.error(
                 offset,
-                "[tables] must hold one table per code table ([tables.nature_document])",
+                "[tables] doit contenir une table par table de codes ([tables.nature_document])",
             ));
         };
         for (name, table) in tables.iter() {
@@ -763,7 +787,7 @@ impl<'t> Parser<'t> {
                 return Err(self.error(
                     name.span().start,
                     format!(
-                        "code table `{}` must be a table of \"portal value\" = \"code\"",
+                        "la table de codes `{}` doit être une table de \"valeur du portail\" = \"code\"",
                         name.get_ref()
                     ),
                 ));
@@ -777,7 +801,7 @@ impl<'t> Parser<'t> {
                         return Err(self.error(
                             code.span().start,
                             format!(
-                            "code table `{}`: the code of `{}` must be text (\"CPI\") or a number",
+                            "table de codes `{}` : le code de `{}` doit être un texte (\"CPI\") ou un nombre",
                             name.get_ref(),
                             key.get_ref()
                         ),
@@ -813,7 +837,12 @@ impl<'t> Parser<'t> {
                 .as_str()
                 .parse::<i64>()
                 .map(|n| Node::Literal(Value::from(n)))
-                .map_err(|_| self.error(offset, format!("field `{name}`: integer out of range"))),
+                .map_err(|_| {
+                    self.error(
+                        offset,
+                        format!("champ `{name}` : nombre entier hors limites"),
+                    )
+                }),
             DeValue::Float(f) => Ok(Node::Literal(
                 f.as_str()
                     .parse::<f64>()
@@ -850,7 +879,7 @@ impl<'t> Parser<'t> {
                             let DeValue::String(condition) = child.get_ref() else {
                                 return Err(self.error(
                                     child.span().start,
-                                    format!("object `{name}`: `when` is the condition that keeps the object, a template such as \"{{{{ fields.conjoint_nom }}}}\""),
+                                    format!("objet `{name}` : `when` est la condition qui garde l'objet, un modèle tel que \"{{{{ fields.conjoint_nom }}}}\""),
                                 ));
                             };
                             when = Some(self.source(
@@ -899,7 +928,7 @@ impl<'t> Parser<'t> {
                 DeValue::String(text) => Ok(text.to_string()),
                 _ => Err(parser.error(
                     at,
-                    format!("field `{name}`: `{}` must be {what}", key.get_ref()),
+                    format!("champ `{name}` : `{}` doit être {what}", key.get_ref()),
                 )),
             };
             let number = |parser: &Self| match value.get_ref() {
@@ -907,7 +936,7 @@ impl<'t> Parser<'t> {
                     parser.error(
                         at,
                         format!(
-                            "field `{name}`: `{}` must be a positive whole number",
+                            "champ `{name}` : `{}` doit être un nombre entier positif",
                             key.get_ref()
                         ),
                     )
@@ -915,46 +944,46 @@ impl<'t> Parser<'t> {
                 _ => Err(parser.error(
                     at,
                     format!(
-                        "field `{name}`: `{}` must be a positive whole number",
+                        "champ `{name}` : `{}` doit être un nombre entier positif",
                         key.get_ref()
                     ),
                 )),
             };
             match key.get_ref().as_ref() {
                 "template" => {
-                    let template = text(self, "a template text (\"{{ fields.nom }}\")")?;
+                    let template = text(self, "le texte d'un modèle (\"{{ fields.nom }}\")")?;
                     spec.source = self.source(name, &template, at, aliases)?;
                 }
-                "type" => type_name = Some((text(self, "a type name")?, at)),
+                "type" => type_name = Some((text(self, "un nom de type")?, at)),
                 "max_length" => spec.max_length = Some(number(self)?),
                 "places" => places = u32::try_from(number(self)?).unwrap_or(2).min(9),
                 "values" => {
                     let DeValue::Array(items) = value.get_ref() else {
-                        return Err(self.error(at, format!("field `{name}`: `values` must be a list of texts")));
+                        return Err(self.error(at, format!("champ `{name}` : `values` doit être une liste de textes")));
                     };
                     let mut list = Vec::new();
                     for item in items.iter() {
                         match item.get_ref() {
                             DeValue::String(text) => list.push(text.to_string()),
-                            _ => return Err(self.error(item.span().start, format!("field `{name}`: `values` must be a list of texts"))),
+                            _ => return Err(self.error(item.span().start, format!("champ `{name}` : `values` doit être une liste de textes"))),
                         }
                     }
                     values = Some(list);
                 }
                 "table" => {
-                    let table_name = text(self, "the name of a code table")?;
+                    let table_name = text(self, "le nom d'une table de codes")?;
                     if !self.tables.contains_key(&table_name) {
                         let known: Vec<&str> = self.tables.keys().map(String::as_str).collect();
                         return Err(self.error(at, format!(
-                            "field `{name}`: no code table `{table_name}` (defined: {}): add [tables.{table_name}]",
-                            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                            "champ `{name}` : pas de table de codes `{table_name}` (définies : {}) : ajouter [tables.{table_name}]",
+                            if known.is_empty() { "aucune".to_owned() } else { known.join(", ") }
                         )));
                     }
                     spec.table = Some(table_name);
                 }
                 "required" => match value.get_ref() {
                     DeValue::Boolean(b) => spec.required = *b,
-                    _ => return Err(self.error(at, format!("field `{name}`: `required` must be true or false"))),
+                    _ => return Err(self.error(at, format!("champ `{name}` : `required` vaut true ou false"))),
                 },
                 "default" => {
                     spec.default = Some(match value.get_ref() {
@@ -962,16 +991,16 @@ impl<'t> Parser<'t> {
                         DeValue::Integer(n) => n.as_str().parse::<i64>().map(Value::from).unwrap_or(Value::Null),
                         DeValue::Boolean(b) => Value::Bool(*b),
                         DeValue::Float(f) => f.as_str().parse::<f64>().ok().map(Value::from).unwrap_or(Value::Null),
-                        _ => return Err(self.error(at, format!("field `{name}`: `default` must be a text, a number or a boolean"))),
+                        _ => return Err(self.error(at, format!("champ `{name}` : `default` doit être un texte, un nombre ou un booléen"))),
                     })
                 }
                 "when" => {
-                    let condition = text(self, "a template (\"{{ fields.conjoint_nom }}\")")?;
+                    let condition = text(self, "un modèle (\"{{ fields.conjoint_nom }}\")")?;
                     spec.when = Some(self.source(&format!("{name} (when)"), &condition, at, aliases)?);
                 }
                 other => {
                     return Err(self.error(key.span().start, format!(
-                        "field `{name}`: unknown key `{other}` (known: template, type, max_length, places, values, table, required, default, when)"
+                        "champ `{name}` : clé inconnue `{other}` (clés possibles : template, type, max_length, places, values, table, required, default, when)"
                     )))
                 }
             }
@@ -990,7 +1019,9 @@ impl<'t> Parser<'t> {
                     _ => {
                         return Err(self.error(
                             at,
-                            format!("field `{name}`: type `enum` needs `values = [\"…\", …]`"),
+                            format!(
+                                "champ `{name}` : le type `enum` demande `values = [\"…\", …]`"
+                            ),
                         ))
                     }
                 },
@@ -998,7 +1029,7 @@ impl<'t> Parser<'t> {
                     return Err(self.error(
                         at,
                         format!(
-                            "field `{name}`: unknown type `{other}` (known: {})",
+                            "champ `{name}` : type inconnu `{other}` (types possibles : {})",
                             FieldType::NAMES.join(", ")
                         ),
                     ))
@@ -1008,7 +1039,7 @@ impl<'t> Parser<'t> {
         if values.is_some() {
             return Err(self.error(
                 offset,
-                format!("field `{name}`: `values` only goes with `type = \"enum\"`"),
+                format!("champ `{name}` : `values` ne va qu'avec `type = \"enum\"`"),
             ));
         }
         if let (Some(default), Some(field_type)) = (&spec.default, &spec.field_type) {
@@ -1020,7 +1051,7 @@ impl<'t> Parser<'t> {
                 |TypeError(message)| {
                     self.error(
                         offset,
-                        format!("field `{name}`: the default does not fit the type: {message}"),
+                        format!("champ `{name}` : la valeur par défaut ne convient pas au type : {message}"),
                     )
                 },
             )?);
@@ -1048,7 +1079,7 @@ impl<'t> Parser<'t> {
                 ("item", DeValue::Table(_)) => item = Some(value),
                 (other, _) => {
                     return Err(self.error(key.span().start, format!(
-                        "list `{name}`: unexpected `{other}` (a list built from the démarche has `for_each = \"fields.enfants\"`, `as = \"enfant\"`, an `item` table and optionally `required = true`)"
+                        "liste `{name}` : `{other}` inattendu (une liste tirée de la démarche a `for_each = \"fields.enfants\"`, `as = \"enfant\"`, une table `item` et, si besoin, `required = true`)"
                     )))
                 }
             }
@@ -1056,14 +1087,14 @@ impl<'t> Parser<'t> {
         let (Some((path_text, path_at)), Some(alias), Some(item)) = (path, alias, item) else {
             return Err(self.error(
                 offset,
-                format!("list `{name}` needs `for_each`, `as` and an `item` table"),
+                format!("la liste `{name}` demande `for_each`, `as` et une table `item`"),
             ));
         };
         if !is_identifier(&alias) || ROOTS.contains(&alias.as_str()) {
             return Err(self.error(
                 offset,
                 format!(
-                    "list `{name}`: `as = \"{alias}\"` must be a new simple name (not one of {})",
+                    "liste `{name}` : `as = \"{alias}\"` doit être un nom simple nouveau (aucun de {})",
                     ROOTS.join(", ")
                 ),
             ));
@@ -1096,7 +1127,7 @@ impl<'t> Parser<'t> {
         {
             return Err(self.error(
                 at,
-                format!("field `{name}`: `{text}` is not a variable path like fields.enfants"),
+                format!("champ `{name}` : `{text}` n'est pas un chemin de variable comme `fields.enfants`"),
             ));
         }
         let first = parts[0].clone();
@@ -1104,7 +1135,7 @@ impl<'t> Parser<'t> {
             self.error(
                 at,
                 format!(
-                    "field `{name}`: unknown variable `{first}` (known: {})",
+                    "champ `{name}` : variable inconnue `{first}` (variables possibles : {})",
                     ROOTS
                         .iter()
                         .map(|r| (*r).to_owned())
@@ -1147,10 +1178,10 @@ impl<'t> Parser<'t> {
         self.env
             .add_template_owned(template_name.clone(), text.to_owned())
             .map_err(|error| {
-                self.error(at, format!("field `{name}`: {}", template_message(&error)))
+                self.error(at, format!("champ `{name}` : {}", template_message(&error)))
             })?;
         let template = self.env.get_template(&template_name).map_err(|error| {
-            self.error(at, format!("field `{name}`: {}", template_message(&error)))
+            self.error(at, format!("champ `{name}` : {}", template_message(&error)))
         })?;
         // Filters and tests are looked up when a template runs, so a misspelt `|uper` in a
         // branch that the sample démarche does not take would only fail on the démarches
@@ -1161,20 +1192,20 @@ impl<'t> Parser<'t> {
                     return Err(self.error(
                         at,
                         format!(
-                            "field `{name}`: no code table `{table}` for `|code('{table}')` (defined: {}): add [tables.{table}]",
-                            self.tables.keys().cloned().collect::<Vec<_>>().join(", ")
+                            "champ `{name}` : pas de table de codes `{table}` pour `|code('{table}')` (définies : {}) : ajouter [tables.{table}]",
+                            if self.tables.is_empty() { "aucune".to_owned() } else { self.tables.keys().cloned().collect::<Vec<_>>().join(", ") }
                         ),
                     ));
                 }
             }
             if !self.known_name(kind, word) {
                 let hint = filters::closest(kind, word)
-                    .map(|known| format!(" (did you mean `{known}`?)"))
+                    .map(|known| format!(" (vouliez-vous dire `{known}` ?)"))
                     .unwrap_or_default();
                 return Err(self.error(
                     at,
                     format!(
-                        "field `{name}`: unknown {kind} `{word}`{hint}; the {kind}s are listed in docs/mappings.md"
+                        "champ `{name}` : {kind} inconnu `{word}`{hint} ; les {kind}s sont listés dans docs/mappings.md"
                     ),
                 ));
             }
@@ -1189,7 +1220,9 @@ impl<'t> Parser<'t> {
                 error.kind(),
                 UnknownFilter | UnknownFunction | UnknownMethod | UnknownTest
             ) {
-                return Err(self.error(at, format!("field `{name}`: {}", template_message(&error))));
+                return Err(
+                    self.error(at, format!("champ `{name}` : {}", template_message(&error)))
+                );
             }
         }
         let known: HashSet<&str> = ROOTS
@@ -1207,7 +1240,7 @@ impl<'t> Parser<'t> {
             return Err(self.error(
                 at,
                 format!(
-                    "field `{name}`: unknown variable `{}` in the template (known: {})",
+                    "champ `{name}` : variable inconnue `{}` dans le modèle (variables possibles : {})",
                     unknown.join("`, `"),
                     known
                         .iter()
@@ -1254,7 +1287,7 @@ impl<'t> Parser<'t> {
         let DeValue::Array(items) = value.get_ref() else {
             return Err(self.error(
                 value.span().start,
-                "attachments are written [[attachments]] with field = \"…\"",
+                "les pièces jointes s'écrivent [[attachments]] avec field = \"…\"",
             ));
         };
         let mut specs = Vec::new();
@@ -1262,7 +1295,7 @@ impl<'t> Parser<'t> {
             let DeValue::Table(table) = item.get_ref() else {
                 return Err(self.error(
                     item.span().start,
-                    "attachments are written [[attachments]] with field = \"…\"",
+                    "les pièces jointes s'écrivent [[attachments]] avec field = \"…\"",
                 ));
             };
             let mut spec = AttachmentSpec {
@@ -1279,19 +1312,19 @@ impl<'t> Parser<'t> {
                     ("name", DeValue::String(text)) => spec.name = Some(text.to_string()),
                     ("required", DeValue::Boolean(b)) => spec.required = *b,
                     ("max_bytes", DeValue::Integer(n)) => {
-                        spec.max_bytes = n.as_str().parse().map_err(|_| self.error(at, "`max_bytes` must be a positive whole number"))?
+                        spec.max_bytes = n.as_str().parse().map_err(|_| self.error(at, "`max_bytes` doit être un nombre entier positif"))?
                     }
                     ("content_types", DeValue::Array(types)) => {
                         for t in types.iter() {
                             match t.get_ref() {
                                 DeValue::String(text) if text.contains('/') => spec.content_types.push(text.to_string()),
-                                _ => return Err(self.error(t.span().start, "`content_types` lists MIME types such as \"application/pdf\"")),
+                                _ => return Err(self.error(t.span().start, "`content_types` donne des types MIME tels que \"application/pdf\"")),
                             }
                         }
                     }
                     (other, _) => {
                         return Err(self.error(key.span().start, format!(
-                            "attachment: unexpected `{other}` or wrong kind of value (known: field, name, required, content_types, max_bytes)"
+                            "pièce jointe : `{other}` inattendu ou de la mauvaise sorte de valeur (clés possibles : field, name, required, content_types, max_bytes)"
                         )))
                     }
                 }
@@ -1299,7 +1332,7 @@ impl<'t> Parser<'t> {
             if spec.field.is_empty() {
                 return Err(self.error(
                     item.span().start,
-                    "attachment without `field`: name the form's file field",
+                    "pièce jointe sans `field` : indiquer le champ fichier du formulaire",
                 ));
             }
             specs.push(spec);
@@ -1318,7 +1351,7 @@ pub(crate) enum NameKind {
 impl fmt::Display for NameKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::Filter => "filter",
+            Self::Filter => "filtre",
             Self::Test => "test",
         })
     }

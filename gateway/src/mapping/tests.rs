@@ -134,43 +134,43 @@ fn load_error(text: &str) -> String {
 fn each_load_error_names_the_line_and_the_fix() {
     assert_eq!(
         load_error("[document]\nx = 1\n[document"),
-        "m.toml:3: not valid TOML: unclosed table, expected `]`"
+        "m.toml:3: syntaxe TOML invalide : en-tête de table non fermé"
     );
     assert_eq!(
         load_error("[document]\n\nnom = { template = \"{{ fields.nom\" }"),
-        "m.toml:3: field `nom`: template error: unexpected end of input, expected end of variable block"
+        "m.toml:3: champ `nom` : erreur dans le modèle : « unexpected end of input, expected end of variable block »"
     );
     assert_eq!(
         load_error("[document]\nnom = { template = \"{{ champs.nom }}\" }"),
-        "m.toml:2: field `nom`: unknown variable `champs` (known: envelope, fields, form, user, workflow)"
+        "m.toml:2: champ `nom` : variable inconnue `champs` (variables possibles : envelope, fields, form, user, workflow)"
     );
     assert_eq!(
         load_error("[document]\nnom = { template = \"{{ fields.nom }}\", type = \"texte\" }"),
-        "m.toml:2: field `nom`: unknown type `texte` (known: string, integer, decimal, date, partial-date, datetime, boolean, enum)"
+        "m.toml:2: champ `nom` : type inconnu `texte` (types possibles : string, integer, decimal, date, partial-date, datetime, boolean, enum)"
     );
     assert_eq!(
         load_error("[document]\nnature = { template = \"{{ fields.n }}\", table = \"natures\" }"),
-        "m.toml:2: field `nature`: no code table `natures` (defined: none): add [tables.natures]"
+        "m.toml:2: champ `nature` : pas de table de codes `natures` (définies : aucune) : ajouter [tables.natures]"
     );
     assert_eq!(
         load_error("[document]\nnom = { template = \"{{ fields.nom }}\", requis = true }"),
-        "m.toml:2: field `nom`: unknown key `requis` (known: template, type, max_length, places, values, table, required, default, when)"
+        "m.toml:2: champ `nom` : clé inconnue `requis` (clés possibles : template, type, max_length, places, values, table, required, default, when)"
     );
     assert_eq!(
         load_error("[mapping]\ndescription = \"x\"\n"),
-        "m.toml:1: no [document] section: it lists the fields of the output document"
+        "m.toml:1: pas de section [document] : elle donne les champs du document produit"
     );
     assert_eq!(
         load_error("[document]\nx = 1\n[extra]\n"),
-        "m.toml:3: unknown section `extra` (known: mapping, tables, document, attachments)"
+        "m.toml:3: section inconnue `extra` (sections possibles : mapping, tables, document, attachments)"
     );
     assert_eq!(
         load_error("[document]\nn = { template = \"{{ fields.n }}\", type = \"integer\", default = \"un\" }"),
-        "m.toml:2: field `n`: the default does not fit the type: `un` n'est pas un nombre entier"
+        "m.toml:2: champ `n` : la valeur par défaut ne convient pas au type : `un` n'est pas un nombre entier"
     );
     assert_eq!(
         load_error("[document]\nn = { template = \"{{ fields.n|upper }} {{ autre }}\" }"),
-        "m.toml:2: field `n`: unknown variable `autre` in the template (known: envelope, fields, form, user, workflow)"
+        "m.toml:2: champ `n` : variable inconnue `autre` dans le modèle (variables possibles : envelope, fields, form, user, workflow)"
     );
 }
 
@@ -376,7 +376,7 @@ ville = "{% if true %}{{ fields.ville|upper }}{% endif %}"
 fn misspelt_filters_are_refused_at_load() {
     assert_eq!(
         load_error("[document]\n\nnom = \"{{ fields.nom|uper }}\""),
-        "m.toml:3: field `nom`: unknown filter `uper` (did you mean `upper`?); the filters are listed in docs/mappings.md"
+        "m.toml:3: champ `nom` : filtre inconnu `uper` (vouliez-vous dire `upper` ?) ; les filtres sont listés dans docs/mappings.md"
     );
 }
 
@@ -385,15 +385,15 @@ fn names_in_branches_a_sample_does_not_take_are_checked_too() {
     // An empty démarche takes none of these branches: trying the template would not see them.
     assert_eq!(
         load_error("[document]\nnom = \"{% if fields.a %}x{% elif fields.b %}{{ fields.b|strip_acents }}{% endif %}\""),
-        "m.toml:2: field `nom`: unknown filter `strip_acents` (did you mean `strip_accents`?); the filters are listed in docs/mappings.md"
+        "m.toml:2: champ `nom` : filtre inconnu `strip_acents` (vouliez-vous dire `strip_accents` ?) ; les filtres sont listés dans docs/mappings.md"
     );
     assert_eq!(
         load_error("[document]\nnom = \"{% if fields.a is not defind %}x{% endif %}\""),
-        "m.toml:2: field `nom`: unknown test `defind` (did you mean `defined`?); the tests are listed in docs/mappings.md"
+        "m.toml:2: champ `nom` : test inconnu `defind` (vouliez-vous dire `defined` ?) ; les tests sont listés dans docs/mappings.md"
     );
     assert_eq!(
         load_error("[tables.nature]\n\"a\" = \"A\"\n[document]\nnom = \"{% if fields.a %}{{ fields.a|code('natures') }}{% endif %}\""),
-        "m.toml:4: field `nom`: no code table `natures` for `|code('natures')` (defined: nature): add [tables.natures]"
+        "m.toml:4: champ `nom` : pas de table de codes `natures` pour `|code('natures')` (définies : nature) : ajouter [tables.natures]"
     );
     // Names inside strings are text, and known names of every kind pass.
     Mapping::parse(
@@ -509,11 +509,11 @@ individu.nom = { template = "{{ fields.demandeur_nom }}", required = true }
     );
     assert_eq!(
         load_error("[document.d]\nwhen = 3\nx = \"a\""),
-        "m.toml:2: object `d`: `when` is the condition that keeps the object, a template such as \"{{ fields.conjoint_nom }}\""
+        "m.toml:2: objet `d` : `when` est la condition qui garde l'objet, un modèle tel que \"{{ fields.conjoint_nom }}\""
     );
     assert_eq!(
         load_error("[document.d]\nwhen = \"{{ fields.a|uper }}\"\nx = \"a\""),
-        "m.toml:2: field `d (when)`: unknown filter `uper` (did you mean `upper`?); the filters are listed in docs/mappings.md"
+        "m.toml:2: champ `d (when)` : filtre inconnu `uper` (vouliez-vous dire `upper` ?) ; les filtres sont listés dans docs/mappings.md"
     );
 }
 
@@ -541,11 +541,11 @@ fn attachments_none_hands_over_no_file() {
     assert_eq!(mapped.document, serde_json::json!({"nom": "Durand"}));
     assert_eq!(
         load_error("[mapping]\nattachments = \"aucune\"\n[document]\nx = \"a\""),
-        "m.toml:2: `attachments` in [mapping] is \"all\" (every file field, the default without [[attachments]] blocks) or \"none\" (no file is handed over)"
+        "m.toml:2: `attachments` dans [mapping] vaut \"all\" (tous les champs fichier, le défaut sans blocs [[attachments]]) ou \"none\" (aucun fichier n'est transmis)"
     );
     assert_eq!(
         load_error("[mapping]\nattachments = \"none\"\n[document]\nx = \"a\"\n[[attachments]]\nfield = \"f\""),
-        "m.toml:2: `attachments = \"none\"` in [mapping], but [[attachments]] blocks list files: keep one or the other"
+        "m.toml:2: `attachments = \"none\"` dans [mapping], mais des blocs [[attachments]] donnent des fichiers : garder l'un ou l'autre"
     );
 }
 
