@@ -1,5 +1,5 @@
-//! The flusher of a connector that holds deliveries for later batches
-//! (`Connector::flush_every`): it asks the connector to write the batches that are due,
+//! The flusher of a connector that holds deliveries for later batches (`Connector::batching`,
+//! every `Batching::flush_every`): it asks the connector to write the batches that are due,
 //! then, for each batch written, records each démarche's `delivered` outcome, publishes its
 //! status event, and only then marks the batch written.
 //!
@@ -43,6 +43,10 @@ pub async fn run(
         holding.clone(),
         Arc::new(StoreNumbering::new(store.clone())),
     );
+    // Spawned only for a connector that batches (see `service.rs`).
+    let Some(batching) = instance.connector.batching() else {
+        return Ok(());
+    };
     loop {
         tokio::select! {
             changed = stop.changed() => {
@@ -56,7 +60,7 @@ pub async fn run(
         if *stop.borrow() {
             return Ok(());
         }
-        let batches = match instance.connector.flush(&ctx).await {
+        let batches = match batching.flush(&ctx).await {
             Ok(batches) => batches,
             Err(error) => {
                 warn!(%connector, error = %error.report(), "flush failed: tried again later");

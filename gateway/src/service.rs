@@ -436,7 +436,7 @@ async fn session(
             workers_stop.clone(),
             config.shutdown.grace,
         ));
-        if let Some(every) = instance.connector.flush_every() {
+        if let Some(every) = instance.connector.batching().map(|b| b.flush_every()) {
             let publisher = Publisher::open(&connection)
                 .await
                 .map_err(|e| e.to_string())?;

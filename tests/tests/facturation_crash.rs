@@ -271,7 +271,13 @@ async fn flush(gateway: &Gateway, crash: bool) {
         holding.clone(),
         Arc::new(StoreNumbering::new(gateway.store.clone())),
     );
-    let batches = gateway.connector.flush(&ctx).await.expect("flush");
+    let batches = gateway
+        .connector
+        .batching()
+        .expect("a grouping connector batches")
+        .flush(&ctx)
+        .await
+        .expect("flush");
     if !crash {
         for batch in batches {
             holding.written(&batch.batch).await.unwrap();

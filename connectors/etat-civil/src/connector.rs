@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use aiguillage_connector::name::{Template, Values};
+use aiguillage_connector::transport::{self, Published, Transport};
 use aiguillage_connector::{
     async_trait, ConfigError, Connector, ConnectorError, Context, Document, Receipt, Setup,
 };
-use aiguillage_connector_file_drop::name::{Template, Values};
-use aiguillage_connector_file_drop::transport::{self, Published, Transport};
 
 use crate::encode::{encode, EncodeOptions};
 use crate::{rules, DemandeActe, EtatCivilConfig};

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use aiguillage_connector::transport::SftpConfig;
 use aiguillage_connector::{ConfigError, Connector, ConnectorConfig, Setup};
-use aiguillage_connector_file_drop::transport::SftpConfig;
 use serde::Deserialize;
 
 use crate::PesConnector;

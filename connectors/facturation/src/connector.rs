@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use aiguillage_connector::holding::{FlushContext, Flushed, FlushedBatch, Held};
+use aiguillage_connector::holding::{Batching, FlushContext, Flushed, FlushedBatch, Held};
+use aiguillage_connector::name::{Template, Values};
 use aiguillage_connector::siret;
+use aiguillage_connector::transport::{self, Published, Transport};
 use aiguillage_connector::{
     async_trait, Attachment, ConfigError, Connector, ConnectorError, Context, Document, Receipt,
     Setup,
 };
-use aiguillage_connector_file_drop::name::{Template, Values};
-use aiguillage_connector_file_drop::transport::{self, Published, Transport};
 
 use crate::encode::{encode, Bordereau, Collectivite, EncodeOptions, Piece, PieceJointe};
 use crate::grouping::{self, Plan};
@@ -516,8 +516,16 @@ impl Connector for PesConnector {
         self.transport.probe().await
     }
 
-    fn flush_every(&self) -> Option<std::time::Duration> {
-        self.grouping.as_ref().map(|_| FLUSH_EVERY)
+    /// Batching only when a grouping is configured: otherwise each titre is written at once.
+    fn batching(&self) -> Option<&dyn Batching> {
+        self.grouping.as_ref().map(|_| self as &dyn Batching)
+    }
+}
+
+#[async_trait]
+impl Batching for PesConnector {
+    fn flush_every(&self) -> std::time::Duration {
+        FLUSH_EVERY
     }
 
     async fn flush(&self, ctx: &FlushContext) -> Result<Vec<FlushedBatch>, ConnectorError> {

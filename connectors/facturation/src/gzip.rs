@@ -1,89 +1,78 @@
 //! Gzip (RFC 1952) of *stored* deflate blocks: what the PES asks of an embedded piece
 //! justificative (`PES_PJ/PJ/Contenu/Fichier`: "compressé avec Gzip puis converti en
-//! base 64"), without a compression library.
+//! base 64"), written by `flate2` at level 0.
 //!
 //! The bill's PDF is already compressed inside, so deflating it again would gain little;
 //! stored blocks are valid gzip that every reader (`gzip -d`, Hélios) decodes. The output is
-//! deterministic (modification time 0, no file name): a retry writes the same bytes, so
-//! the file transport recognises a file it already published.
+//! deterministic (modification time 0, no file name, operating system "unknown"): a retry
+//! writes the same bytes, so the file transport recognises a file it already published.
 
-/// The largest payload of one stored deflate block.
-const BLOCK: usize = 65_535;
+use std::io::Write as _;
+
+use flate2::{Compression, GzBuilder};
+
+/// The operating system byte of the header: 255, "unknown" (the file says nothing of the
+/// machine that wrote it, so every instance writes the same bytes).
+const OS_UNKNOWN: u8 = 255;
 
 /// `data` as a gzip member of stored blocks.
 pub fn gzip_stored(data: &[u8]) -> Vec<u8> {
-    let blocks = data.len().div_ceil(BLOCK).max(1);
-    let mut out = Vec::with_capacity(data.len() + blocks * 5 + 18);
-    // ID1 ID2, CM = deflate, FLG = none, MTIME = 0, XFL = 0, OS = 255 (unknown).
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-    let mut chunks = data.chunks(BLOCK).peekable();
-    if data.is_empty() {
-        // One final empty stored block.
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(chunk) = chunks.next() {
-        let last = u8::from(chunks.peek().is_none());
-        // BFINAL, BTYPE = 00 (stored), then byte-aligned LEN and its complement.
-        out.push(last);
-        let len = chunk.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    out.extend_from_slice(&crc32(data).to_le_bytes());
-    // ISIZE: the length modulo 2^32, as the format says.
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as gzip uses it).
-pub fn crc32(data: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut table = [0u32; 256];
-        let mut n = 0;
-        while n < 256 {
-            let mut c = n as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[n] = c;
-            n += 1;
-        }
-        table
-    }
-    const TABLE: [u32; 256] = table();
-    let mut crc = !0u32;
-    for &byte in data {
-        crc = TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    // Stored blocks add 5 bytes per 64 KiB or less, and the header and trailer 18.
+    let capacity = data.len() + data.len().div_ceil(16_384).max(1) * 5 + 18;
+    let mut encoder = GzBuilder::new()
+        .mtime(0)
+        .operating_system(OS_UNKNOWN)
+        .write(Vec::with_capacity(capacity), Compression::none());
+    // Writing into memory does not fail: the only errors of a `GzEncoder` are its sink's.
+    encoder
+        .write_all(data)
+        .and_then(|()| encoder.finish())
+        .expect("gzip into memory cannot fail")
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read as _;
+
     use super::*;
 
-    #[test]
-    fn crc32_of_known_texts() {
-        assert_eq!(crc32(b""), 0);
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    fn gunzip(gzip: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(gzip)
+            .read_to_end(&mut out)
+            .expect("valid gzip");
+        out
     }
 
     #[test]
-    fn blocks_are_laid_out_as_rfc_1951_says() {
+    fn the_trailer_carries_the_crc32_and_length_of_known_texts() {
+        let out = gzip_stored(b"123456789");
+        let trailer = &out[out.len() - 8..];
+        assert_eq!(trailer[..4], 0xCBF4_3926u32.to_le_bytes(), "CRC-32");
+        assert_eq!(trailer[4..], 9u32.to_le_bytes(), "ISIZE");
         let empty = gzip_stored(b"");
-        assert_eq!(empty.len(), 10 + 5 + 8);
-        let data = vec![7u8; BLOCK + 10];
+        assert_eq!(
+            empty[empty.len() - 8..],
+            [0; 8],
+            "CRC-32 and ISIZE of nothing"
+        );
+        assert_eq!(gunzip(&empty), b"");
+    }
+
+    #[test]
+    fn blocks_are_stored_and_the_header_is_deterministic() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let out = gzip_stored(&data);
-        assert_eq!(out.len(), 10 + 5 + BLOCK + 5 + 10 + 8);
-        assert_eq!(out[10], 0, "first block not final");
-        assert_eq!(out[10 + 5 + BLOCK], 1, "last block final");
-        assert_eq!(&out[out.len() - 4..], &((BLOCK + 10) as u32).to_le_bytes());
+        // ID1 ID2, CM = deflate, FLG = none (no name), MTIME = 0, XFL, OS = unknown.
+        assert_eq!(out[..4], [0x1f, 0x8b, 8, 0]);
+        assert_eq!(out[4..8], [0; 4], "MTIME");
+        assert_eq!(out[9], OS_UNKNOWN);
+        // Stored, not deflated: the data is there as it is, plus a few bytes per block.
+        assert!(out.len() >= data.len() + 18, "{} bytes", out.len());
+        assert!(out.len() <= data.len() + 18 + 5 * data.len().div_ceil(16_384) + 5);
+        assert!(out.windows(1024).any(|w| w == &data[..1024]));
+        assert_eq!(&out[out.len() - 4..], &(data.len() as u32).to_le_bytes());
+        assert_eq!(gunzip(&out), data);
+        assert_eq!(gzip_stored(&data), out, "the same bytes every time");
     }
 }

@@ -460,7 +460,8 @@ async fn grouped_titres_are_held_then_written_as_one_valid_bordereau() {
     .unwrap_err();
     assert!(refused.to_string().contains("grouping"), "{refused}");
     let pes = connector(config(dir.path()).with_grouping(Grouping::titres(3)));
-    assert!(pes.flush_every().is_some());
+    let batching = pes.batching().expect("a grouping connector batches");
+    assert!(!batching.flush_every().is_zero());
     let numbering = Arc::new(MemoryNumbering::default());
     let holding = Arc::new(MemoryHolding::default());
     let mut owners = Vec::new();
@@ -477,7 +478,7 @@ async fn grouped_titres_are_held_then_written_as_one_valid_bordereau() {
         "nothing written before the flush"
     );
     let flush = FlushContext::new("clisson-finances", holding.clone(), numbering.clone());
-    let batches = pes.flush(&flush).await.unwrap();
+    let batches = batching.flush(&flush).await.unwrap();
     assert_eq!(batches.len(), 1, "the full bordereau only: {batches:?}");
     assert_eq!(batches[0].batch, "2026-N00000001");
     let references: Vec<_> = batches[0]
@@ -493,12 +494,12 @@ async fn grouped_titres_are_held_then_written_as_one_valid_bordereau() {
     assert_eq!(value_of(&text, "NbrPce").unwrap(), "3");
     assert_eq!(values_of(&text, "IdPce"), ["1", "2", "3"]);
     // Flushed again before being marked written (a crash): the same file, not a second.
-    let again = pes.flush(&flush).await.unwrap();
+    let again = batching.flush(&flush).await.unwrap();
     assert_eq!(again, batches);
     assert_eq!(files(dir.path()).len(), 1);
     holding.written("2026-N00000001").await.unwrap();
     assert!(
-        pes.flush(&flush).await.unwrap().is_empty(),
+        batching.flush(&flush).await.unwrap().is_empty(),
         "the fourth waits"
     );
 }

@@ -1,8 +1,12 @@
 use std::fmt;
+#[cfg(feature = "numbering")]
 use std::sync::Arc;
 
+#[cfg(feature = "batching")]
 use crate::holding::Holding;
+#[cfg(feature = "numbering")]
 use crate::numbering::Numbering;
+#[cfg(feature = "numbering")]
 use crate::ConnectorError;
 
 /// What a connector knows about the démarche it delivers, besides the document.
@@ -15,7 +19,9 @@ pub struct Context {
     attempt: u32,
     attachments: Vec<Attachment>,
     span: tracing::Span,
+    #[cfg(feature = "numbering")]
     numbering: Option<Arc<dyn Numbering>>,
+    #[cfg(feature = "batching")]
     holding: Option<Arc<dyn Holding>>,
 }
 
@@ -35,7 +41,9 @@ impl Context {
             attempt: 1,
             attachments: Vec::new(),
             span: tracing::Span::none(),
+            #[cfg(feature = "numbering")]
             numbering: None,
+            #[cfg(feature = "batching")]
             holding: None,
         }
     }
@@ -63,6 +71,7 @@ impl Context {
 
     /// Sets the durable numbering (the gateway gives its store's).
     #[must_use]
+    #[cfg(feature = "numbering")]
     pub fn with_numbering(mut self, numbering: Arc<dyn Numbering>) -> Self {
         self.numbering = Some(numbering);
         self
@@ -71,6 +80,7 @@ impl Context {
     /// Sets the durable holding of items for later batches (the gateway gives its store's,
     /// scoped to the connector).
     #[must_use]
+    #[cfg(feature = "batching")]
     pub fn with_holding(mut self, holding: Arc<dyn Holding>) -> Self {
         self.holding = Some(holding);
         self
@@ -81,6 +91,7 @@ impl Context {
     /// # Errors
     ///
     /// [`ConnectorError::Permanent`] when the host gave none: the gateway always does.
+    #[cfg(feature = "batching")]
     pub fn holding(&self) -> Result<&dyn Holding, ConnectorError> {
         self.holding.as_deref().ok_or_else(|| {
             ConnectorError::permanent(
@@ -95,6 +106,7 @@ impl Context {
     ///
     /// [`ConnectorError::Permanent`] when the host gave none (a test harness that did not
     /// call [`Context::with_numbering`]): the gateway always does.
+    #[cfg(feature = "numbering")]
     pub fn numbering(&self) -> Result<&dyn Numbering, ConnectorError> {
         self.numbering.as_deref().ok_or_else(|| {
             ConnectorError::permanent(

@@ -13,6 +13,11 @@
 //! or refused (and then held in a later batch by its retry), never in two and never lost;
 //! a claimed batch always gives the same items, so writing it again after a crash gives the
 //! same file.
+//!
+//! A connector opts into batching by implementing [`Batching`] and returning it from
+//! [`Connector::batching`](crate::Connector::batching); its deliveries then hold their
+//! items ([`Context::holding`](crate::Context::holding)) and return
+//! [`Receipt::held`](crate::Receipt::held).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,7 +29,25 @@ use async_trait::async_trait;
 use crate::numbering::Numbering;
 use crate::ConnectorError;
 
-/// What [`Connector::flush`](crate::Connector::flush) is given: the connector's holding
+/// The extension of a connector that writes its deliveries later, in batches, returned by
+/// [`Connector::batching`](crate::Connector::batching). The gateway calls
+/// [`Batching::flush`] every [`Batching::flush_every`] for as long as it runs.
+#[async_trait]
+pub trait Batching: Send + Sync {
+    /// How often the gateway calls [`Batching::flush`].
+    fn flush_every(&self) -> Duration;
+
+    /// Writes the batches of held deliveries that are due, and returns those written
+    /// durably. The gateway then records each démarche as delivered, publishes its status
+    /// event and marks the batch written.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConnectorError`]: the gateway logs it and calls again later; what is held stays.
+    async fn flush(&self, ctx: &FlushContext) -> Result<Vec<FlushedBatch>, ConnectorError>;
+}
+
+/// What [`Batching::flush`] is given: the connector's holding
 /// and the durable numbering.
 #[derive(Debug, Clone)]
 pub struct FlushContext {

@@ -47,13 +47,29 @@
 //!     }
 //! }
 //! ```
+//!
+//! # Core and building blocks
+//!
+//! Without features this crate is the **core**, all a connector author needs: the
+//! [`Connector`] trait, [`Context`] (with [`Attachment`]), [`Receipt`], [`ConnectorError`],
+//! the configuration ([`ConnectorConfig`], [`ConnectorKind`], [`Setup`], [`ConfigError`],
+//! and [`secret`] for the secrets it reads) and [`reason`] (serde's refusals in French).
+//!
+//! Everything else is a **building block**, opt-in by a Cargo feature of the same name:
+//! `files` (`transport`: local or SFTP import directories; `name`: safe file names),
+//! `mail` (SMTP), `xml` (`xml` and `charset`), `http` (API clients), `numbering` (durable
+//! sequences, `Context::numbering`), `batching` (`holding`: deliveries held and written
+//! later in batches, through the `holding::Batching` extension returned by
+//! `Connector::batching`), `siret` (the SIRET check) and `testkit` (the conformance kit).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "xml")]
 pub mod charset;
 mod config;
 mod context;
 mod error;
+#[cfg(feature = "batching")]
 pub mod holding;
 #[cfg(feature = "http")]
 pub mod http;
@@ -61,9 +77,11 @@ pub mod http;
 pub mod mail;
 #[cfg(feature = "files")]
 pub mod name;
+#[cfg(feature = "numbering")]
 pub mod numbering;
 pub mod reason;
 pub mod secret;
+#[cfg(feature = "siret")]
 pub mod siret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -132,25 +150,14 @@ pub trait Connector: Send + Sync + 'static {
         Ok(())
     }
 
-    /// How often the gateway calls [`Connector::flush`]: `Some` for a connector that holds
-    /// deliveries to write them later in batches ([`Receipt::held`]); the default, `None`,
-    /// for one that delivers each démarche at once.
-    fn flush_every(&self) -> Option<std::time::Duration> {
+    /// The batching extension of a connector that holds deliveries ([`Receipt::held`]) to
+    /// write them later in batches; the default, `None`, for one that delivers each
+    /// démarche at once. The gateway asks once when it starts, and then calls the
+    /// extension's [`flush`](holding::Batching::flush) every
+    /// [`flush_every`](holding::Batching::flush_every).
+    #[cfg(feature = "batching")]
+    fn batching(&self) -> Option<&dyn holding::Batching> {
         None
-    }
-
-    /// Writes the batches of held deliveries that are due (see [`holding`]), and returns
-    /// those written durably. The gateway then records each démarche as delivered,
-    /// publishes its status event and marks the batch written. The default writes nothing.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConnectorError`]: the gateway logs it and calls again later; what is held stays.
-    async fn flush(
-        &self,
-        _ctx: &holding::FlushContext,
-    ) -> Result<Vec<holding::FlushedBatch>, ConnectorError> {
-        Ok(Vec::new())
     }
 }
 
@@ -168,15 +175,9 @@ impl<C: Connector + ?Sized> Connector for Arc<C> {
         (**self).check(document, ctx)
     }
 
-    fn flush_every(&self) -> Option<std::time::Duration> {
-        (**self).flush_every()
-    }
-
-    async fn flush(
-        &self,
-        ctx: &holding::FlushContext,
-    ) -> Result<Vec<holding::FlushedBatch>, ConnectorError> {
-        (**self).flush(ctx).await
+    #[cfg(feature = "batching")]
+    fn batching(&self) -> Option<&dyn holding::Batching> {
+        (**self).batching()
     }
 }
 
@@ -189,7 +190,8 @@ pub struct Receipt {
     pub reference: Option<String>,
     /// The document is held durably ([`holding`]) to be written later in a batch: the
     /// gateway acknowledges the message but records and announces nothing yet; the flush
-    /// that writes the batch does ([`Connector::flush`]).
+    /// that writes the batch does ([`holding::Batching::flush`]).
+    #[cfg(feature = "batching")]
     pub held: bool,
     /// Facts about the delivery that the portal needs beyond the reference, reported in the
     /// `delivered` status event's `details` object (for example the dossier identifier and
@@ -214,6 +216,7 @@ impl Receipt {
     }
 
     /// The receipt of a document held for a later batch (see [`Receipt::held`]).
+    #[cfg(feature = "batching")]
     pub fn held() -> Self {
         Self {
             held: true,

@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(feature = "batching")]
+use aiguillage_connector::holding::{Batching, FlushContext, FlushedBatch};
 use aiguillage_connector::testkit::{Answer, HttpStub, Kit, Report, Target, Verdict};
 use aiguillage_connector::{async_trait, Connector, ConnectorError, Context, Document, Receipt};
 
@@ -90,6 +92,10 @@ enum Defect {
     NoTimeout,
     /// Drops the attachments' last byte.
     TruncatesAttachments,
+    /// Batches, and asks to be flushed every zero seconds.
+    FlushesWithoutPause,
+    /// Batches, well.
+    Batches,
 }
 
 struct ApiConnector {
@@ -141,6 +147,29 @@ impl Connector for ApiConnector {
             }
             Ok(Err(status)) => Err(ConnectorError::permanent(format!("HTTP {status}"))),
         }
+    }
+
+    #[cfg(feature = "batching")]
+    fn batching(&self) -> Option<&dyn Batching> {
+        matches!(self.defect, Defect::Batches | Defect::FlushesWithoutPause)
+            .then_some(self as &dyn Batching)
+    }
+}
+
+/// Delivers at once (nothing is ever held): the batching check needs only the extension.
+#[cfg(feature = "batching")]
+#[async_trait]
+impl Batching for ApiConnector {
+    fn flush_every(&self) -> Duration {
+        if self.defect == Defect::FlushesWithoutPause {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1)
+        }
+    }
+
+    async fn flush(&self, ctx: &FlushContext) -> Result<Vec<FlushedBatch>, ConnectorError> {
+        ctx.holding().pending().await.map(|_| Vec::new())
     }
 }
 
@@ -215,6 +244,28 @@ async fn a_connector_that_alters_attachments_fails_the_attachment_check() {
     let report = run(Defect::TruncatesAttachments).await;
     let why = failure(&report, "attachments intact");
     assert!(why.contains("different bytes"), "{why}");
+}
+
+#[cfg(feature = "batching")]
+#[tokio::test]
+async fn a_batching_connector_is_checked_and_one_flushing_without_pause_fails() {
+    let report = run(Defect::Batches).await;
+    report.assert_passed();
+    assert_eq!(
+        report.verdict("batching well formed"),
+        Some(&Verdict::Passed),
+        "{report}"
+    );
+    let report = run(Defect::FlushesWithoutPause).await;
+    let why = failure(&report, "batching well formed");
+    assert!(why.contains("flush_every is zero"), "{why}");
+    assert!(
+        run(Defect::None)
+            .await
+            .verdict("batching well formed")
+            .is_none(),
+        "a connector that does not batch has no batching check"
+    );
 }
 
 #[tokio::test]

@@ -81,7 +81,7 @@ impl<W: Write> HashingWriter<W> {
     pub fn finish(self) -> (W, Digest) {
         let digest = Digest {
             taille: self.taille,
-            sha512: hex(&self.hasher.finalize()),
+            sha512: hex::encode(self.hasher.finalize()),
         };
         (self.inner, digest)
     }
@@ -104,12 +104,8 @@ impl<W: Write> Write for HashingWriter<W> {
 pub fn digest(bytes: &[u8]) -> Digest {
     Digest {
         taille: bytes.len() as u64,
-        sha512: hex(&Sha512::digest(bytes)),
+        sha512: hex::encode(Sha512::digest(bytes)),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A package written in its work directory (removed on drop).

@@ -231,7 +231,7 @@ impl<'t> Kit<'t> {
 
     /// Gives each context what the connector needs from the gateway, e.g.
     /// `|ctx| ctx.with_numbering(numbering.clone())` for a connector that numbers what it
-    /// writes ([`crate::numbering::MemoryNumbering`] stands in for the gateway's store).
+    /// writes (`numbering::MemoryNumbering`, feature `numbering`, stands in for the gateway's store).
     pub fn prepare(mut self, prepare: impl Fn(Context) -> Context + Send + Sync + 'static) -> Self {
         self.prepare = Arc::new(prepare);
         self
@@ -272,7 +272,48 @@ impl<'t> Kit<'t> {
             "no panic on hostile documents",
             self.survives_hostile_documents().await,
         ));
+        // Only for a connector that batches: the others have nothing to check here.
+        #[cfg(feature = "batching")]
+        if let Some(verdict) = self.batching().await {
+            checks.push(check("batching well formed", verdict));
+        }
         Report { checks }
+    }
+
+    /// A connector that opts into batching flushes at a non-zero period, and a flush with
+    /// nothing held writes nothing and does not fail.
+    #[cfg(feature = "batching")]
+    async fn batching(&self) -> Option<Verdict> {
+        use crate::holding::{FlushContext, MemoryHolding};
+        use crate::numbering::MemoryNumbering;
+
+        let batching = self.connector.batching()?;
+        if batching.flush_every().is_zero() {
+            return Some(Verdict::Failed(
+                "flush_every is zero: the gateway would flush without pause".into(),
+            ));
+        }
+        let ctx = FlushContext::new(
+            "testkit",
+            Arc::new(MemoryHolding::default()),
+            Arc::new(MemoryNumbering::default()),
+        );
+        Some(
+            match tokio::time::timeout(self.timeout * 4, batching.flush(&ctx)).await {
+                Ok(Ok(batches)) if batches.is_empty() => Verdict::Passed,
+                Ok(Ok(batches)) => Verdict::Failed(format!(
+                    "a flush with nothing held reported {} batch(es) written",
+                    batches.len()
+                )),
+                Ok(Err(error)) => Verdict::Failed(format!(
+                    "a flush with nothing held failed: {}",
+                    error.report()
+                )),
+                Err(_) => {
+                    Verdict::Failed("a flush with nothing held did not return in time".into())
+                }
+            },
+        )
     }
 
     fn context(&self, attempt: u32) -> Context {

@@ -264,11 +264,7 @@ fn digest_reader(reader: &mut impl Read) -> io::Result<(u64, String)> {
         hasher.update(&buffer[..read]);
         length += read as u64;
     }
-    Ok((length, hex(&hasher.finalize())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    Ok((length, hex::encode(hasher.finalize())))
 }
 
 /// Compares the file at `target`, if any, with content of `length` bytes and SHA-256
@@ -309,7 +305,7 @@ fn existing_digest(target: &Path, length: u64, digest: &str) -> Result<Existing,
 /// The SHA-256 of `bytes` in hex, as journal entries hold it.
 pub(crate) fn hex_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn journal_entry(directory: &Path, relative: &str) -> PathBuf {
