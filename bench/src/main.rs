@@ -19,7 +19,8 @@ mod sink;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aiguillage_gateway::config::{BusConfig, Config};
+use aiguillage_bus::BusConfig;
+use aiguillage_gateway::config::Config;
 use aiguillage_gateway::registry::Registry;
 use aiguillage_gateway::routing::Router;
 use anyhow::{bail, Context as _};
@@ -368,7 +369,7 @@ async fn print_conditions(bench: &Bench) {
 }
 
 fn redact(url: &str) -> String {
-    aiguillage_gateway::config::redact_url(url)
+    aiguillage_bus::redact_url(url)
 }
 
 /// Where a case's pieces live, to clean them up whatever happened.
@@ -403,7 +404,7 @@ async fn cleanup(bench: &Bench, setup: Setup) {
                     aiguillage_gateway::bus::connector_queues(&config.bus, &c.name, &c.retry)
                 })
                 .collect();
-            aiguillage_gateway::bus::delete_topology(&channel, &config.bus, &queues).await;
+            aiguillage_bus::topology::delete_topology(&channel, &config.bus, &queues).await;
             let _ = channel.close(200, "cleaned".into()).await;
         }
     }
@@ -684,7 +685,7 @@ async fn follow_status_events(bench: &Bench, bus: &BusConfig) -> anyhow::Result<
     use futures_util::StreamExt as _;
     let channel = bench.connection.create_channel().await?;
     let mut consumer =
-        aiguillage_gateway::bus::watch_status_events(&channel, bus, "bench-events").await?;
+        aiguillage_bus::topology::watch_status_events(&channel, bus, "bench-events").await?;
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = seen.clone();
     let task = tokio::spawn(async move {

@@ -36,12 +36,13 @@ use tokio::task::JoinHandle;
 use tracing::error;
 
 use crate::admin_guard::{HostPolicy, LoginLimiter};
-use crate::bus::{self, BusError};
-use crate::config::{BusConfig, Config};
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::operator::{Held, Operator};
 use crate::service::{BusStatus, Connectors};
 use crate::store::Store;
+use aiguillage_bus::BusConfig;
+use aiguillage_bus::BusError;
 
 /// How long `/readyz` waits for the store.
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -141,7 +142,7 @@ impl BusLink {
             config.queue_prefix,
             std::process::id()
         );
-        let connection = Arc::new(bus::connect(config, &name).await?);
+        let connection = Arc::new(aiguillage_bus::publisher::connect(config, &name).await?);
         *slot = Some(connection.clone());
         Ok(connection)
     }

@@ -556,9 +556,11 @@ async fn execute_dead(
                 form: filter.form,
             };
             let config = Config::load(&config, registry)?;
-            let connection =
-                crate::bus::connect(&config.bus, &format!("aiguillage-{}-list", words.verb))
-                    .await?;
+            let connection = aiguillage_bus::publisher::connect(
+                &config.bus,
+                &format!("aiguillage-{}-list", words.verb),
+            )
+            .await?;
             let router = Router::new(config.routes.clone());
             let operator = operator(held, &connection, &config, &router);
             let listing = operator.list(&filter).await;
@@ -604,9 +606,11 @@ async fn execute_dead(
             )?;
             let config = Config::load(&config, registry)?;
             let store = open_store(&config).await?;
-            let connection =
-                crate::bus::connect(&config.bus, &format!("aiguillage-{}-replay", words.verb))
-                    .await?;
+            let connection = aiguillage_bus::publisher::connect(
+                &config.bus,
+                &format!("aiguillage-{}-replay", words.verb),
+            )
+            .await?;
             let router = Router::new(config.routes.clone());
             let operator = operator(held, &connection, &config, &router);
             let summary = operator
@@ -652,9 +656,11 @@ async fn execute_dead(
             };
             let config = Config::load(&config, registry)?;
             let store = open_store(&config).await?;
-            let connection =
-                crate::bus::connect(&config.bus, &format!("aiguillage-{}-discard", words.verb))
-                    .await?;
+            let connection = aiguillage_bus::publisher::connect(
+                &config.bus,
+                &format!("aiguillage-{}-discard", words.verb),
+            )
+            .await?;
             let router = Router::new(config.routes.clone());
             let operator = operator(held, &connection, &config, &router);
             let summary = operator
@@ -930,21 +936,22 @@ fn try_mapping(
             "id": format!("sample:{form}:{}", number.trim_matches('"')),
             "commune": commune,
             "form": form,
-            "submitted_at": crate::store::now_text(),
+            "submitted_at": aiguillage_bus::now_text(),
             "formdata": value,
         })
     };
-    let envelope = match crate::envelope::Envelope::parse(body.to_string().as_bytes(), usize::MAX) {
-        Ok(envelope) => envelope,
-        Err(rejection) => {
-            eprintln!(
-                "{} : enveloppe invalide : {}",
-                sample.display(),
-                rejection.error
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let envelope =
+        match aiguillage_bus::envelope::Envelope::parse(body.to_string().as_bytes(), usize::MAX) {
+            Ok(envelope) => envelope,
+            Err(rejection) => {
+                eprintln!(
+                    "{} : enveloppe invalide : {}",
+                    sample.display(),
+                    rejection.error
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        };
     match mapping.apply(&envelope) {
         Ok(mapped) => {
             println!("{}", serde_json::to_string_pretty(&mapped.document)?);

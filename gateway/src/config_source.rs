@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
-use crate::config::{is_secret_key, Problem};
+use crate::config::is_secret_key;
+use aiguillage_bus::Problem;
 
 /// Where a key of the configuration was given.
 #[derive(Debug, Clone, PartialEq, Eq)]

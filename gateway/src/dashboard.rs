@@ -320,7 +320,7 @@ async fn dashboard(
     render(
         "dashboard.html",
         context! {
-            now => local_time(&crate::store::format_utc(now)),
+            now => local_time(&aiguillage_bus::format_utc(now)),
             lines => minijinja::Value::from(Serde(&lines)),
             dead => minijinja::Value::from(Serde(&dead)),
             dead_error => dead_error,

@@ -27,11 +27,12 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::bus::{self, BusError, Publisher};
-use crate::config::BusConfig;
-use crate::envelope::Envelope;
 use crate::routing::Router;
-use crate::store::{self, Discard, Status, Store, StoreError};
+use crate::store::{Discard, Store, StoreError};
+use aiguillage_bus::envelope::Envelope;
+use aiguillage_bus::BusConfig;
+use aiguillage_bus::Status;
+use aiguillage_bus::{BusError, Publisher};
 
 /// The id shown for a dead letter whose body is not a valid envelope.
 pub const UNREADABLE: &str = "unreadable";
@@ -119,11 +120,19 @@ impl DeadLetter {
         now: OffsetDateTime,
     ) -> Self {
         let death = first_x_death(headers);
-        let routing_key = bus::header_text(headers, bus::HEADER_ROUTING_KEY)
-            .or_else(|| death.and_then(x_death_routing_key))
-            .unwrap_or_default();
+        let routing_key = aiguillage_bus::headers::header_text(
+            headers,
+            aiguillage_bus::headers::HEADER_ROUTING_KEY,
+        )
+        .or_else(|| death.and_then(x_death_routing_key))
+        .unwrap_or_default();
         let (id, commune, form, readable) = match Envelope::parse(body, max_bytes) {
-            Ok(envelope) => (envelope.id, envelope.commune, envelope.form, true),
+            Ok(envelope) => (
+                envelope.id,
+                envelope.commune.into_string(),
+                envelope.form.into_string(),
+                true,
+            ),
             Err(rejection) => {
                 // Like the pipeline's status event: what the body says, else the routing key.
                 let mut words = routing_key.splitn(2, '.').map(str::to_owned);
@@ -144,16 +153,23 @@ impl DeadLetter {
                 )
             }
         };
-        let status = match bus::header_text(headers, bus::HEADER_STATUS).as_deref() {
+        let status = match aiguillage_bus::headers::header_text(
+            headers,
+            aiguillage_bus::headers::HEADER_STATUS,
+        )
+        .as_deref()
+        {
             Some("rejected") => Status::Rejected,
             // `dead`, or dead-lettered by RabbitMQ itself at the delivery limit.
             _ => Status::Dead,
         };
-        let reason = bus::header_text(headers, bus::HEADER_REASON)
-            .or_else(|| death.and_then(x_death_reason))
-            .unwrap_or_else(|| "no reason recorded".into());
+        let reason =
+            aiguillage_bus::headers::header_text(headers, aiguillage_bus::headers::HEADER_REASON)
+                .or_else(|| death.and_then(x_death_reason))
+                .unwrap_or_else(|| "no reason recorded".into());
         let dead_at =
-            bus::header_text(headers, bus::HEADER_DEAD_AT).or_else(|| death.and_then(x_death_time));
+            aiguillage_bus::headers::header_text(headers, aiguillage_bus::headers::HEADER_DEAD_AT)
+                .or_else(|| death.and_then(x_death_time));
         let age_seconds = seconds_since(dead_at.as_deref(), now);
         Self {
             id,
@@ -162,11 +178,11 @@ impl DeadLetter {
             connector: connector.to_owned(),
             status: status.as_str().to_owned(),
             reason,
-            attempts: bus::attempt_of(headers),
+            attempts: aiguillage_bus::headers::attempt_of(headers),
             dead_at,
             age: age_seconds.map(human_age),
             age_seconds,
-            errors: bus::errors_of(headers),
+            errors: aiguillage_bus::headers::errors_of(headers),
             routing_key,
             readable,
         }
@@ -199,10 +215,13 @@ fn read_unrouted(
 ) -> DeadLetter {
     let original = delivery.properties.headers().as_ref();
     // The broker's alternate exchange keeps the portal's routing key on the message itself.
-    let routing_key = bus::original_routing_key(delivery);
-    let headers = bus::headers_with(
+    let routing_key = aiguillage_bus::headers::original_routing_key(delivery);
+    let headers = aiguillage_bus::headers::headers_with(
         original,
-        vec![(bus::HEADER_ROUTING_KEY, bus::long_string(&routing_key))],
+        vec![(
+            aiguillage_bus::headers::HEADER_ROUTING_KEY,
+            aiguillage_bus::publisher::long_string(&routing_key),
+        )],
     );
     let mut letter = DeadLetter::read(UNROUTED, &delivery.data, Some(&headers), max_bytes, now);
     letter.status = UNROUTED.to_owned();
@@ -244,7 +263,7 @@ fn unrouted_reason(router: &Router, letter: &DeadLetter) -> String {
 }
 
 fn first_x_death(headers: Option<&FieldTable>) -> Option<&FieldTable> {
-    match headers.and_then(|h| h.inner().get(bus::HEADER_X_DEATH)) {
+    match headers.and_then(|h| h.inner().get(aiguillage_bus::headers::HEADER_X_DEATH)) {
         Some(AMQPValue::FieldArray(deaths)) => match deaths.as_slice().first() {
             Some(AMQPValue::FieldTable(death)) => Some(death),
             _ => None,
@@ -254,7 +273,7 @@ fn first_x_death(headers: Option<&FieldTable>) -> Option<&FieldTable> {
 }
 
 fn x_death_reason(death: &FieldTable) -> Option<String> {
-    let reason = bus::header_text(Some(death), "reason")?;
+    let reason = aiguillage_bus::headers::header_text(Some(death), "reason")?;
     Some(if reason == "delivery_limit" {
         "RabbitMQ l'a mise en lettre morte à la limite de livraisons (bus.delivery_limit) : aucun résultat n'a jamais été enregistré, la passerelle s'est arrêtée ou a planté chaque fois qu'elle la traitait".into()
     } else {
@@ -452,9 +471,9 @@ impl<'r> Reader<'r> {
                 context: format!("cannot open a channel to read `{queue}`"),
                 source,
             })?;
-        let remaining = match bus::queue_depth(&channel, &queue).await {
+        let remaining = match aiguillage_bus::topology::queue_depth(&channel, &queue).await {
             Ok(depth) => depth,
-            Err(error) if bus::is_not_found(&error) => return Ok(None),
+            Err(error) if aiguillage_bus::publisher::is_not_found(&error) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
         Ok(Some(Self {
@@ -657,7 +676,7 @@ impl<'a> DeadLetters<'a> {
             store,
             filter: selection.filter(),
             publisher: Publisher::open(self.connection).await?,
-            replayed_at: store::now_text(),
+            replayed_at: aiguillage_bus::now_text(),
         };
         let result = match self.unrouted {
             Some(router) => {
@@ -784,7 +803,10 @@ impl Replay<'_> {
     /// True when `letter` is not selected, or is a copy this run replayed that came back.
     fn ignores(&self, delivery: &Delivery, letter: &DeadLetter) -> bool {
         let headers = delivery.properties.headers().as_ref();
-        let mark = bus::header_text(headers, bus::HEADER_REPLAYED_AT);
+        let mark = aiguillage_bus::headers::header_text(
+            headers,
+            aiguillage_bus::headers::HEADER_REPLAYED_AT,
+        );
         !self.filter.matches(letter) || mark.as_deref() == Some(self.replayed_at.as_str())
     }
 
@@ -890,14 +912,15 @@ impl Handler for ReplayUnrouted<'_> {
         // store and the targets' idempotency absorb a démarche delivered twice. Published
         // under its routing key, it reaches the queues the running gateway binds; one that
         // none binds yet comes back here through the alternate exchange, never lost.
-        let headers = bus::headers_with(
+        let headers = aiguillage_bus::headers::headers_with(
             delivery.properties.headers().as_ref(),
             vec![(
-                bus::HEADER_REPLAYED_AT,
-                bus::long_string(&replay.replayed_at),
+                aiguillage_bus::headers::HEADER_REPLAYED_AT,
+                aiguillage_bus::publisher::long_string(&replay.replayed_at),
             )],
         );
-        let properties = bus::forwarded_properties(&delivery.properties, headers);
+        let properties =
+            aiguillage_bus::headers::forwarded_properties(&delivery.properties, headers);
         replay
             .publisher
             .publish(
@@ -941,7 +964,7 @@ impl Handler for Discarding<'_> {
                 form: letter.form.clone(),
                 reason: self.reason.to_owned(),
                 discarded_by: self.by.to_owned(),
-                discarded_at: store::now_text(),
+                discarded_at: aiguillage_bus::now_text(),
                 // Proves later which body was thrown away without keeping it.
                 body_sha256: Some(sha256_hex(&delivery.data)),
             })
@@ -970,29 +993,32 @@ fn replay_properties(
     replayed_at: &str,
 ) -> BasicProperties {
     let original = dead.headers().as_ref();
-    let mut headers = bus::headers_without(
+    let mut headers = aiguillage_bus::headers::headers_without(
         original,
         &[
-            bus::HEADER_REASON,
-            bus::HEADER_STATUS,
-            bus::HEADER_DEAD_AT,
+            aiguillage_bus::headers::HEADER_REASON,
+            aiguillage_bus::headers::HEADER_STATUS,
+            aiguillage_bus::headers::HEADER_DEAD_AT,
             // The broker's count of returns, grown by every `dead list`: not the copy's.
-            bus::HEADER_DELIVERY_COUNT,
+            aiguillage_bus::headers::HEADER_DELIVERY_COUNT,
         ],
     );
-    headers.insert(bus::HEADER_ATTEMPT.into(), AMQPValue::LongUInt(1));
     headers.insert(
-        bus::HEADER_REPLAYED_AT.into(),
-        bus::long_string(replayed_at),
+        aiguillage_bus::headers::HEADER_ATTEMPT.into(),
+        AMQPValue::LongUInt(1),
     );
-    if !headers.contains_key(bus::HEADER_ROUTING_KEY) {
+    headers.insert(
+        aiguillage_bus::headers::HEADER_REPLAYED_AT.into(),
+        aiguillage_bus::publisher::long_string(replayed_at),
+    );
+    if !headers.contains_key(aiguillage_bus::headers::HEADER_ROUTING_KEY) {
         // Dead-lettered by RabbitMQ itself: the envelope says where the portal sent it.
         headers.insert(
-            bus::HEADER_ROUTING_KEY.into(),
-            bus::long_string(&format!("{}.{}", letter.commune, letter.form)),
+            aiguillage_bus::headers::HEADER_ROUTING_KEY.into(),
+            aiguillage_bus::publisher::long_string(&format!("{}.{}", letter.commune, letter.form)),
         );
     }
-    bus::forwarded_properties(dead, headers)
+    aiguillage_bus::headers::forwarded_properties(dead, headers)
 }
 
 /// The dead letters as a table for people, the reason last (it is the longest).
@@ -1087,7 +1113,7 @@ fn sha256_hex(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::{errors_value, headers_with, long_string};
+    use aiguillage_bus::{headers::errors_value, headers::headers_with, publisher::long_string};
     use serde_json::json;
 
     fn now() -> OffsetDateTime {
@@ -1110,16 +1136,25 @@ mod tests {
         headers_with(
             None,
             vec![
-                (bus::HEADER_ATTEMPT, AMQPValue::LongUInt(3)),
-                (bus::HEADER_STATUS, long_string("dead")),
-                (bus::HEADER_REASON, long_string("HTTP 503")),
-                (bus::HEADER_DEAD_AT, long_string("2026-11-29T09:55:00.000Z")),
                 (
-                    bus::HEADER_ROUTING_KEY,
+                    aiguillage_bus::headers::HEADER_ATTEMPT,
+                    AMQPValue::LongUInt(3),
+                ),
+                (aiguillage_bus::headers::HEADER_STATUS, long_string("dead")),
+                (
+                    aiguillage_bus::headers::HEADER_REASON,
+                    long_string("HTTP 503"),
+                ),
+                (
+                    aiguillage_bus::headers::HEADER_DEAD_AT,
+                    long_string("2026-11-29T09:55:00.000Z"),
+                ),
+                (
+                    aiguillage_bus::headers::HEADER_ROUTING_KEY,
                     long_string("44043.inscription-cantine"),
                 ),
                 (
-                    bus::HEADER_ERRORS,
+                    aiguillage_bus::headers::HEADER_ERRORS,
                     errors_value(vec!["a".into(), "b".into(), "c".into()]),
                 ),
             ],
@@ -1148,13 +1183,16 @@ mod tests {
         let headers = headers_with(
             None,
             vec![
-                (bus::HEADER_STATUS, long_string("rejected")),
                 (
-                    bus::HEADER_REASON,
+                    aiguillage_bus::headers::HEADER_STATUS,
+                    long_string("rejected"),
+                ),
+                (
+                    aiguillage_bus::headers::HEADER_REASON,
                     long_string("enveloppe invalide : le corps n'est pas du JSON valide"),
                 ),
                 (
-                    bus::HEADER_ROUTING_KEY,
+                    aiguillage_bus::headers::HEADER_ROUTING_KEY,
                     long_string("44064.inscription-cantine"),
                 ),
             ],
@@ -1178,7 +1216,7 @@ mod tests {
         let headers = headers_with(
             None,
             vec![(
-                bus::HEADER_X_DEATH,
+                aiguillage_bus::headers::HEADER_X_DEATH,
                 AMQPValue::FieldArray(vec![AMQPValue::FieldTable(death)].into()),
             )],
         );
@@ -1233,7 +1271,7 @@ mod tests {
         let headers = headers_with(
             None,
             vec![(
-                bus::HEADER_ROUTING_KEY,
+                aiguillage_bus::headers::HEADER_ROUTING_KEY,
                 long_string("44064.inscription-cantine"),
             )],
         );
@@ -1291,28 +1329,33 @@ mod tests {
     #[test]
     fn a_replayed_copy_starts_over_with_its_history() {
         let mut headers = dead_headers();
-        headers.insert(bus::HEADER_DELIVERY_COUNT.into(), AMQPValue::LongLongInt(4));
+        headers.insert(
+            aiguillage_bus::headers::HEADER_DELIVERY_COUNT.into(),
+            AMQPValue::LongLongInt(4),
+        );
         let letter = DeadLetter::read("famille", &valid_body(), Some(&headers), 1 << 20, now());
-        let properties = bus::persistent_json()
-            .with_message_id(bus::short(&letter.id))
+        let properties = aiguillage_bus::publisher::persistent_json()
+            .with_message_id(aiguillage_bus::publisher::short(&letter.id))
             .with_headers(headers);
         let replayed = replay_properties(&properties, &letter, "2026-11-29T12:00:00.000Z");
         let h = replayed.headers().as_ref();
-        assert_eq!(bus::attempt_of(h), 1);
-        assert_eq!(bus::errors_of(h).len(), 3);
+        assert_eq!(aiguillage_bus::headers::attempt_of(h), 1);
+        assert_eq!(aiguillage_bus::headers::errors_of(h).len(), 3);
         assert_eq!(
-            bus::header_text(h, bus::HEADER_ROUTING_KEY).as_deref(),
+            aiguillage_bus::headers::header_text(h, aiguillage_bus::headers::HEADER_ROUTING_KEY)
+                .as_deref(),
             Some("44043.inscription-cantine")
         );
         assert_eq!(
-            bus::header_text(h, bus::HEADER_REPLAYED_AT).as_deref(),
+            aiguillage_bus::headers::header_text(h, aiguillage_bus::headers::HEADER_REPLAYED_AT)
+                .as_deref(),
             Some("2026-11-29T12:00:00.000Z")
         );
         for gone in [
-            bus::HEADER_REASON,
-            bus::HEADER_STATUS,
-            bus::HEADER_DEAD_AT,
-            bus::HEADER_DELIVERY_COUNT,
+            aiguillage_bus::headers::HEADER_REASON,
+            aiguillage_bus::headers::HEADER_STATUS,
+            aiguillage_bus::headers::HEADER_DEAD_AT,
+            aiguillage_bus::headers::HEADER_DELIVERY_COUNT,
         ] {
             assert!(!h.is_some_and(|h| h.contains_key(gone)), "{gone}");
         }

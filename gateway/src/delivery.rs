@@ -22,16 +22,18 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::breaker::{Breaker, BreakerState};
-use crate::bus::{self, BusError, Publisher, StatusEvent};
-use crate::config::{BusConfig, ConnectorInstance};
-use crate::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
+use crate::config::ConnectorInstance;
 use crate::fence::{self, Fence, Seen};
 use crate::holding::StoreHolding;
 use crate::mapping;
 use crate::metrics::ConnectorMetrics;
 use crate::numbering::StoreNumbering;
 use crate::routing::{Decision, Router};
-use crate::store::{Outcome, Status, Store, StoreError};
+use crate::store::{Outcome, Store, StoreError};
+use aiguillage_bus::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
+use aiguillage_bus::BusConfig;
+use aiguillage_bus::Status;
+use aiguillage_bus::{BusError, Publisher, StatusEvent};
 
 /// A failure of the gateway's own infrastructure (bus or store) while handling a message:
 /// the message is left unacknowledged and the session restarts.
@@ -225,7 +227,7 @@ impl Pipeline {
         // A copy of another connector's démarche may be its only copy (see fence.rs).
         let may_be_alone = before_fence || fence::may_be_alone(delivery);
         let headers = delivery.properties.headers().as_ref();
-        let attempt = bus::attempt_of(headers);
+        let attempt = aiguillage_bus::headers::attempt_of(headers);
         let connector = self.instance.name.as_str();
 
         let mut envelope = match Envelope::parse(&delivery.data, self.bus.max_message_bytes) {
@@ -246,7 +248,7 @@ impl Pipeline {
             attempt,
         );
         async move {
-            let routing_key = bus::original_routing_key(delivery);
+            let routing_key = aiguillage_bus::headers::original_routing_key(delivery);
             let route = match self.router.decide(connector, &envelope.commune, &envelope.form, &routing_key) {
                 Decision::Deliver(route) => route,
                 Decision::NotMine { takers, forward } => {
@@ -276,15 +278,15 @@ impl Pipeline {
                 if recorded.status.is_final() {
                     // Delivered before a crash or a lost ack: say it again, deliver nothing.
                     debug!(status = %recorded.status, "outcome already recorded: not delivered again");
-                    let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, recorded.status, recorded.attempts);
-                    event.reference = recorded.reference;
-                    event.error = recorded.last_error;
-                    event.details = recorded.details;
-                    event.publish(&self.publisher, &self.bus.status_exchange).await?;
+                    StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, recorded.status, recorded.attempts)
+                        .with_reference(recorded.reference)
+                        .with_error(recorded.last_error)
+                        .with_details(recorded.details)
+                        .publish(&self.publisher, &self.bus.status_exchange).await?;
                     ack(delivery).await?;
                     return Ok(Handled::AlreadyRecorded {
-                        commune: envelope.commune.clone(),
-                        form: envelope.form.clone(),
+                        commune: envelope.commune.to_string(),
+                        form: envelope.form.to_string(),
                     });
                 }
             }
@@ -325,16 +327,16 @@ impl Pipeline {
                 drop(slot);
                 ack(delivery).await?;
                 return Ok(Handled::Held {
-                    commune: envelope.commune.clone(),
-                    form: envelope.form.clone(),
+                    commune: envelope.commune.to_string(),
+                    form: envelope.form.to_string(),
                 });
             }
 
             let mut outcome = Outcome {
                 envelope_id: envelope.id.clone(),
                 connector: connector.to_owned(),
-                commune: envelope.commune.clone(),
-                form: envelope.form.clone(),
+                commune: envelope.commune.to_string(),
+                form: envelope.form.to_string(),
                 status: Status::Delivered,
                 attempts: attempt,
                 reference: None,
@@ -351,7 +353,7 @@ impl Pipeline {
                 Attempt::Held => {}
                 Attempt::Failed(error) => {
                     let reason = error.report();
-                    let mut history = bus::errors_of(headers);
+                    let mut history = aiguillage_bus::headers::errors_of(headers);
                     history.push(format!("attempt {attempt}: {reason}"));
                     outcome.last_error = Some(reason.clone());
                     outcome.status = if error.is_permanent() {
@@ -382,11 +384,11 @@ impl Pipeline {
             // most `concurrency` démarches delivered but not recorded (delivered again, with
             // the same idempotency key).
             drop(slot);
-            let mut event = StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, outcome.status, attempt);
-            event.reference = outcome.reference;
-            event.error = outcome.last_error;
-            event.details = outcome.details;
-            event.publish(&self.publisher, &self.bus.status_exchange).await?;
+            StatusEvent::new(&envelope.id, &envelope.commune, &envelope.form, connector, outcome.status, attempt)
+                .with_reference(outcome.reference)
+                .with_error(outcome.last_error)
+                .with_details(outcome.details)
+                .publish(&self.publisher, &self.bus.status_exchange).await?;
             ack(delivery).await?;
             Ok(Handled::Outcome {
                 status: outcome.status,
@@ -411,7 +413,7 @@ impl Pipeline {
     ) -> Result<Handled, PipelineError> {
         // Several connectors may hold a copy (broad bindings): the routing key decides,
         // like the body would have, which of them keeps it.
-        let key = bus::original_routing_key(delivery);
+        let key = aiguillage_bus::headers::original_routing_key(delivery);
         if let Some((commune, form)) = key.split_once('.') {
             if let Decision::NotMine { takers, .. } =
                 self.router.decide(&self.instance.name, commune, form, &key)
@@ -431,7 +433,8 @@ impl Pipeline {
             error = %reason,
             "rejected: sent to the dead letters"
         );
-        let mut history = bus::errors_of(delivery.properties.headers().as_ref());
+        let mut history =
+            aiguillage_bus::headers::errors_of(delivery.properties.headers().as_ref());
         history.push(format!("attempt {attempt}: {reason}"));
         self.send_to_dead_letters(delivery, Status::Rejected, &reason, history)
             .await?;
@@ -444,18 +447,17 @@ impl Pipeline {
             let form = salvage
                 .form
                 .unwrap_or_else(|| words.next().unwrap_or_default().to_owned());
-            let mut event = StatusEvent::new(
+            StatusEvent::new(
                 &id,
                 &commune,
                 &form,
                 &self.instance.name,
                 Status::Rejected,
                 attempt,
-            );
-            event.error = Some(reason);
-            event
-                .publish(&self.publisher, &self.bus.status_exchange)
-                .await?;
+            )
+            .with_error(Some(reason))
+            .publish(&self.publisher, &self.bus.status_exchange)
+            .await?;
         }
         ack(delivery).await?;
         Ok(Handled::Outcome {
@@ -505,22 +507,32 @@ impl Pipeline {
     ) -> Result<(), BusError> {
         let original = delivery.properties.headers().as_ref();
         let mut updates = vec![
-            (bus::HEADER_ATTEMPT, AMQPValue::LongUInt(next_attempt)),
-            (bus::HEADER_ERRORS, bus::errors_value(history)),
+            (
+                aiguillage_bus::headers::HEADER_ATTEMPT,
+                AMQPValue::LongUInt(next_attempt),
+            ),
+            (
+                aiguillage_bus::headers::HEADER_ERRORS,
+                aiguillage_bus::headers::errors_value(history),
+            ),
         ];
-        if !original.is_some_and(|h| h.contains_key(bus::HEADER_ROUTING_KEY)) {
+        if !original.is_some_and(|h| h.contains_key(aiguillage_bus::headers::HEADER_ROUTING_KEY)) {
             updates.push((
-                bus::HEADER_ROUTING_KEY,
-                bus::long_string(delivery.routing_key.as_str()),
+                aiguillage_bus::headers::HEADER_ROUTING_KEY,
+                aiguillage_bus::publisher::long_string(delivery.routing_key.as_str()),
             ));
         }
         // Jitter: each message waits 80 to 100 % of its tier's delay, so that démarches
         // that failed together do not all come back together. (A per-message TTL only
         // shortens the queue's; at the head of a FIFO the spread costs at most 20 %.)
         let jittered = self.tiers[tier].mul_f64(rand::random_range(0.8..=1.0));
-        let properties =
-            bus::forwarded_properties(&delivery.properties, bus::headers_with(original, updates))
-                .with_expiration(bus::short(&jittered.as_millis().to_string()));
+        let properties = aiguillage_bus::headers::forwarded_properties(
+            &delivery.properties,
+            aiguillage_bus::headers::headers_with(original, updates),
+        )
+        .with_expiration(aiguillage_bus::publisher::short(
+            &jittered.as_millis().to_string(),
+        ));
         let queue = self.bus.retry_queue(&self.instance.name, self.tiers[tier]);
         self.publisher
             .publish("", &queue, &delivery.data, properties, true)
@@ -534,22 +546,30 @@ impl Pipeline {
     /// restart) goes to the unrouted démarches instead of travelling on.
     async fn pass_on(&self, delivery: &Delivery, takers: &[&str]) -> Result<(), BusError> {
         let original = delivery.properties.headers().as_ref();
-        let forwards = match original.and_then(|h| h.inner().get(bus::HEADER_FORWARDS)) {
-            Some(AMQPValue::LongUInt(n)) => *n,
-            _ => 0,
-        };
+        let forwards =
+            match original.and_then(|h| h.inner().get(aiguillage_bus::headers::HEADER_FORWARDS)) {
+                Some(AMQPValue::LongUInt(n)) => *n,
+                _ => 0,
+            };
         if takers.is_empty() || forwards >= MAX_FORWARDS {
             return self.send_to_unrouted(delivery).await;
         }
-        let routing_key = bus::original_routing_key(delivery);
-        let headers = bus::headers_with(
+        let routing_key = aiguillage_bus::headers::original_routing_key(delivery);
+        let headers = aiguillage_bus::headers::headers_with(
             original,
             vec![
-                (bus::HEADER_ROUTING_KEY, bus::long_string(&routing_key)),
-                (bus::HEADER_FORWARDS, AMQPValue::LongUInt(forwards + 1)),
+                (
+                    aiguillage_bus::headers::HEADER_ROUTING_KEY,
+                    aiguillage_bus::publisher::long_string(&routing_key),
+                ),
+                (
+                    aiguillage_bus::headers::HEADER_FORWARDS,
+                    AMQPValue::LongUInt(forwards + 1),
+                ),
             ],
         );
-        let properties = bus::forwarded_properties(&delivery.properties, headers);
+        let properties =
+            aiguillage_bus::headers::forwarded_properties(&delivery.properties, headers);
         for taker in takers {
             self.publisher
                 .publish(
@@ -570,7 +590,7 @@ impl Pipeline {
         self.publisher
             .publish(
                 &self.bus.unrouted_exchange(),
-                &bus::original_routing_key(delivery),
+                &aiguillage_bus::headers::original_routing_key(delivery),
                 &delivery.data,
                 delivery.properties.clone(),
                 true,
@@ -587,23 +607,37 @@ impl Pipeline {
     ) -> Result<(), BusError> {
         let original = delivery.properties.headers().as_ref();
         let mut updates = vec![
-            (bus::HEADER_REASON, bus::long_string(reason)),
-            (bus::HEADER_STATUS, bus::long_string(status.as_str())),
-            (bus::HEADER_CONNECTOR, bus::long_string(&self.instance.name)),
             (
-                bus::HEADER_DEAD_AT,
-                bus::long_string(&crate::store::now_text()),
+                aiguillage_bus::headers::HEADER_REASON,
+                aiguillage_bus::publisher::long_string(reason),
             ),
-            (bus::HEADER_ERRORS, bus::errors_value(history)),
+            (
+                aiguillage_bus::headers::HEADER_STATUS,
+                aiguillage_bus::publisher::long_string(status.as_str()),
+            ),
+            (
+                aiguillage_bus::headers::HEADER_CONNECTOR,
+                aiguillage_bus::publisher::long_string(&self.instance.name),
+            ),
+            (
+                aiguillage_bus::headers::HEADER_DEAD_AT,
+                aiguillage_bus::publisher::long_string(&aiguillage_bus::now_text()),
+            ),
+            (
+                aiguillage_bus::headers::HEADER_ERRORS,
+                aiguillage_bus::headers::errors_value(history),
+            ),
         ];
-        if !original.is_some_and(|h| h.contains_key(bus::HEADER_ROUTING_KEY)) {
+        if !original.is_some_and(|h| h.contains_key(aiguillage_bus::headers::HEADER_ROUTING_KEY)) {
             updates.push((
-                bus::HEADER_ROUTING_KEY,
-                bus::long_string(delivery.routing_key.as_str()),
+                aiguillage_bus::headers::HEADER_ROUTING_KEY,
+                aiguillage_bus::publisher::long_string(delivery.routing_key.as_str()),
             ));
         }
-        let properties =
-            bus::forwarded_properties(&delivery.properties, bus::headers_with(original, updates));
+        let properties = aiguillage_bus::headers::forwarded_properties(
+            &delivery.properties,
+            aiguillage_bus::headers::headers_with(original, updates),
+        );
         let queue = self.bus.dead_queue(&self.instance.name);
         self.publisher
             .publish("", &queue, &delivery.data, properties, true)
@@ -664,7 +698,7 @@ pub async fn consume(
     let mut consumer = channel
         .basic_consume(
             queue.as_str().into(),
-            bus::short(&tag),
+            aiguillage_bus::publisher::short(&tag),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         )
@@ -797,7 +831,10 @@ pub async fn consume(
     }
     // Graceful stop: take nothing more, let what is in flight finish and be acked.
     let _ = channel
-        .basic_cancel(bus::short(&tag), BasicCancelOptions::default())
+        .basic_cancel(
+            aiguillage_bus::publisher::short(&tag),
+            BasicCancelOptions::default(),
+        )
         .await;
     let drained = tokio::time::timeout(grace, async {
         while let Some(joined) = in_flight.join_next().await {

@@ -239,15 +239,16 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let bus_config = config.bus.clone();
 
-    let connection = bus::connect(&bus_config, "aiguillage-demo").await.map_err(|error| {
+    let connection = aiguillage_bus::publisher::connect(&bus_config, "aiguillage-demo").await.map_err(|error| {
         anyhow::anyhow!("{error}\nRabbitMQ est-il démarré ? Lancez-le avec `rabbitmq-server -detached` (ou donnez --amqp-url)")
     })?;
     let channel = connection.create_channel().await?;
     remove_topology(&channel, &bus_config).await;
 
     // Listen to status events before anything is published.
-    bus::declare_demarches_exchange(&channel, &bus_config).await?;
-    let mut events = bus::watch_status_events(&channel, &bus_config, "demo-status").await?;
+    aiguillage_bus::topology::declare_demarches_exchange(&channel, &bus_config).await?;
+    let mut events =
+        aiguillage_bus::topology::watch_status_events(&channel, &bus_config, "demo-status").await?;
 
     println!("Démonstration d'Aiguillage");
     println!("  configuration :        {}", config_path.display());
@@ -295,7 +296,7 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
 /// Publishes, reports, and takes the refused démarche through the dead letters and back.
 async fn exchange(
     connection: &lapin::Connection,
-    bus_config: &crate::config::BusConfig,
+    bus_config: &aiguillage_bus::BusConfig,
     events: &mut lapin::Consumer,
     running: &crate::service::Running,
     api: &BillingApi,
@@ -342,7 +343,7 @@ async fn exchange(
     // Let the duplicate be handled too before counting what the API received.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let channel = connection.create_channel().await?;
-    let unrouted = bus::queue_depth(&channel, &bus_config.unrouted_queue())
+    let unrouted = aiguillage_bus::topology::queue_depth(&channel, &bus_config.unrouted_queue())
         .await
         .unwrap_or(0);
 
@@ -601,14 +602,14 @@ fn toml_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
-async fn remove_topology(channel: &lapin::Channel, bus_config: &crate::config::BusConfig) {
+async fn remove_topology(channel: &lapin::Channel, bus_config: &aiguillage_bus::BusConfig) {
     let queues: Vec<String> = CONNECTORS
         .iter()
         .flat_map(|name| {
             bus::connector_queues(bus_config, name, &crate::config::RetryPolicy::default())
         })
         .collect();
-    bus::delete_topology(channel, bus_config, &queues).await;
+    aiguillage_bus::topology::delete_topology(channel, bus_config, &queues).await;
 }
 
 /// The default directory of the demo's output, for the README.

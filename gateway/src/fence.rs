@@ -32,7 +32,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 use time::OffsetDateTime;
 
-use crate::bus::{self, BusError, Publisher};
+use aiguillage_bus::{BusError, Publisher};
 
 /// How long another session's marker is put back in the queue for its owner.
 pub const MARKER_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -82,7 +82,10 @@ impl Fence {
                 HEADER_FENCE_AT.into(),
                 AMQPValue::LongLongInt(now_seconds()),
             ),
-            (bus::HEADER_FENCE.into(), bus::long_string(&token)),
+            (
+                aiguillage_bus::headers::HEADER_FENCE.into(),
+                aiguillage_bus::publisher::long_string(&token),
+            ),
         ]));
         publisher
             .publish("", queue, b"", marker_properties(headers), true)
@@ -98,7 +101,7 @@ impl Fence {
     /// Classifies a delivery, in the order the session receives them.
     pub fn see(&mut self, delivery: &Delivery) -> Seen {
         let headers = delivery.properties.headers().as_ref();
-        match bus::header_text(headers, bus::HEADER_FENCE) {
+        match aiguillage_bus::headers::header_text(headers, aiguillage_bus::headers::HEADER_FENCE) {
             Some(token) if token == self.token => {
                 self.passed = true;
                 Seen::OwnMarker
@@ -122,7 +125,9 @@ impl Fence {
         delivery: &Delivery,
     ) -> Result<bool, BusError> {
         let headers = delivery.properties.headers().as_ref();
-        let token = bus::header_text(headers, bus::HEADER_FENCE).unwrap_or_default();
+        let token =
+            aiguillage_bus::headers::header_text(headers, aiguillage_bus::headers::HEADER_FENCE)
+                .unwrap_or_default();
         if delivery.redelivered || self.put_back.contains(&token) {
             return Ok(false);
         }
@@ -154,7 +159,7 @@ pub fn may_be_alone(delivery: &Delivery) -> bool {
             .properties
             .headers()
             .as_ref()
-            .is_some_and(|h| h.contains_key(bus::HEADER_ROUTING_KEY))
+            .is_some_and(|h| h.contains_key(aiguillage_bus::headers::HEADER_ROUTING_KEY))
 }
 
 fn marker_properties(headers: FieldTable) -> BasicProperties {

@@ -16,11 +16,12 @@ use aiguillage_connector::holding::{FlushContext, FlushedBatch, Holding};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::bus::{Publisher, StatusEvent};
 use crate::config::ConnectorInstance;
 use crate::holding::StoreHolding;
 use crate::numbering::StoreNumbering;
-use crate::store::{Outcome, Status, Store};
+use crate::store::{Outcome, Store};
+use aiguillage_bus::Status;
+use aiguillage_bus::{Publisher, StatusEvent};
 
 /// Flushes `instance` every `every` until `stop`.
 ///
@@ -103,19 +104,18 @@ async fn announce(
             details: Default::default(),
         };
         store.record(&outcome).await.map_err(|e| e.to_string())?;
-        let mut event = StatusEvent::new(
+        StatusEvent::new(
             &demarche.owner,
             &demarche.commune,
             &demarche.form,
             connector,
             Status::Delivered,
             1,
-        );
-        event.reference = demarche.reference.clone();
-        event
-            .publish(publisher, status_exchange)
-            .await
-            .map_err(|e| e.to_string())?;
+        )
+        .with_reference(demarche.reference.clone())
+        .publish(publisher, status_exchange)
+        .await
+        .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -13,7 +13,8 @@ use sqlx::Row;
 use time::{Date, Duration, Month, OffsetDateTime, Time, UtcOffset, Weekday};
 
 use crate::dead::UNROUTED;
-use crate::store::{format_utc, Status, Store, StoreError};
+use crate::store::{Store, StoreError};
+use aiguillage_bus::{format_utc, Status};
 
 /// The most deliveries a search returns (a démarche has one per connector that takes it).
 pub const SEARCH_LIMIT: i64 = 50;

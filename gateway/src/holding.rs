@@ -9,7 +9,8 @@ use aiguillage_connector::{async_trait, ConnectorError};
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::store::{format_utc, now_text, Store};
+use crate::store::Store;
+use aiguillage_bus::{format_utc, now_text};
 
 /// [`Holding`] for one connector, backed by the gateway's store.
 #[derive(Debug, Clone)]

@@ -25,7 +25,6 @@ pub mod dashboard;
 pub mod dead;
 pub mod delivery;
 pub mod demo;
-pub mod envelope;
 pub mod fence;
 pub mod flusher;
 pub mod history;

@@ -24,7 +24,7 @@ use metrics_exporter_prometheus::{
 };
 
 use crate::breaker::BreakerState;
-use crate::store::Status;
+use aiguillage_bus::Status;
 
 /// Counter: messages a connector handled (each attempt, each redelivery).
 pub const RECEIVED: &str = "aiguillage_messages_received_total";

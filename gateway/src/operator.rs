@@ -9,10 +9,10 @@
 use lapin::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::config::BusConfig;
 use crate::dead::{DeadError, DeadLetter, DeadLetters, Filter, Listing, Progress, Selection};
 use crate::routing::Router;
 use crate::store::Store;
+use aiguillage_bus::BusConfig;
 
 /// Which démarches held aside a request is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

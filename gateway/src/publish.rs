@@ -2,9 +2,9 @@
 
 use lapin::Connection;
 
-use crate::bus::{self, BusError, Publisher};
-use crate::config::BusConfig;
-use crate::envelope::{Envelope, EnvelopeError};
+use aiguillage_bus::envelope::{Envelope, EnvelopeError};
+use aiguillage_bus::BusConfig;
+use aiguillage_bus::{BusError, Publisher};
 
 /// An envelope could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub async fn publish_on(
         checked.push((envelope, body));
     }
     let publisher = Publisher::open(connection).await?;
-    bus::declare_demarches_exchange(publisher.channel(), bus).await?;
+    aiguillage_bus::topology::declare_demarches_exchange(publisher.channel(), bus).await?;
     let mut published = Vec::with_capacity(checked.len());
     for (envelope, body) in checked {
         let routing_key = format!("{}.{}", envelope.commune, envelope.form);
@@ -62,8 +62,8 @@ pub async fn publish_on(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|since| since.as_secs())
             .unwrap_or(0);
-        let properties = bus::persistent_json()
-            .with_message_id(bus::short(&envelope.id))
+        let properties = aiguillage_bus::publisher::persistent_json()
+            .with_message_id(aiguillage_bus::publisher::short(&envelope.id))
             .with_timestamp(now);
         // Mandatory: with the alternate exchange nothing is returned, but if the exchange
         // were declared without it the operator must hear that a démarche went nowhere.
@@ -89,7 +89,7 @@ pub async fn publish(
     bus: &BusConfig,
     envelopes: &[(String, Vec<u8>)],
 ) -> Result<Vec<Published>, PublishError> {
-    let connection = bus::connect(bus, "aiguillage-publish").await?;
+    let connection = aiguillage_bus::publisher::connect(bus, "aiguillage-publish").await?;
     let result = publish_on(&connection, bus, envelopes).await;
     let _ = connection.close(200, "published".into()).await;
     result

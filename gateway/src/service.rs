@@ -14,7 +14,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::admin::{self, AdminState};
 use crate::breaker::{Breaker, BreakerState};
-use crate::bus::{self, Publisher};
+use crate::bus;
 use crate::config::Config;
 use crate::delivery::{self, ConnectorState, Pipeline};
 use crate::fence::Fence;
@@ -22,6 +22,7 @@ use crate::flusher;
 use crate::metrics::{Metrics, QueueKind};
 use crate::routing::Router;
 use crate::store::{Binding, Store, StoreError};
+use aiguillage_bus::Publisher;
 
 /// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -284,7 +285,7 @@ async fn supervise(
                 if started.elapsed() > Duration::from_secs(30) {
                     failures = 0;
                 }
-                let delay = bus::reconnect_delay(failures);
+                let delay = aiguillage_bus::publisher::reconnect_delay(failures);
                 failures = failures.saturating_add(1);
                 warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "bus session ended: reconnecting");
                 tokio::select! {
@@ -342,7 +343,7 @@ async fn prune_stale_bindings(
         if wanted.contains(&binding) {
             continue;
         }
-        bus::unbind(channel, exchange, &binding.queue, &binding.routing_key)
+        aiguillage_bus::topology::unbind(channel, exchange, &binding.queue, &binding.routing_key)
             .await
             .map_err(|e| e.to_string())?;
         store
@@ -371,7 +372,7 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let bus_config = Arc::new(config.bus.clone());
-    let connection = bus::connect(
+    let connection = aiguillage_bus::publisher::connect(
         &config.bus,
         // Names the connection for the operator (rabbitmqctl list_connections).
         &format!(
@@ -537,7 +538,11 @@ async fn read_queue_depth(
             }
         },
     };
-    let read = tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, bus::queue_depth(&open, queue)).await;
+    let read = tokio::time::timeout(
+        QUEUE_DEPTH_TIMEOUT,
+        aiguillage_bus::topology::queue_depth(&open, queue),
+    )
+    .await;
     match read {
         Ok(Ok(messages)) => {
             *channel = Some(open);

@@ -7,65 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
+use aiguillage_bus::{now_text, Status, UnknownStatus};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Where a démarche stands with one connector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// The business software accepted it.
-    Delivered,
-    /// A transient failure; it will be tried again.
-    Retrying,
-    /// A permanent failure; it is in the dead letters.
-    Rejected,
-    /// Retries exhausted; it is in the dead letters.
-    Dead,
-}
-
-impl Status {
-    /// The contract's word for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::Retrying => "retrying",
-            Self::Rejected => "rejected",
-            Self::Dead => "dead",
-        }
-    }
-
-    /// True when nothing more will happen without an operator (delivered or dead-lettered).
-    pub fn is_final(self) -> bool {
-        !matches!(self, Self::Retrying)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "delivered" => Self::Delivered,
-            "retrying" => Self::Retrying,
-            "rejected" => Self::Rejected,
-            "dead" => Self::Dead,
-            other => return Err(StoreError::Corrupt(format!("unknown status `{other}`"))),
-        })
-    }
-}
 
 /// The recorded outcome of one (envelope, connector).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +79,12 @@ pub enum StoreError {
     /// is closed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+}
+
+impl From<UnknownStatus> for StoreError {
+    fn from(error: UnknownStatus) -> Self {
+        Self::Corrupt(error.to_string())
+    }
 }
 
 /// A binding of a connector's queue on the démarches exchange.
@@ -859,27 +814,6 @@ fn details_from_text(text: Option<String>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Now, as stored: RFC 3339 UTC with exactly three decimals, so that the text sorts as
-/// the time does.
-pub fn now_text() -> String {
-    format_utc(OffsetDateTime::now_utc())
-}
-
-/// A time as stored: `2026-11-28T09:12:00.000Z`.
-pub fn format_utc(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.millisecond()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,16 +861,5 @@ mod tests {
         let mut sql = String::new();
         push_placeholders(&mut sql, 1, 2, 3);
         assert_eq!(sql, "($1, $2, $3), ($4, $5, $6)");
-    }
-
-    #[test]
-    fn stored_times_have_a_fixed_width_so_that_text_order_is_time_order() {
-        let whole = time::macros::datetime!(2026-11-28 09:12:00 UTC);
-        let later = time::macros::datetime!(2026-11-28 09:12:00.06 UTC);
-        assert_eq!(format_utc(whole), "2026-11-28T09:12:00.000Z");
-        assert_eq!(format_utc(later), "2026-11-28T09:12:00.060Z");
-        assert!(format_utc(whole) < format_utc(later));
-        let paris = time::macros::datetime!(2026-11-28 10:12:00 +01:00);
-        assert_eq!(format_utc(paris), "2026-11-28T09:12:00.000Z");
     }
 }

@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use aiguillage_gateway::config::{BusConfig, Config};
+use aiguillage_bus::BusConfig;
+use aiguillage_gateway::config::Config;
 use aiguillage_gateway::registry::Registry;
 use aiguillage_gateway::service::{self, Running};
 use futures_util::StreamExt;
@@ -271,10 +272,10 @@ impl Scenario {
     pub async fn publish_unchecked(&self, routing_key: &str, body: &[u8]) {
         let connection = self.connection().await;
         let bus = self.bus();
-        let publisher = aiguillage_gateway::bus::Publisher::open(&connection)
+        let publisher = aiguillage_bus::Publisher::open(&connection)
             .await
             .expect("channel");
-        aiguillage_gateway::bus::declare_demarches_exchange(publisher.channel(), &bus)
+        aiguillage_bus::topology::declare_demarches_exchange(publisher.channel(), &bus)
             .await
             .expect("declare");
         publisher
@@ -282,7 +283,7 @@ impl Scenario {
                 &bus.exchange,
                 routing_key,
                 body,
-                aiguillage_gateway::bus::persistent_json(),
+                aiguillage_bus::publisher::persistent_json(),
                 false,
             )
             .await
@@ -295,7 +296,7 @@ impl Scenario {
         let connection = self.connection().await;
         let channel = connection.create_channel().await.expect("channel");
         let mut consumer =
-            aiguillage_gateway::bus::watch_status_events(&channel, &self.bus(), "test-events")
+            aiguillage_bus::topology::watch_status_events(&channel, &self.bus(), "test-events")
                 .await
                 .expect("follow the status events");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -321,7 +322,7 @@ impl Scenario {
     pub async fn queue_depth(&self, queue: &str) -> u32 {
         let connection = self.connection().await;
         let channel = connection.create_channel().await.expect("channel");
-        let depth = aiguillage_gateway::bus::queue_depth(&channel, queue)
+        let depth = aiguillage_bus::topology::queue_depth(&channel, queue)
             .await
             .expect("queue exists");
         let _ = connection.close(200, "done".into()).await;
@@ -408,7 +409,7 @@ impl Scenario {
                 .iter()
                 .flat_map(|portal| portal.notify_queues(bus)),
         );
-        aiguillage_gateway::bus::delete_topology(&channel, bus, &queues).await;
+        aiguillage_bus::topology::delete_topology(&channel, bus, &queues).await;
         let _ = connection.close(200, "done".into()).await;
         if let Some(schema) = self.pg_schema {
             let admin = admin_pool().await;

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aiguillage_gateway::store::{Status, Store};
+use aiguillage_bus::Status;
+use aiguillage_gateway::store::Store;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::{envelope, Scenario, StoreKind};
 use tokio::process::{Child, Command};
@@ -33,7 +34,7 @@ async fn wait_for_queue(scenario: &Scenario, queue: &str) {
     let connection = scenario.connection().await;
     for _ in 0..300 {
         let channel = connection.create_channel().await.unwrap();
-        if aiguillage_gateway::bus::queue_depth(&channel, queue)
+        if aiguillage_bus::topology::queue_depth(&channel, queue)
             .await
             .is_ok()
         {

@@ -50,7 +50,7 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
             .collect();
         for queue in &queues {
             let channel = connection.create_channel().await.expect("channel");
-            if aiguillage_gateway::bus::queue_depth(&channel, queue)
+            if aiguillage_bus::topology::queue_depth(&channel, queue)
                 .await
                 .is_ok()
             {
@@ -58,7 +58,7 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
             }
         }
         let channel = connection.create_channel().await.expect("channel");
-        aiguillage_gateway::bus::delete_topology(&channel, &config.bus, &queues).await;
+        aiguillage_bus::topology::delete_topology(&channel, &config.bus, &queues).await;
         let _ = connection.close(200, "done".into()).await;
     }
 

@@ -230,7 +230,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
     // Cleaned up before the assertions: a failure must not leave queues behind.
     running.shutdown().await;
     let channel = connection.create_channel().await.expect("channel");
-    aiguillage_gateway::bus::delete_topology(&channel, &bus, &queues).await;
+    aiguillage_bus::topology::delete_topology(&channel, &bus, &queues).await;
     let _ = connection.close(200, "done".into()).await;
 
     assert_eq!(imported.len(), 1, "{imported:?}");

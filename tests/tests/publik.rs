@@ -683,7 +683,7 @@ async fn round_trip_from_the_portal_to_the_software_and_back() {
 async fn publish_status_event_again(scenario: &Scenario, event: &Value) {
     let connection = scenario.connection().await;
     let bus = scenario.bus();
-    let publisher = aiguillage_gateway::bus::Publisher::open(&connection)
+    let publisher = aiguillage_bus::Publisher::open(&connection)
         .await
         .expect("channel");
     let key = format!(
@@ -697,7 +697,7 @@ async fn publish_status_event_again(scenario: &Scenario, event: &Value) {
             &bus.status_exchange,
             &key,
             event.to_string().as_bytes(),
-            aiguillage_gateway::bus::persistent_json(),
+            aiguillage_bus::publisher::persistent_json(),
             true,
         )
         .await

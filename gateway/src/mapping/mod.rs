@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::envelope::Envelope;
+use aiguillage_bus::envelope::Envelope;
 use filters::Tables;
 use scope::{Frame, Scope, Slots, VarPath};
 use types::{FieldType, TypeError};

@@ -13,8 +13,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, UtcOffset, Weekday};
 
-use crate::config::{BusConfig, Problem};
-use crate::routing::{is_form_slug, is_insee_code};
+use aiguillage_bus::{is_form_slug, is_insee_code};
+use aiguillage_bus::{BusConfig, Problem};
 
 /// The default address of the intake: loopback only (put a TLS reverse proxy in front).
 pub const DEFAULT_INTAKE_LISTEN: &str = "127.0.0.1:9470";
@@ -490,7 +490,7 @@ impl Portal {
         format!(
             "{}.retry.{}",
             self.notify_queue(bus),
-            crate::config::compact_duration(delay)
+            aiguillage_bus::compact_duration(delay)
         )
     }
 

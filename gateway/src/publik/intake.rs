@@ -38,11 +38,11 @@ use tracing::{debug, error, info, warn};
 
 use super::config::{webhook_keys, CommuneRule, IntakeConfig, Portal};
 use super::signature::{SignatureError, Verifier};
-use crate::bus::{self, Publisher};
-use crate::config::BusConfig;
-use crate::envelope::{Envelope, EnvelopeError};
 use crate::metrics::Metrics;
-use crate::routing::is_insee_code;
+use aiguillage_bus::envelope::{Envelope, EnvelopeError};
+use aiguillage_bus::is_insee_code;
+use aiguillage_bus::BusConfig;
+use aiguillage_bus::Publisher;
 
 /// After a failed connection to the broker, requests get `503` at once for this long
 /// instead of each trying again.
@@ -460,13 +460,14 @@ impl Link {
             }
         }
         let opened = tokio::time::timeout(self.timeout, async {
-            let connection = bus::connect(&self.bus, "aiguillage-publik-intake")
-                .await
-                .map_err(|e| e.to_string())?;
+            let connection =
+                aiguillage_bus::publisher::connect(&self.bus, "aiguillage-publik-intake")
+                    .await
+                    .map_err(|e| e.to_string())?;
             let publisher = Publisher::open(&connection)
                 .await
                 .map_err(|e| e.to_string())?;
-            bus::declare_demarches_exchange(publisher.channel(), &self.bus)
+            aiguillage_bus::topology::declare_demarches_exchange(publisher.channel(), &self.bus)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>((connection, publisher))
@@ -506,8 +507,8 @@ impl Link {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|since| since.as_secs())
             .unwrap_or(0);
-        let properties = bus::persistent_json()
-            .with_message_id(bus::short(id))
+        let properties = aiguillage_bus::publisher::persistent_json()
+            .with_message_id(aiguillage_bus::publisher::short(id))
             .with_timestamp(now);
         let published = tokio::time::timeout(
             self.timeout,

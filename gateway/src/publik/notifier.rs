@@ -50,10 +50,10 @@ use tracing::{debug, info, warn};
 use super::config::{NotifyConfig, Portal, PublikConfig, NOTIFIED_STATUSES};
 use super::config::{Trigger, TriggerKind};
 use super::signature::{Algo, Signer};
-use crate::bus::{self, Publisher};
-use crate::config::BusConfig;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use aiguillage_bus::BusConfig;
+use aiguillage_bus::Publisher;
 
 /// Starts a notifier for each portal that has one; each stops when `stop` turns true.
 /// `store` keeps which statuses each portal took (see [`Outcome::AlreadyApplied`]).
@@ -136,7 +136,7 @@ async fn run(
                 if started.elapsed() > Duration::from_secs(30) {
                     failures = 0;
                 }
-                let delay = bus::reconnect_delay(failures);
+                let delay = aiguillage_bus::publisher::reconnect_delay(failures);
                 failures = failures.saturating_add(1);
                 warn!(portal = %portal.name, error = %reason, retry_in_ms = delay.as_millis() as u64, "notifier session ended: reconnecting");
                 tokio::select! {
@@ -158,7 +158,7 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
     metrics: &Metrics,
 ) -> Result<(), String> {
-    let connection = bus::connect(
+    let connection = aiguillage_bus::publisher::connect(
         bus_config,
         &format!(
             "aiguillage-publik-notifier {} {}",
@@ -229,7 +229,7 @@ async fn consume(
     let mut consumer = channel
         .basic_consume(
             queue.as_str().into(),
-            bus::short(&format!("aiguillage-notifier-{}", portal.name)),
+            aiguillage_bus::publisher::short(&format!("aiguillage-notifier-{}", portal.name)),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         )
@@ -276,7 +276,7 @@ async fn declare(
     portal: &Portal,
     notify: &NotifyConfig,
 ) -> Result<(), String> {
-    bus::declare_status_exchange(channel, bus_config)
+    aiguillage_bus::topology::declare_status_exchange(channel, bus_config)
         .await
         .map_err(|e| e.to_string())?;
     let queue = portal.notify_queue(bus_config);
@@ -287,25 +287,43 @@ async fn declare(
         "x-delivery-limit".into(),
         AMQPValue::LongUInt(bus_config.delivery_limit),
     );
-    arguments.insert("x-dead-letter-exchange".into(), bus::long_string(""));
-    arguments.insert("x-dead-letter-routing-key".into(), bus::long_string(&dead));
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        aiguillage_bus::publisher::long_string(""),
+    );
+    arguments.insert(
+        "x-dead-letter-routing-key".into(),
+        aiguillage_bus::publisher::long_string(&dead),
+    );
     arguments.insert(
         "x-dead-letter-strategy".into(),
-        bus::long_string("at-least-once"),
+        aiguillage_bus::publisher::long_string("at-least-once"),
     );
-    arguments.insert("x-overflow".into(), bus::long_string("reject-publish"));
+    arguments.insert(
+        "x-overflow".into(),
+        aiguillage_bus::publisher::long_string("reject-publish"),
+    );
     declare_quorum(channel, &queue, arguments).await?;
     for delay in notify.tiers() {
         let mut arguments = FieldTable::default();
         let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
         arguments.insert("x-message-ttl".into(), AMQPValue::LongUInt(ttl));
-        arguments.insert("x-dead-letter-exchange".into(), bus::long_string(""));
-        arguments.insert("x-dead-letter-routing-key".into(), bus::long_string(&queue));
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            aiguillage_bus::publisher::long_string(""),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            aiguillage_bus::publisher::long_string(&queue),
+        );
         arguments.insert(
             "x-dead-letter-strategy".into(),
-            bus::long_string("at-least-once"),
+            aiguillage_bus::publisher::long_string("at-least-once"),
         );
-        arguments.insert("x-overflow".into(), bus::long_string("reject-publish"));
+        arguments.insert(
+            "x-overflow".into(),
+            aiguillage_bus::publisher::long_string("reject-publish"),
+        );
         declare_quorum(
             channel,
             &portal.notify_retry_queue(bus_config, delay),
@@ -340,14 +358,14 @@ async fn declare_quorum(
     name: &str,
     arguments: FieldTable,
 ) -> Result<(), String> {
-    bus::declare_quorum_queue(channel, name, arguments)
+    aiguillage_bus::topology::declare_quorum_queue(channel, name, arguments)
         .await
         .map_err(|e| e.to_string())
 }
 
 async fn handle(context: Arc<Context>, delivery: Delivery) {
     let headers = delivery.properties.headers().as_ref();
-    let attempt = bus::attempt_of(headers);
+    let attempt = aiguillage_bus::headers::attempt_of(headers);
     let outcome = notify_one(&context, &delivery.data, attempt).await;
     let id = serde_json::from_slice::<Value>(&delivery.data)
         .ok()
@@ -383,16 +401,19 @@ async fn handle(context: Arc<Context>, delivery: Delivery) {
                 .copied()
                 .unwrap_or(context.notify.retry_max_delay);
             warn!(demarche.id = %id, %portal, attempt, %reason, retry_in_ms = delay.as_millis() as u64, "the portal did not take the status: trying again later");
-            let mut errors = bus::errors_of(headers);
+            let mut errors = aiguillage_bus::headers::errors_of(headers);
             errors.push(reason.clone());
-            let headers = bus::headers_with(
+            let headers = aiguillage_bus::headers::headers_with(
                 headers,
                 vec![
                     (
-                        bus::HEADER_ATTEMPT,
+                        aiguillage_bus::headers::HEADER_ATTEMPT,
                         AMQPValue::LongUInt(attempt.saturating_add(1)),
                     ),
-                    (bus::HEADER_ERRORS, bus::errors_value(errors)),
+                    (
+                        aiguillage_bus::headers::HEADER_ERRORS,
+                        aiguillage_bus::headers::errors_value(errors),
+                    ),
                 ],
             );
             let queue = context.portal.notify_retry_queue(&context.bus, delay);
@@ -402,20 +423,23 @@ async fn handle(context: Arc<Context>, delivery: Delivery) {
                     "",
                     &queue,
                     &delivery.data,
-                    bus::forwarded_properties(&delivery.properties, headers),
+                    aiguillage_bus::headers::forwarded_properties(&delivery.properties, headers),
                     true,
                 )
                 .await
         }
         Outcome::Refused(reason) => {
             warn!(demarche.id = %id, %portal, attempt, %reason, "the portal refused the status: kept in the notifier's dead letters");
-            let headers = bus::headers_with(
+            let headers = aiguillage_bus::headers::headers_with(
                 headers,
                 vec![
-                    (bus::HEADER_REASON, bus::long_string(reason)),
                     (
-                        bus::HEADER_DEAD_AT,
-                        bus::long_string(&crate::store::now_text()),
+                        aiguillage_bus::headers::HEADER_REASON,
+                        aiguillage_bus::publisher::long_string(reason),
+                    ),
+                    (
+                        aiguillage_bus::headers::HEADER_DEAD_AT,
+                        aiguillage_bus::publisher::long_string(&aiguillage_bus::now_text()),
                     ),
                 ],
             );
@@ -426,7 +450,7 @@ async fn handle(context: Arc<Context>, delivery: Delivery) {
                     "",
                     &queue,
                     &delivery.data,
-                    bus::forwarded_properties(&delivery.properties, headers),
+                    aiguillage_bus::headers::forwarded_properties(&delivery.properties, headers),
                     true,
                 )
                 .await

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::routing::{is_form_slug, is_insee_code};
+use crate::ids::{FormSlug, InseeCode};
 
 /// Longest accepted envelope id.
 pub const MAX_ID_LEN: usize = 255;
@@ -15,9 +15,9 @@ pub struct Envelope {
     /// Globally unique id, the idempotency key (`{portal}:{form}:{number}`).
     pub id: String,
     /// INSEE code of the commune.
-    pub commune: String,
+    pub commune: InseeCode,
     /// Form slug.
-    pub form: String,
+    pub form: FormSlug,
     /// When the citizen submitted it.
     pub submitted_at: OffsetDateTime,
     /// The form data as w.c.s. exports it (shared: templates read it without copying).
@@ -181,7 +181,7 @@ impl Envelope {
             Ok(commune) => commune,
             Err(error) => return fail(error),
         };
-        if !is_insee_code(&commune) {
+        let Some(commune) = InseeCode::parse(commune.as_str()) else {
             return fail(EnvelopeError::Invalid {
                 field: "commune",
                 reason: format!(
@@ -189,12 +189,12 @@ impl Envelope {
                     shorten(&commune)
                 ),
             });
-        }
+        };
         let form = match take_string(&mut object, "form") {
             Ok(form) => form,
             Err(error) => return fail(error),
         };
-        if !is_form_slug(&form) {
+        let Some(form) = FormSlug::parse(form.as_str()) else {
             return fail(EnvelopeError::Invalid {
                 field: "form",
                 reason: format!(
@@ -202,7 +202,7 @@ impl Envelope {
                     shorten(&form)
                 ),
             });
-        }
+        };
         let submitted_at = match take_string(&mut object, "submitted_at") {
             Ok(raw) => match OffsetDateTime::parse(&raw, &Rfc3339) {
                 Ok(at) => at,
@@ -251,8 +251,8 @@ impl Envelope {
             std::sync::Arc::try_unwrap(formdata).unwrap_or_else(|shared| (*shared).clone());
         let mut object = Map::with_capacity(5);
         object.insert("id".into(), Value::String(self.id.clone()));
-        object.insert("commune".into(), Value::String(self.commune.clone()));
-        object.insert("form".into(), Value::String(self.form.clone()));
+        object.insert("commune".into(), Value::String(self.commune.to_string()));
+        object.insert("form".into(), Value::String(self.form.to_string()));
         object.insert(
             "submitted_at".into(),
             Value::String(self.submitted_at_text()),
