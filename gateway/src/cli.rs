@@ -409,7 +409,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     config.routes.len(),
                     if config.routes.len() == 1 { "" } else { "s" },
                 );
-                if let Some(summary) = crate::publik::config::summary(&config.publik) {
+                if let Some(summary) = aiguillage_publik::config::summary(&config.publik) {
                     println!("{}: {summary}", path.display());
                 }
                 Ok(ExitCode::SUCCESS)

@@ -44,7 +44,7 @@ pub struct Config {
     /// The admin HTTP server (health, readiness, metrics).
     pub admin: AdminConfig,
     /// Publik: the webhook intake and the portals (`docs/publik.md`).
-    pub publik: crate::publik::config::PublikConfig,
+    pub publik: aiguillage_publik::config::PublikConfig,
 }
 
 impl fmt::Debug for Config {
@@ -388,7 +388,7 @@ struct RawConfig {
     routes: Vec<Option<RawRoute>>,
     shutdown: ShutdownConfig,
     admin: RawAdmin,
-    publik: crate::publik::config::RawPublik,
+    publik: aiguillage_publik::config::RawPublik,
 }
 
 /// The sections of the file.
@@ -766,7 +766,7 @@ fn check(
     let mut store = raw.store;
     check_store(&mut store, base_dir, problems);
     let admin = check_admin(raw.admin, base_dir, problems);
-    let publik = crate::publik::config::check(raw.publik, &bus, base_dir, problems);
+    let publik = aiguillage_publik::config::check(raw.publik, &bus, base_dir, problems);
 
     let mut connectors = Vec::new();
     let mut names = BTreeSet::new();

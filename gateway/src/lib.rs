@@ -33,7 +33,6 @@ pub mod mapping;
 pub mod metrics;
 pub mod numbering;
 pub mod operator;
-pub mod publik;
 pub mod publish;
 pub mod registry;
 pub mod routing;

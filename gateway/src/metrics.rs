@@ -371,6 +371,17 @@ fn label(key: &'static str, value: &str) -> Label {
     Label::new(key, value.to_owned())
 }
 
+/// The Publik bridge counts through the gateway's metrics.
+impl aiguillage_publik::PublikMetrics for Metrics {
+    fn publik_webhook(&self, result: &'static str) {
+        Metrics::publik_webhook(self, result);
+    }
+
+    fn publik_notification(&self, portal: &str, result: &'static str) {
+        Metrics::publik_notification(self, portal, result);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ pub enum StartError {
     Admin(#[from] admin::BindError),
     /// The Publik intake cannot listen.
     #[error(transparent)]
-    Intake(#[from] crate::publik::intake::BindError),
+    Intake(#[from] aiguillage_publik::intake::BindError),
 }
 
 /// Whether the bus session is ready: connected, topology declared, every connector
@@ -61,7 +61,7 @@ pub struct Running {
     metrics: Metrics,
     admin: Option<admin::Server>,
     upkeep: JoinHandle<()>,
-    intake: Option<crate::publik::intake::IntakeServer>,
+    intake: Option<aiguillage_publik::intake::IntakeServer>,
     notifiers: Vec<JoinHandle<()>>,
 }
 
@@ -109,7 +109,7 @@ impl Running {
     pub fn intake_addr(&self) -> Option<SocketAddr> {
         self.intake
             .as_ref()
-            .map(crate::publik::intake::IntakeServer::addr)
+            .map(aiguillage_publik::intake::IntakeServer::addr)
     }
 
     /// Stops taking messages, lets in-flight deliveries finish (within the grace period),
@@ -196,11 +196,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let intake = match &config.publik.intake {
         Some(intake) => {
-            match crate::publik::intake::start(
+            match aiguillage_publik::intake::start(
                 &config.bus,
                 intake,
                 &config.publik.portals,
-                metrics.clone(),
+                Arc::new(metrics.clone()),
             )
             .await
             {
@@ -216,8 +216,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         None => None,
     };
-    let notifiers =
-        crate::publik::notifier::spawn_all(&config.bus, &config.publik, &store, &stop_rx, &metrics);
+    let notifiers = aiguillage_publik::notifier::spawn_all(
+        &config.bus,
+        &config.publik,
+        &(Arc::new(store.clone()) as aiguillage_publik::SentStatuses),
+        &stop_rx,
+        &(Arc::new(metrics.clone()) as aiguillage_publik::Metrics),
+    );
     let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let task = tokio::spawn(supervise(
         config,

@@ -814,6 +814,33 @@ fn details_from_text(text: Option<String>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The Publik notifier records the statuses each portal took in the store.
+#[async_trait::async_trait]
+impl aiguillage_publik::NotificationLog for Store {
+    async fn record_notification(
+        &self,
+        envelope_id: &str,
+        connector: &str,
+        status: &str,
+        portal: &str,
+    ) -> Result<(), aiguillage_publik::LogError> {
+        Store::record_notification(self, envelope_id, connector, status, portal)
+            .await
+            .map_err(Into::into)
+    }
+
+    async fn notification_sent_at(
+        &self,
+        envelope_id: &str,
+        connector: &str,
+        status: &str,
+    ) -> Result<Option<String>, aiguillage_publik::LogError> {
+        Store::notification_sent_at(self, envelope_id, connector, status)
+            .await
+            .map_err(Into::into)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

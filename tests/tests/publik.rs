@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiguillage_gateway::metrics::Metrics;
-use aiguillage_gateway::publik::intake;
+use aiguillage_publik::intake;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::wcs_sim::WcsSim;
 use aiguillage_tests::{catching, fail_as, Scenario, StoreKind};
@@ -84,7 +84,7 @@ async fn start_intake_with_metrics(scenario: &Scenario) -> (intake::IntakeServer
         &config.bus,
         config.publik.intake.as_ref().expect("intake enabled"),
         &config.publik.portals,
-        metrics.clone(),
+        std::sync::Arc::new(metrics.clone()),
     )
     .await
     .expect("the intake listens");
@@ -160,7 +160,7 @@ async fn the_503_of_an_unreachable_broker_does_not_tell_where_the_broker_is() {
         &config.bus,
         config.publik.intake.as_ref().expect("intake enabled"),
         &config.publik.portals,
-        Metrics::new([]),
+        std::sync::Arc::new(Metrics::new([])),
     )
     .await
     .expect("the intake listens");

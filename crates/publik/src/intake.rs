@@ -38,7 +38,7 @@ use tracing::{debug, error, info, warn};
 
 use super::config::{webhook_keys, CommuneRule, IntakeConfig, Portal};
 use super::signature::{SignatureError, Verifier};
-use crate::metrics::Metrics;
+use crate::Metrics;
 use aiguillage_bus::envelope::{Envelope, EnvelopeError};
 use aiguillage_bus::is_insee_code;
 use aiguillage_bus::BusConfig;
@@ -564,7 +564,7 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publik::config::{FormRule, Timezone, Triggers};
+    use crate::config::{FormRule, Timezone, Triggers};
     use secrecy::SecretString;
     use std::collections::BTreeMap;
 

@@ -50,8 +50,8 @@ use tracing::{debug, info, warn};
 use super::config::{NotifyConfig, Portal, PublikConfig, NOTIFIED_STATUSES};
 use super::config::{Trigger, TriggerKind};
 use super::signature::{Algo, Signer};
-use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::Metrics;
+use crate::SentStatuses;
 use aiguillage_bus::BusConfig;
 use aiguillage_bus::Publisher;
 
@@ -60,7 +60,7 @@ use aiguillage_bus::Publisher;
 pub fn spawn_all(
     bus: &BusConfig,
     publik: &PublikConfig,
-    store: &Store,
+    store: &SentStatuses,
     stop: &watch::Receiver<bool>,
     metrics: &Metrics,
 ) -> Vec<JoinHandle<()>> {
@@ -103,14 +103,14 @@ struct Context {
     notify: NotifyConfig,
     client: reqwest::Client,
     publisher: Publisher,
-    store: Store,
+    store: SentStatuses,
     metrics: Metrics,
 }
 
 async fn run(
     bus: BusConfig,
     portal: Arc<Portal>,
-    store: Store,
+    store: SentStatuses,
     mut stop: watch::Receiver<bool>,
     metrics: Metrics,
 ) {
@@ -154,7 +154,7 @@ async fn session(
     portal: &Arc<Portal>,
     notify: &NotifyConfig,
     client: &reqwest::Client,
-    store: &Store,
+    store: &SentStatuses,
     stop: &mut watch::Receiver<bool>,
     metrics: &Metrics,
 ) -> Result<(), String> {
@@ -191,7 +191,7 @@ async fn session(
 /// What a session hands to each delivery, beside the portal.
 struct Tools<'a> {
     client: &'a reqwest::Client,
-    store: &'a Store,
+    store: &'a SentStatuses,
     metrics: &'a Metrics,
 }
 
