@@ -401,7 +401,11 @@ async fn cleanup(bench: &Bench, setup: Setup) {
                 .connectors
                 .iter()
                 .flat_map(|c| {
-                    aiguillage_gateway::bus::connector_queues(&config.bus, &c.name, &c.retry)
+                    aiguillage_gateway::bus::topology::connector_queues(
+                        &config.bus,
+                        &c.name,
+                        &c.retry,
+                    )
                 })
                 .collect();
             aiguillage_bus::topology::delete_topology(&channel, &config.bus, &queues).await;
@@ -532,8 +536,13 @@ async fn measure_case(
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let router = Router::new(config.routes.clone());
     let channel = load::confirm_channel(&bench.connection).await?;
-    aiguillage_gateway::bus::declare_topology(&channel, &config.bus, &config.connectors, &router)
-        .await?;
+    aiguillage_gateway::bus::topology::declare_topology(
+        &channel,
+        &config.bus,
+        &config.connectors,
+        &router,
+    )
+    .await?;
     let exchange = config.bus.exchange.clone();
     let queue = config.bus.connector_queue("bench");
     let bus = config.bus.clone();

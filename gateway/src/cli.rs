@@ -1,3 +1,4 @@
+// Over 600 lines: every subcommand of the standard CLI; one module per subcommand in phase B.
 //! The command line: `run`, `check`, `publish`, `dead`, `unrouted`, `history`, `map` and
 //! `demo`.
 
@@ -9,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::dead::{self, DeadError, Filter, Progress, Selection};
-use crate::operator::{DeadQuery, DiscardRequest, Held, Operator, ReplayRequest, Report};
+use crate::operator::actions::{DeadQuery, DiscardRequest, Held, Operator, ReplayRequest, Report};
+use crate::operator::dead::{self, DeadError, Filter, Progress, Selection};
 use crate::registry::Registry;
 use crate::routing::Router;
 use crate::telemetry::{self, LogFormat};
@@ -427,7 +428,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 bodies.push((path.display().to_string(), body));
             }
-            let published = crate::publish::publish(&config.bus, &bodies).await?;
+            let published = crate::bus::publish::publish(&config.bus, &bodies).await?;
             for item in published {
                 println!("published {} ({})", item.id, item.routing_key);
             }
@@ -464,7 +465,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::History { config, term, json } => {
             let config = Config::load(&config, &registry)?;
             let store = open_store(&config).await?;
-            let found = crate::history::search(&store, &term).await;
+            let found = crate::operator::history::search(&store, &term).await;
             store.close().await;
             let found = found?;
             if json {
@@ -489,7 +490,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// The history of démarches as text for people, one block per connector.
-pub fn render_history(found: &[crate::history::Delivery]) -> String {
+pub fn render_history(found: &[crate::operator::history::Delivery]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for d in found {
@@ -1001,26 +1002,4 @@ fn try_mapping(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn check_and_run_read_the_installed_configuration_by_default() {
-        // The test process must not carry the variable that would take precedence.
-        if std::env::var_os("AIGUILLAGE_CONFIG").is_some() {
-            return;
-        }
-        for verb in ["check", "run"] {
-            let cli = Cli::try_parse_from(["aiguillage", verb]).expect("parses");
-            let config = match cli.command {
-                Command::Check { config } | Command::Run { config } => config,
-                other => panic!("{other:?}"),
-            };
-            assert_eq!(config, PathBuf::from("/etc/aiguillage/gateway.toml"));
-        }
-        let cli =
-            Cli::try_parse_from(["aiguillage", "check", "--config", "a.toml"]).expect("parses");
-        assert!(matches!(cli.command, Command::Check { config } if config == Path::new("a.toml")));
-    }
-}
+mod tests;

@@ -1,3 +1,4 @@
+// Over 600 lines: the demo's script, its fixtures and its output in one file, read top to bottom.
 //! `aiguillage demo`: the gateway at work on this machine's RabbitMQ, in one command.
 //!
 //! It writes a real configuration file (two communes, four connectors: an état-civil
@@ -25,9 +26,9 @@ use futures_util::StreamExt;
 use lapin::options::BasicAckOptions;
 use serde_json::{json, Value};
 
-use crate::bus;
+use crate::bus::topology;
 use crate::config::Config;
-use crate::operator::{DeadQuery, Operator, ReplayRequest};
+use crate::operator::actions::{DeadQuery, Operator, ReplayRequest};
 use crate::registry::Registry;
 
 const PREFIX: &str = "aiguillage-demo";
@@ -314,7 +315,7 @@ async fn exchange(
         .collect();
     // The portal may publish the same démarche twice (a retried webhook): it must arrive once.
     bodies.push(bodies[2].clone());
-    let published = crate::publish::publish_on(connection, bus_config, &bodies).await?;
+    let published = crate::bus::publish::publish_on(connection, bus_config, &bodies).await?;
     println!(
         "{} messages publiés ({} démarches, dont une deux fois)",
         published.len(),
@@ -606,7 +607,7 @@ async fn remove_topology(channel: &lapin::Channel, bus_config: &aiguillage_bus::
     let queues: Vec<String> = CONNECTORS
         .iter()
         .flat_map(|name| {
-            bus::connector_queues(bus_config, name, &crate::config::RetryPolicy::default())
+            topology::connector_queues(bus_config, name, &crate::config::RetryPolicy::default())
         })
         .collect();
     aiguillage_bus::topology::delete_topology(channel, bus_config, &queues).await;

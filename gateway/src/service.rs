@@ -2,7 +2,7 @@
 //! (connect, declare, consume) until told to stop, reconnecting with backoff whenever the
 //! bus fails.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +12,15 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, error, info, warn};
 
-use crate::admin::{self, AdminState};
-use crate::breaker::{Breaker, BreakerState};
-use crate::bus;
+use crate::admin::metrics::{Metrics, QueueKind};
+use crate::admin::{self, state::AdminState};
+use crate::bus::topology;
+use crate::bus::BusStatus;
 use crate::config::Config;
-use crate::delivery::{self, ConnectorState, Pipeline};
-use crate::fence::Fence;
-use crate::flusher;
-use crate::metrics::{Metrics, QueueKind};
+use crate::pipeline::breaker::{Breaker, BreakerState};
+use crate::pipeline::delivery::{self, ConnectorState, Connectors, Pipeline};
+use crate::pipeline::fence::Fence;
+use crate::pipeline::flusher;
 use crate::routing::Router;
 use crate::store::{Binding, Store, StoreError};
 use aiguillage_bus::Publisher;
@@ -32,24 +33,11 @@ pub enum StartError {
     Store(#[from] StoreError),
     /// The admin server cannot listen.
     #[error(transparent)]
-    Admin(#[from] admin::BindError),
+    Admin(#[from] admin::server::BindError),
     /// The Publik intake cannot listen.
     #[error(transparent)]
     Intake(#[from] aiguillage_publik::intake::BindError),
 }
-
-/// Whether the bus session is ready: connected, topology declared, every connector
-/// consuming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BusStatus {
-    /// Ready.
-    Ready,
-    /// Not ready, and why (for `/readyz` and the operator).
-    NotReady(String),
-}
-
-/// The state each connector keeps across bus sessions, by connector name.
-pub type Connectors = Arc<BTreeMap<String, ConnectorState>>;
 
 /// A running gateway.
 pub struct Running {
@@ -59,7 +47,7 @@ pub struct Running {
     task: JoinHandle<()>,
     store: Store,
     metrics: Metrics,
-    admin: Option<admin::Server>,
+    admin: Option<admin::server::Server>,
     upkeep: JoinHandle<()>,
     intake: Option<aiguillage_publik::intake::IntakeServer>,
     notifiers: Vec<JoinHandle<()>>,
@@ -102,7 +90,7 @@ impl Running {
     /// The address the admin server listens on (the port actually bound when the
     /// configuration said 0); `None` when `admin.enabled` is false.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(admin::Server::addr)
+        self.admin.as_ref().map(admin::server::Server::addr)
     }
 
     /// The address the Publik intake listens on; `None` when it is not enabled.
@@ -166,14 +154,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (bus_tx, bus_rx) = watch::channel(BusStatus::NotReady("not connected yet".into()));
     let admin = if config.admin.enabled {
-        let listener = match admin::bind(config.admin.listen).await {
+        let listener = match admin::server::bind(config.admin.listen).await {
             Ok(listener) => listener,
             Err(error) => {
                 store.close().await;
                 return Err(error.into());
             }
         };
-        let server = admin::serve(
+        let server = admin::server::serve(
             listener,
             AdminState {
                 token: config.admin.token.clone(),
@@ -182,10 +170,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 metrics: metrics.clone(),
                 connectors: connectors.clone(),
                 config: config.clone(),
-                link: admin::BusLink::default(),
-                sessions: admin::Sessions::default(),
-                csrf: admin::random_hex(),
-                logins: crate::admin_guard::LoginLimiter::default(),
+                link: admin::state::BusLink::default(),
+                sessions: admin::state::Sessions::default(),
+                csrf: admin::state::random_hex(),
+                logins: crate::admin::guard::LoginLimiter::default(),
                 routes: Router::new(config.routes.clone()),
             },
         );
@@ -392,7 +380,7 @@ async fn session(
         .create_channel()
         .await
         .map_err(|e| format!("cannot open a channel: {e}"))?;
-    bus::declare_topology(&setup, &config.bus, &config.connectors, router)
+    topology::declare_topology(&setup, &config.bus, &config.connectors, router)
         .await
         .map_err(|e| e.to_string())?;
     prune_stale_bindings(&setup, config, router, store).await?;

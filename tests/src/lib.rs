@@ -262,7 +262,7 @@ impl Scenario {
     /// Publishes bodies as they are (checked as envelopes first).
     pub async fn publish_raw(&self, bodies: &[(String, Vec<u8>)]) {
         let connection = self.connection().await;
-        aiguillage_gateway::publish::publish_on(&connection, &self.bus(), bodies)
+        aiguillage_gateway::bus::publish::publish_on(&connection, &self.bus(), bodies)
             .await
             .expect("publish");
         let _ = connection.close(200, "done".into()).await;
@@ -399,7 +399,11 @@ impl Scenario {
             .connectors
             .iter()
             .flat_map(|instance| {
-                aiguillage_gateway::bus::connector_queues(bus, &instance.name, &instance.retry)
+                aiguillage_gateway::bus::topology::connector_queues(
+                    bus,
+                    &instance.name,
+                    &instance.retry,
+                )
             })
             .collect();
         queues.extend(

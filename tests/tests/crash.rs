@@ -52,9 +52,14 @@ async fn declare_topology(scenario: &Scenario) {
     let connection = scenario.connection().await;
     let channel = connection.create_channel().await.unwrap();
     let router = aiguillage_gateway::routing::Router::new(config.routes.clone());
-    aiguillage_gateway::bus::declare_topology(&channel, &config.bus, &config.connectors, &router)
-        .await
-        .expect("declare the topology");
+    aiguillage_gateway::bus::topology::declare_topology(
+        &channel,
+        &config.bus,
+        &config.connectors,
+        &router,
+    )
+    .await
+    .expect("declare the topology");
     let _ = connection.close(200, "declared".into()).await;
 }
 
@@ -189,7 +194,7 @@ async fn three_sigkills_during_5000_demarches_lose_nothing() {
         let bus = scenario.bus();
         tokio::spawn(async move {
             for chunk in scenario_bodies.chunks(250) {
-                aiguillage_gateway::publish::publish_on(&connection, &bus, chunk)
+                aiguillage_gateway::bus::publish::publish_on(&connection, &bus, chunk)
                     .await
                     .expect("publish");
             }

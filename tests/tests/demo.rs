@@ -46,7 +46,9 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
         let queues: Vec<String> = config
             .connectors
             .iter()
-            .flat_map(|c| aiguillage_gateway::bus::connector_queues(&config.bus, &c.name, &c.retry))
+            .flat_map(|c| {
+                aiguillage_gateway::bus::topology::connector_queues(&config.bus, &c.name, &c.retry)
+            })
             .collect();
         for queue in &queues {
             let channel = connection.create_channel().await.expect("channel");

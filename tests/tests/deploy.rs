@@ -172,7 +172,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
     let queues: Vec<String> = config
         .connectors
         .iter()
-        .flat_map(|c| aiguillage_gateway::bus::connector_queues(&bus, &c.name, &c.retry))
+        .flat_map(|c| aiguillage_gateway::bus::topology::connector_queues(&bus, &c.name, &c.retry))
         .collect();
     let sim = CitywebSim::start(
         &dir.path().join("spool/cityweb-import"),
@@ -200,7 +200,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
     let connection = lapin::Connection::connect(&amqp_url(), Default::default())
         .await
         .expect("RabbitMQ");
-    aiguillage_gateway::publish::publish_on(&connection, &bus, &bodies)
+    aiguillage_gateway::bus::publish::publish_on(&connection, &bus, &bodies)
         .await
         .expect("publish the samples");
 
@@ -225,7 +225,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let history = aiguillage_gateway::history::search(running.store(), "12-142").await;
+    let history = aiguillage_gateway::operator::history::search(running.store(), "12-142").await;
 
     // Cleaned up before the assertions: a failure must not leave queues behind.
     running.shutdown().await;

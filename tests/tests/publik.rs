@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiguillage_gateway::metrics::Metrics;
+use aiguillage_gateway::admin::metrics::Metrics;
 use aiguillage_publik::intake;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::wcs_sim::WcsSim;

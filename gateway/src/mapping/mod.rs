@@ -1,3 +1,4 @@
+// Over 600 lines: the mapping language's compiler and evaluator in one place; to split compile/evaluate in phase B.
 //! Mappings: from a Publik démarche to the document a connector delivers, with no code.
 //!
 //! A mapping is a TOML file (see docs/mappings.md): a `[document]` whose fields are

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::Row;
 use time::{Date, Duration, Month, OffsetDateTime, Time, UtcOffset, Weekday};
 
-use crate::dead::UNROUTED;
+use crate::operator::dead::UNROUTED;
 use crate::store::{Store, StoreError};
 use aiguillage_bus::{format_utc, Status};
 

@@ -23,7 +23,7 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
-use crate::breaker::BreakerState;
+use crate::pipeline::breaker::BreakerState;
 use aiguillage_bus::Status;
 
 /// Counter: messages a connector handled (each attempt, each redelivery).

@@ -9,7 +9,9 @@
 use lapin::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::dead::{DeadError, DeadLetter, DeadLetters, Filter, Listing, Progress, Selection};
+use crate::operator::dead::{
+    DeadError, DeadLetter, DeadLetters, Filter, Listing, Progress, Selection,
+};
 use crate::routing::Router;
 use crate::store::Store;
 use aiguillage_bus::BusConfig;

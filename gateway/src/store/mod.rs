@@ -1,3 +1,4 @@
+// Over 600 lines: one SQL table per block of methods on Store; to split by table (outcomes, bindings, notifications, sequences) in phase B.
 //! The store: the durable record of each delivery's outcome.
 //!
 //! An outcome is recorded before the message is acknowledged, and a redelivered message
@@ -502,7 +503,7 @@ impl Store {
         Ok(())
     }
 
-    /// The pool, for the read-only queries of the operator's views ([`crate::history`]).
+    /// The pool, for the read-only queries of the operator's views ([`crate::operator::history`]).
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -842,51 +843,4 @@ impl aiguillage_publik::NotificationLog for Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Against the machine's PostgreSQL (`AIGUILLAGE_TEST_POSTGRES_URL`, else the local one the
-    /// end-to-end tests use too).
-    #[tokio::test]
-    async fn postgres_connections_plan_each_statement_with_its_values() {
-        let url = std::env::var("AIGUILLAGE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let store = Store::open(&url, 2).await.expect("the local PostgreSQL");
-        for _ in 0..3 {
-            // Each pooled connection, not only the first.
-            let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
-                .fetch_one(store.pool())
-                .await
-                .expect("answers");
-            assert_eq!(mode, "force_custom_plan");
-        }
-        store.close().await;
-    }
-
-    #[test]
-    fn groups_split_into_power_of_two_chunks() {
-        let split = |mut left: usize| {
-            let mut sizes = Vec::new();
-            while left > 0 {
-                let size = chunk_size(left).min(left);
-                sizes.push(size);
-                left -= size;
-            }
-            sizes
-        };
-        assert_eq!(split(1), [1]);
-        assert_eq!(split(13), [8, 4, 1]);
-        assert_eq!(split(256), [256]);
-        assert_eq!(split(300), [256, 32, 8, 4]);
-    }
-
-    #[test]
-    fn placeholders_are_numbered_row_after_row() {
-        let mut sql = String::new();
-        push_placeholders(&mut sql, 1, 3, 1);
-        assert_eq!(sql, "$1, $2, $3");
-        let mut sql = String::new();
-        push_placeholders(&mut sql, 1, 2, 3);
-        assert_eq!(sql, "($1, $2, $3), ($4, $5, $6)");
-    }
-}
+mod tests;

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::ConnectorInstance;
-use crate::holding::StoreHolding;
-use crate::numbering::StoreNumbering;
+use crate::pipeline::holding::StoreHolding;
+use crate::pipeline::numbering::StoreNumbering;
 use crate::store::{Outcome, Store};
 use aiguillage_bus::Status;
 use aiguillage_bus::{Publisher, StatusEvent};

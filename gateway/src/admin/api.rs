@@ -10,13 +10,13 @@
 //!   `POST /api/unrouted/discard`: the same for the démarches that no route takes (no
 //!   `connector`).
 //!
-//! The dead-letter and unrouted routes call [`crate::operator`], as `aiguillage dead` and
+//! The dead-letter and unrouted routes call [`crate::operator::actions`], as `aiguillage dead` and
 //! `aiguillage unrouted` do. A `POST`
 //! takes `application/json` only: a web page of another site cannot send that without the
 //! browser asking first (CORS), which this server never allows, so the API needs no CSRF
 //! token (the dashboard's forms have one). A page that rebinds its own domain to this
 //! server would be of the same origin and need no CORS: the admin server's Host check
-//! ([`crate::admin_guard`]) refuses it before any route.
+//! ([`crate::admin::guard`]) refuses it before any route.
 
 use std::sync::Arc;
 
@@ -30,10 +30,10 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::admin::AdminState;
-use crate::dead::DeadError;
-use crate::history;
-use crate::operator::{DeadQuery, DiscardRequest, Held, ReplayRequest};
+use crate::admin::state::AdminState;
+use crate::operator::actions::{DeadQuery, DiscardRequest, Held, ReplayRequest};
+use crate::operator::dead::DeadError;
+use crate::operator::history;
 use crate::store::StoreError;
 
 /// Who a discard made through the API is recorded as, when the request names nobody.

@@ -1,3 +1,4 @@
+// Over 600 lines: loading and checking every section of the file; sections, environment overrides and checks split out in phase B.
 //! The gateway's configuration: one TOML file, every key overridable by the environment.
 //!
 //! `AIGUILLAGE__BUS__URL=…` overrides `bus.url`; entries of `[[connectors]]` and
@@ -20,7 +21,9 @@ use serde_json::Value;
 
 use aiguillage_bus::{redact_url, BusConfig, Problem};
 
-use crate::config_source::{deserialize_each, Location, Sources, SyntaxError};
+pub mod source;
+
+use crate::config::source::{deserialize_each, is_secret_key, Location, Sources, SyntaxError};
 use crate::mapping::Mapping;
 use crate::registry::Registry;
 use crate::routing::{CommunePattern, Route};
@@ -560,7 +563,7 @@ fn read_sections(tree: Value, problems: &mut Vec<Problem>) -> RawConfig {
         .collect();
     for key in unknown {
         root.remove(&key);
-        let message = match crate::config_source::closest(&key, &known) {
+        let message = match crate::config::source::closest(&key, &known) {
             Some(best) => format!("section inconnue `{key}` ; vouliez-vous dire `{best}` ?"),
             None => format!(
                 "section inconnue `{key}` (sections possibles : {})",
@@ -744,15 +747,6 @@ fn parse_env_value(key: &str, current: Option<&Value>, raw: &str) -> Value {
         }
         _ => number().or_else(boolean).unwrap_or_else(text),
     }
-}
-
-/// Keys whose values are secrets: never quoted in messages, never guessed as numbers.
-pub fn is_secret_key(key: &str) -> bool {
-    let key = key.rsplit('.').next().unwrap_or(key);
-    ["password", "token", "secret", "value", "key"]
-        .iter()
-        .any(|word| key.contains(word))
-        && !key.ends_with("_file")
 }
 
 fn check(
@@ -1032,7 +1026,7 @@ fn check_admin(raw: RawAdmin, base_dir: &Path, problems: &mut Vec<Problem>) -> A
         });
     }
     for name in &raw.public_names {
-        match crate::admin_guard::check_public_name(name) {
+        match crate::admin::guard::check_public_name(name) {
             Ok(()) => admin.public_names.push(name.clone()),
             Err(message) => problems.push(Problem {
                 key: "admin.public_names".into(),
@@ -1207,7 +1201,7 @@ fn check_connector(
             key: key("kind"),
             message: {
                 let known: Vec<String> = registry.names().iter().map(|n| (*n).to_owned()).collect();
-                let guess = crate::config_source::closest(&common.kind, &known)
+                let guess = crate::config::source::closest(&common.kind, &known)
                     .map(|best| format!(" ; vouliez-vous dire `{best}` ?"))
                     .unwrap_or_default();
                 format!(
@@ -1265,18 +1259,18 @@ fn build_connector(
         // A nested table (`sftp`, `mail`) is named by its own path. In the entry itself,
         // the gateway's own keys are known too: `concurency` is their misspelling.
         let (label, extra): (String, &[&str]) = if inner_key.contains('.') {
-            (crate::config_source::table_label(&full_key), &[])
+            (crate::config::source::table_label(&full_key), &[])
         } else {
             (label.to_owned(), &COMMON_KEYS)
         };
-        let message = crate::config_source::explain(&full_key, &label, &message, extra);
+        let message = crate::config::source::explain(&full_key, &label, &message, extra);
         let unknown = message.starts_with("clé inconnue");
         problems.push(Problem {
             key: full_key,
             message,
         });
         let mut value = Value::Object(table);
-        if !unknown || !crate::config_source::remove_dotted(&mut value, &inner_key) {
+        if !unknown || !crate::config::source::remove_dotted(&mut value, &inner_key) {
             return None;
         }
         let Value::Object(rest) = value else {
@@ -1314,77 +1308,4 @@ fn check_connector_name(name: &str) -> Result<(), String> {
 const RESERVED_CONNECTOR_NAMES: &[&str] = &["unrouted"];
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn default_retry_policy_spreads_over_about_a_day() {
-        let policy = RetryPolicy::default();
-        let tiers = policy.tiers();
-        let total: Duration = (1..policy.max_attempts)
-            .map(|attempt| tiers[policy.tier_after(attempt, tiers.len())])
-            .sum();
-        assert!(total > Duration::from_secs(20 * 3600), "{total:?}");
-        assert!(total < Duration::from_secs(26 * 3600), "{total:?}");
-        assert_eq!(*tiers.last().unwrap(), Duration::from_secs(6 * 3600));
-    }
-
-    #[test]
-    fn tiers_stop_growing_at_max_delay() {
-        let policy = RetryPolicy {
-            max_attempts: 6,
-            initial: Duration::from_millis(100),
-            max_delay: Duration::from_millis(250),
-        };
-        assert_eq!(
-            policy.tiers(),
-            vec![
-                Duration::from_millis(100),
-                Duration::from_millis(200),
-                Duration::from_millis(250)
-            ]
-        );
-        assert_eq!(policy.tier_after(1, 3), 0);
-        assert_eq!(policy.tier_after(5, 3), 2);
-    }
-
-    #[test]
-    fn retry_queues_are_named_by_their_delay() {
-        let bus = BusConfig::default();
-        assert_eq!(
-            bus.retry_queue("famille", Duration::from_secs(300)),
-            "aiguillage.famille.retry.5m"
-        );
-        assert_eq!(
-            bus.retry_queue("famille", Duration::from_millis(1500)),
-            "aiguillage.famille.retry.1500ms"
-        );
-        assert_eq!(
-            bus.retry_queue("famille", Duration::from_secs(6 * 3600)),
-            "aiguillage.famille.retry.6h"
-        );
-        assert_eq!(
-            bus.retry_queue("famille", Duration::from_secs(90)),
-            "aiguillage.famille.retry.90s"
-        );
-    }
-
-    #[test]
-    fn redaction_hides_the_password() {
-        assert_eq!(
-            redact_url("amqp://guest:s3cret@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
-    }
-
-    #[test]
-    fn connector_names_are_plain() {
-        assert!(check_connector_name("clisson-cityweb").is_ok());
-        assert!(check_connector_name("Clisson").is_err());
-        assert!(check_connector_name("a.b").is_err());
-        assert!(check_connector_name("").is_err());
-        let reserved = check_connector_name("unrouted").unwrap_err();
-        assert!(reserved.contains("réservé"), "{reserved}");
-    }
-}
+mod tests;

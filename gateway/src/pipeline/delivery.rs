@@ -1,3 +1,4 @@
+// Over 600 lines: Pipeline::process and consume are still two long functions; phase B turns process into a list of named steps.
 //! Delivery: the pipeline of one message, and the consumer that runs it for one connector.
 //!
 //! Read `Pipeline::process` top to bottom: parse → route → already recorded? → map →
@@ -21,13 +22,13 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::breaker::{Breaker, BreakerState};
+use crate::admin::metrics::ConnectorMetrics;
 use crate::config::ConnectorInstance;
-use crate::fence::{self, Fence, Seen};
-use crate::holding::StoreHolding;
 use crate::mapping;
-use crate::metrics::ConnectorMetrics;
-use crate::numbering::StoreNumbering;
+use crate::pipeline::breaker::{Breaker, BreakerState};
+use crate::pipeline::fence::{self, Fence, Seen};
+use crate::pipeline::holding::StoreHolding;
+use crate::pipeline::numbering::StoreNumbering;
 use crate::routing::{Decision, Router};
 use crate::store::{Outcome, Store, StoreError};
 use aiguillage_bus::envelope::{Envelope, EnvelopeError, Rejection, Salvage};
@@ -49,6 +50,9 @@ pub enum PipelineError {
     #[error("cannot acknowledge the message: {0}")]
     Ack(lapin::Error),
 }
+
+/// The state each connector keeps across bus sessions, by connector name.
+pub type Connectors = Arc<std::collections::BTreeMap<String, ConnectorState>>;
 
 /// What a connector keeps from one bus session to the next: its circuit breaker (a
 /// reconnection does not forget a failing target) and its metrics.
