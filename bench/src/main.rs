@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use aiguillage_bus::BusConfig;
 use aiguillage_gateway::config::Config;
-use aiguillage_gateway::registry::Registry;
 use aiguillage_gateway::routing::Router;
 use anyhow::{bail, Context as _};
 use clap::Parser;
@@ -522,7 +521,9 @@ async fn measure_case(
     std::fs::write(&config_path, config_text)?;
 
     if case.kind == Kind::EtatCivil {
-        let known_here = Registry::builtin().kind(ETAT_CIVIL_KIND).is_some();
+        let known_here = aiguillage::builtin_registry()
+            .kind(ETAT_CIVIL_KIND)
+            .is_some();
         let checked = gateway::check(&bench.binary, &config_path).await?;
         if let Err(output) = checked {
             if output.contains("unknown connector kind") || !known_here {
@@ -532,7 +533,7 @@ async fn measure_case(
         }
     }
 
-    let config = Config::load(&config_path, &Registry::builtin())
+    let config = Config::load(&config_path, &aiguillage::builtin_registry())
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let router = Router::new(config.routes.clone());
     let channel = load::confirm_channel(&bench.connection).await?;

@@ -22,9 +22,7 @@
 
 pub mod admin;
 pub mod bus;
-pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod mapping;
 pub mod operator;
 pub mod pipeline;

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use aiguillage_bus::BusConfig;
 use aiguillage_gateway::config::Config;
-use aiguillage_gateway::registry::Registry;
 use aiguillage_gateway::service::{self, Running};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
@@ -221,7 +220,7 @@ impl Scenario {
     /// The checked configuration.
     pub fn config(&self) -> Config {
         let path = self.write_config();
-        Config::load_with_env(&path, &HashMap::new(), &Registry::builtin())
+        Config::load_with_env(&path, &HashMap::new(), &aiguillage::builtin_registry())
             .unwrap_or_else(|error| panic!("{error}"))
     }
 

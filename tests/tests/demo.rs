@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aiguillage_gateway::config::Config;
-use aiguillage_gateway::registry::Registry;
 use aiguillage_tests::cityweb_sim::cityweb_schema;
 use aiguillage_tests::watch::files_under;
 
@@ -34,7 +33,7 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
 
     // Cleaned up before the assertions (the demo removes its topology itself; this is for
     // a demo that failed half-way).
-    let config = Config::load(&config_path, &Registry::builtin());
+    let config = Config::load(&config_path, &aiguillage::builtin_registry());
     let mut leftovers = Vec::new();
     if let Ok(config) = &config {
         let connection = lapin::Connection::connect(

@@ -26,10 +26,10 @@ use futures_util::StreamExt;
 use lapin::options::BasicAckOptions;
 use serde_json::{json, Value};
 
-use crate::bus::topology;
-use crate::config::Config;
-use crate::operator::actions::{DeadQuery, Operator, ReplayRequest};
-use crate::registry::Registry;
+use aiguillage_gateway::bus::topology;
+use aiguillage_gateway::config::Config;
+use aiguillage_gateway::operator::actions::{DeadQuery, Operator, ReplayRequest};
+use aiguillage_gateway::registry::Registry;
 
 const PREFIX: &str = "aiguillage-demo";
 const CONNECTORS: [&str; 4] = [
@@ -40,12 +40,12 @@ const CONNECTORS: [&str; 4] = [
 ];
 /// The shipped mapping, copied next to the configuration so that the demo runs from
 /// anywhere (an installed binary has no repository beside it).
-const MAPPING: &str = include_str!("../../mappings/etat-civil/demande-acte.toml");
+const MAPPING: &str = include_str!("../../../mappings/etat-civil/demande-acte.toml");
 const MAPPING_PATH: &str = "mappings/etat-civil/demande-acte.toml";
 const NAISSANCE: &str =
-    include_str!("../../tests/fixtures/etat-civil/naissance-cpi-titulaire.json");
-const MARIAGE: &str = include_str!("../../tests/fixtures/etat-civil/mariage-extaf-parent.json");
-const DECES: &str = include_str!("../../tests/fixtures/etat-civil/deces-cpi-notaire.json");
+    include_str!("../../../tests/fixtures/etat-civil/naissance-cpi-titulaire.json");
+const MARIAGE: &str = include_str!("../../../tests/fixtures/etat-civil/mariage-extaf-parent.json");
+const DECES: &str = include_str!("../../../tests/fixtures/etat-civil/deces-cpi-notaire.json");
 /// The family the billing software of Gorges does not know until the demo creates it.
 const UNKNOWN_FAMILY: &str = "Petit";
 
@@ -196,7 +196,7 @@ fn status_fr(status: &str) -> &str {
 ///
 /// When the broker cannot be reached (with the command that starts it) or a démarche does
 /// not arrive in time.
-pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
+pub async fn run(amqp_url: &str, dir: &Path, registry: &Registry) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("impossible de créer {}", dir.display()))?;
     let dir = dir
@@ -236,8 +236,8 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
         &config_path,
         demo_config(amqp_url, api_addr, &store_path, &clisson_dir, &gorges_dir),
     )?;
-    let config = Config::load(&config_path, &Registry::builtin())
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let config =
+        Config::load(&config_path, registry).map_err(|error| anyhow::anyhow!("{error}"))?;
     let bus_config = config.bus.clone();
 
     let connection = aiguillage_bus::publisher::connect(&bus_config, "aiguillage-demo").await.map_err(|error| {
@@ -261,7 +261,7 @@ pub async fn run(amqp_url: &str, dir: &Path) -> anyhow::Result<()> {
         gorges_dir.display()
     );
 
-    let mut running = crate::service::start(config).await?;
+    let mut running = aiguillage_gateway::service::start(config).await?;
     if !running.wait_ready(Duration::from_secs(20)).await {
         running.shutdown().await;
         bail!("la passerelle ne s'est pas connectée au bus en 20 s");
@@ -299,7 +299,7 @@ async fn exchange(
     connection: &lapin::Connection,
     bus_config: &aiguillage_bus::BusConfig,
     events: &mut lapin::Consumer,
-    running: &crate::service::Running,
+    running: &aiguillage_gateway::service::Running,
     api: &BillingApi,
     dir: &Path,
 ) -> anyhow::Result<()> {
@@ -315,7 +315,8 @@ async fn exchange(
         .collect();
     // The portal may publish the same démarche twice (a retried webhook): it must arrive once.
     bodies.push(bodies[2].clone());
-    let published = crate::bus::publish::publish_on(connection, bus_config, &bodies).await?;
+    let published =
+        aiguillage_gateway::bus::publish::publish_on(connection, bus_config, &bodies).await?;
     println!(
         "{} messages publiés ({} démarches, dont une deux fois)",
         published.len(),
@@ -607,7 +608,11 @@ async fn remove_topology(channel: &lapin::Channel, bus_config: &aiguillage_bus::
     let queues: Vec<String> = CONNECTORS
         .iter()
         .flat_map(|name| {
-            topology::connector_queues(bus_config, name, &crate::config::RetryPolicy::default())
+            topology::connector_queues(
+                bus_config,
+                name,
+                &aiguillage_gateway::config::RetryPolicy::default(),
+            )
         })
         .collect();
     aiguillage_bus::topology::delete_topology(channel, bus_config, &queues).await;

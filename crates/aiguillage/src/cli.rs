@@ -9,12 +9,14 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-use crate::config::Config;
-use crate::operator::actions::{DeadQuery, DiscardRequest, Held, Operator, ReplayRequest, Report};
-use crate::operator::dead::{self, DeadError, Filter, Progress, Selection};
-use crate::registry::Registry;
-use crate::routing::Router;
-use crate::telemetry::{self, LogFormat};
+use aiguillage_gateway::config::Config;
+use aiguillage_gateway::operator::actions::{
+    DeadQuery, DiscardRequest, Held, Operator, ReplayRequest, Report,
+};
+use aiguillage_gateway::operator::dead::{self, DeadError, Filter, Progress, Selection};
+use aiguillage_gateway::registry::Registry;
+use aiguillage_gateway::routing::Router;
+use aiguillage_gateway::telemetry::{self, LogFormat};
 
 /// The configuration `run` and `check` read when neither `--config` nor
 /// `AIGUILLAGE_CONFIG` is given: where the Debian package installs it.
@@ -345,8 +347,9 @@ impl DeadFilter {
     }
 }
 
-/// Parses the command line and runs the verb; the process's exit code.
-pub fn main() -> ExitCode {
+/// Parses the command line and runs the verb with the connector kinds of `registry`; the
+/// process's exit code.
+pub fn main(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report: only problems are logged unless RUST_LOG says more.
     let default_filter = match cli.command {
@@ -368,7 +371,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cli.command)) {
+    match runtime.block_on(execute(cli.command, &registry)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -382,12 +385,11 @@ pub fn main() -> ExitCode {
 /// # Errors
 ///
 /// Whatever stops the verb, with context for the operator.
-pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
-    let registry = Registry::builtin();
+pub async fn execute(command: Command, registry: &Registry) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config } => {
-            let config = Config::load(&config, &registry)?;
-            let mut running = crate::service::start(config).await?;
+            let config = Config::load(&config, registry)?;
+            let mut running = aiguillage_gateway::service::start(config).await?;
             let ready = running.wait_ready(std::time::Duration::from_secs(0)).await;
             if !ready {
                 tracing::info!("connecting to the bus");
@@ -396,7 +398,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             running.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config: path } => match Config::load(&path, &registry) {
+        Command::Check { config: path } => match Config::load(&path, registry) {
             Ok(config) => {
                 println!(
                     "{}: valide ({} connecteur{}, {} route{})",
@@ -421,14 +423,14 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Publish { config, envelopes } => {
-            let config = Config::load(&config, &registry)?;
+            let config = Config::load(&config, registry)?;
             let mut bodies = Vec::new();
             for path in envelopes {
                 let body = std::fs::read(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 bodies.push((path.display().to_string(), body));
             }
-            let published = crate::bus::publish::publish(&config.bus, &bodies).await?;
+            let published = aiguillage_gateway::bus::publish::publish(&config.bus, &bodies).await?;
             for item in published {
                 println!("published {} ({})", item.id, item.routing_key);
             }
@@ -451,21 +453,19 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 target
                     .as_ref()
                     .map(|(config, name)| (config.as_path(), name.as_str())),
-                &registry,
+                registry,
             )
         }
         Command::Demo { amqp_url, dir } => {
-            crate::demo::run(&amqp_url, &dir).await?;
+            crate::demo::run(&amqp_url, &dir, registry).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dead { action } => execute_dead(action, Held::DeadLetters, &registry).await,
-        Command::Unrouted { action } => {
-            execute_dead(action.into(), Held::Unrouted, &registry).await
-        }
+        Command::Dead { action } => execute_dead(action, Held::DeadLetters, registry).await,
+        Command::Unrouted { action } => execute_dead(action.into(), Held::Unrouted, registry).await,
         Command::History { config, term, json } => {
-            let config = Config::load(&config, &registry)?;
+            let config = Config::load(&config, registry)?;
             let store = open_store(&config).await?;
-            let found = crate::operator::history::search(&store, &term).await;
+            let found = aiguillage_gateway::operator::history::search(&store, &term).await;
             store.close().await;
             let found = found?;
             if json {
@@ -490,7 +490,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// The history of démarches as text for people, one block per connector.
-pub fn render_history(found: &[crate::operator::history::Delivery]) -> String {
+pub fn render_history(found: &[aiguillage_gateway::operator::history::Delivery]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for d in found {
@@ -793,8 +793,8 @@ fn connector_names(config: &Config) -> Vec<String> {
     config.connectors.iter().map(|c| c.name.clone()).collect()
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<crate::store::Store> {
-    crate::store::Store::open(
+async fn open_store(config: &Config) -> anyhow::Result<aiguillage_gateway::store::Store> {
+    aiguillage_gateway::store::Store::open(
         config.store.url.expose_secret(),
         config.store.max_connections,
     )
@@ -900,13 +900,14 @@ fn try_mapping(
             Some(instance)
         }
     };
-    let mapping = match crate::mapping::Mapping::load(path, &path.display().to_string()) {
-        Ok(mapping) => mapping,
-        Err(error) => {
-            eprintln!("{error}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let mapping =
+        match aiguillage_gateway::mapping::Mapping::load(path, &path.display().to_string()) {
+            Ok(mapping) => mapping,
+            Err(error) => {
+                eprintln!("{error}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
     let text =
         std::fs::read(sample).with_context(|| format!("cannot read {}", sample.display()))?;
     let value: serde_json::Value = match serde_json::from_slice(&text) {

@@ -136,7 +136,8 @@ fn bare_form_data_without_its_commune_or_form_is_refused() {
 /// The repository root, where the shipped mappings and fixtures are.
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .unwrap()
         .to_path_buf()
 }
