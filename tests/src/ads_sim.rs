@@ -39,13 +39,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::watch::{being_written, Watcher};
+use crate::import_sim::{write_answer, Checks, ImportSim, Journal};
+use crate::watch::being_written;
 
 /// The directory, inside the inbox (and the mail spool), where the simulator keeps its
 /// state and the packages it answered.
@@ -172,14 +172,7 @@ pub struct AdsSim {
     pub reponses: PathBuf,
     /// The mail spool it reads `.eml` messages from, if any.
     pub spool: Option<PathBuf>,
-    log: Arc<Mutex<Log>>,
-    _watcher: Watcher,
-}
-
-#[derive(Default)]
-struct Log {
-    answers: Vec<Reponse>,
-    ignored: Vec<String>,
+    core: ImportSim<Reponse>,
 }
 
 impl AdsSim {
@@ -195,29 +188,23 @@ impl AdsSim {
         }
         let registry = Registry::load(&inbox.join(STATE_DIR).join("registre.tsv"))
             .expect("the simulator's registry of dossiers");
-        let log = Arc::new(Mutex::new(Log::default()));
-        let mut daemon = Daemon {
+        let daemon = Daemon {
             inbox: inbox.to_path_buf(),
             reponses: reponses.clone(),
             spool: spool.map(Path::to_path_buf),
             registry,
-            log: log.clone(),
         };
         Self {
             inbox: inbox.to_path_buf(),
             reponses,
             spool: spool.map(Path::to_path_buf),
-            log,
-            _watcher: Watcher::spawn(move || daemon.sweep()),
+            core: ImportSim::start(daemon),
         }
     }
 
     /// Every answer given since it started, in order.
     pub fn answers(&self) -> Vec<Reponse> {
-        self.log
-            .lock()
-            .map(|log| log.answers.clone())
-            .unwrap_or_default()
+        self.core.answers()
     }
 
     /// How many packages it received (answered) since it started.
@@ -252,22 +239,36 @@ impl AdsSim {
     /// The messages of the spool set aside without a package (`mail/<message>.eml`: not
     /// a MIME message, or no `.zip` attachment).
     pub fn ignored(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .map(|log| log.ignored.clone())
-            .unwrap_or_default()
+        self.core.ignored()
     }
 
     /// Waits until it answered `count` packages, at most `timeout`; returns its answers.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Reponse> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let answers = self.answers();
-            if answers.len() >= count || Instant::now() >= deadline {
-                return answers;
+        self.core.wait_for(count, timeout).await
+    }
+
+    /// The program's loop: prints each answer and each message set aside until interrupted.
+    pub async fn report_until_interrupted(&self) {
+        let report = |answer: &Reponse| match (&answer.numero, answer.duplicate) {
+            (Some(numero), false) => {
+                format!(
+                    "accepted {} from {}: {numero}",
+                    answer.dossier, answer.source
+                )
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (Some(numero), true) => format!(
+                "duplicate {} from {}: already {numero}",
+                answer.dossier, answer.source
+            ),
+            (None, _) => format!(
+                "rejected {} from {}: {}",
+                answer.dossier,
+                answer.source,
+                answer.motifs.join("; ")
+            ),
+        };
+        let ignored = |message: &str| format!("set aside {message}: no package attached");
+        self.core.report_until_interrupted(report, ignored).await;
     }
 
     /// The answer file of `dossier` as JSON (`ACCEPTE_` first, else `REJET_`), if any.
@@ -376,11 +377,12 @@ struct Daemon {
     reponses: PathBuf,
     spool: Option<PathBuf>,
     registry: Registry,
-    log: Arc<Mutex<Log>>,
 }
 
-impl Daemon {
-    fn sweep(&mut self) {
+impl Checks for Daemon {
+    type Answer = Reponse;
+
+    fn sweep(&mut self, journal: &Journal<Reponse>) {
         for (name, path) in visible_entries(&self.inbox) {
             if name == REPONSES_DIR {
                 continue;
@@ -395,7 +397,7 @@ impl Daemon {
             } else {
                 continue;
             };
-            if self.answer(&format!("inbox/{name}"), &package) {
+            if self.answer(journal, &format!("inbox/{name}"), &package) {
                 set_aside(&self.inbox, &name, &path);
             }
         }
@@ -410,23 +412,23 @@ impl Daemon {
             let packages = read_mail(&path);
             let mut answered = true;
             for package in &packages {
-                answered &= self.answer(&source, package);
+                answered &= self.answer(journal, &source, package);
             }
             if !answered {
                 continue; // tried again at the next sweep
             }
             if packages.is_empty() {
-                if let Ok(mut log) = self.log.lock() {
-                    log.ignored.push(source);
-                }
+                journal.ignore(source);
             }
             set_aside(&spool, &name, &path);
         }
     }
+}
 
+impl Daemon {
     /// Checks `package`, registers it if it passes and writes the answer; false when the
     /// answer could not be written (the package is then tried again).
-    fn answer(&mut self, source: &str, package: &Package) -> bool {
+    fn answer(&mut self, journal: &Journal<Reponse>, source: &str, package: &Package) -> bool {
         let checked = check(package);
         let dossier = safe_name(&package.name);
         let (accepted, numero, duplicate, body, file) = match &checked {
@@ -456,25 +458,19 @@ impl Daemon {
                 format!("REJET_{dossier}.json"),
             ),
         };
-        let target = self.reponses.join(&file);
-        let temporary = self.reponses.join(format!(".{file}.tmp"));
         let text = serde_json::to_string_pretty(&body).unwrap_or_default();
-        if std::fs::write(&temporary, text).is_err()
-            || std::fs::rename(&temporary, &target).is_err()
-        {
+        let Ok(target) = write_answer(&self.reponses, &file, text.as_bytes()) else {
             return false;
-        }
-        if let Ok(mut log) = self.log.lock() {
-            log.answers.push(Reponse {
-                source: source.to_owned(),
-                dossier,
-                accepted,
-                numero,
-                duplicate,
-                motifs: checked.err().unwrap_or_default(),
-                file: target,
-            });
-        }
+        };
+        journal.answer(Reponse {
+            source: source.to_owned(),
+            dossier,
+            accepted,
+            numero,
+            duplicate,
+            motifs: checked.err().unwrap_or_default(),
+            file: target,
+        });
         true
     }
 }

@@ -16,23 +16,11 @@
 //! renames is never read half-written.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::watch::{files_under as visible_files_under, Watcher};
-
-/// The Cityweb schema: `CITYWEB_XSD`, else the copy vendored in the repository
-/// (`schemas/cityweb/etatcivil.xsd`).
-pub fn cityweb_schema() -> PathBuf {
-    if let Ok(path) = std::env::var("CITYWEB_XSD") {
-        return PathBuf::from(path);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root");
-    root.join("schemas/cityweb/etatcivil.xsd")
-}
+use crate::import_sim::{claim, now, Checks, ImportSim, Journal};
+use crate::watch::files_under as visible_files_under;
+use crate::xmllint::{self, Schema};
 
 /// One file the simulator imported or rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,65 +43,59 @@ pub struct CitywebSim {
     pub error: PathBuf,
     /// Its log file.
     pub log_file: PathBuf,
-    log: Arc<Mutex<Vec<Imported>>>,
-    _watcher: Watcher,
+    core: ImportSim<Imported>,
 }
 
 impl CitywebSim {
     /// Watches `import` (created if missing), with `done/`, `error/` and `import.log` in
     /// `out`; polls every 100 ms.
     pub fn start(import: &Path, out: &Path) -> Self {
-        let schema = cityweb_schema();
-        assert!(
-            schema.is_file(),
-            "the Cityweb schema is not at {} (set CITYWEB_XSD)",
-            schema.display()
-        );
-        let version = Command::new("xmllint").arg("--version").output();
-        assert!(
-            version.is_ok(),
-            "xmllint is not installed: apt-get install -y libxml2-utils (.ci/run installs it)"
-        );
+        let schema = Schema::Cityweb.existing();
+        xmllint::require();
         std::fs::create_dir_all(import).expect("the import directory");
         let done = out.join("done");
         let error = out.join("error");
         std::fs::create_dir_all(&done).expect("done/");
         std::fs::create_dir_all(&error).expect("error/");
         let log_file = out.join("import.log");
-        let log = Arc::new(Mutex::new(Vec::new()));
         let daemon = Daemon {
             import: import.to_path_buf(),
             done: done.clone(),
             error: error.clone(),
             log_file: log_file.clone(),
             schema,
-            log: log.clone(),
         };
         Self {
             import: import.to_path_buf(),
             done,
             error,
             log_file,
-            log,
-            _watcher: Watcher::spawn(move || daemon.sweep()),
+            core: ImportSim::start(daemon),
         }
     }
 
     /// What it imported so far, in order.
     pub fn imported(&self) -> Vec<Imported> {
-        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+        self.core.answers()
     }
 
     /// Waits until it handled `count` files, at most `timeout`; returns what it handled.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Imported> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let imported = self.imported();
-            if imported.len() >= count || Instant::now() >= deadline {
-                return imported;
+        self.core.wait_for(count, timeout).await
+    }
+
+    /// The program's loop: prints what it imports until interrupted.
+    pub async fn report_until_interrupted(&self) {
+        let report = |file: &Imported| {
+            if file.accepted {
+                format!("done {}", file.file)
+            } else {
+                format!("error {}: {}", file.file, file.error)
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
+        self.core
+            .report_until_interrupted(report, str::to_owned)
+            .await;
     }
 
     /// The files in `done/`, relative, sorted.
@@ -133,35 +115,20 @@ struct Daemon {
     error: PathBuf,
     log_file: PathBuf,
     schema: PathBuf,
-    log: Arc<Mutex<Vec<Imported>>>,
 }
 
-impl Daemon {
-    fn sweep(&self) {
+impl Checks for Daemon {
+    type Answer = Imported;
+
+    fn sweep(&mut self, journal: &Journal<Imported>) {
         for relative in files_under(&self.import) {
             let path = self.import.join(&relative);
-            let output = Command::new("xmllint")
-                .args(["--noout", "--nonet", "--schema"])
-                .arg(&self.schema)
-                .arg(&path)
-                .output();
-            let (accepted, error) = match output {
-                Ok(output) if output.status.success() => (true, String::new()),
-                Ok(output) => (
-                    false,
-                    String::from_utf8_lossy(&output.stderr)
-                        .lines()
-                        .filter(|line| !line.ends_with("fails to validate"))
-                        .collect::<Vec<_>>()
-                        .join(" | "),
-                ),
-                Err(error) => (false, format!("cannot run xmllint: {error}")),
+            let (accepted, error) = match xmllint::validate(&self.schema, &[&path]) {
+                Ok(()) => (true, String::new()),
+                Err(complaint) => (false, xmllint::one_line(&complaint, |_| true)),
             };
             let target = if accepted { &self.done } else { &self.error }.join(&relative);
-            if let Some(parent) = target.parent() {
-                let _ = std::fs::create_dir_all(parent);
-            }
-            if std::fs::rename(&path, &target).is_err() {
+            if !claim(&path, &target) {
                 continue;
             }
             let line = format!(
@@ -182,23 +149,13 @@ impl Daemon {
             {
                 let _ = file.write_all(line.as_bytes());
             }
-            if let Ok(mut log) = self.log.lock() {
-                log.push(Imported {
-                    file: relative,
-                    accepted,
-                    error,
-                });
-            }
+            journal.answer(Imported {
+                file: relative,
+                accepted,
+                error,
+            });
         }
     }
-}
-
-/// Seconds since the epoch with milliseconds (no date crate in this package).
-fn now() -> String {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:03}", since.as_secs(), since.subsec_millis())
 }
 
 /// The visible regular files under `root`, relative with `/`, sorted.

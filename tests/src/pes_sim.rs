@@ -35,25 +35,19 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use crate::watch::{files_under, Watcher};
+use crate::import_sim::{write_answer, Checks, ImportSim, Journal};
+use crate::watch::files_under;
+use crate::xmllint::{self, Schema};
 
 /// The PES V2 schema: `PES_XSD`, else the copy vendored in the repository
 /// (`schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`).
 pub fn pes_schema() -> PathBuf {
-    if let Ok(path) = std::env::var("PES_XSD") {
-        return PathBuf::from(path);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root");
-    root.join("schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd")
+    Schema::PesAller.path()
 }
 
 /// The directory, inside the import directory, where the simulator keeps its state.
@@ -80,55 +74,55 @@ pub struct Acquit {
 pub struct PesSim {
     /// The directory it imports from.
     pub import: PathBuf,
-    log: Arc<Mutex<Vec<Acquit>>>,
-    _watcher: Watcher,
+    core: ImportSim<Acquit>,
 }
 
 impl PesSim {
     /// Watches `import` (created if missing), polling every 100 ms.
     pub fn start(import: &Path) -> Self {
-        let schema = pes_schema();
-        assert!(
-            schema.is_file(),
-            "the PES V2 schema is not at {} (set PES_XSD)",
-            schema.display()
-        );
-        assert!(
-            Command::new("xmllint").arg("--version").output().is_ok(),
-            "xmllint is not installed: apt-get install -y libxml2-utils (.ci/run installs it)"
-        );
+        let schema = Schema::PesAller.existing();
+        xmllint::require();
         std::fs::create_dir_all(import.join(STATE_DIR)).expect("the import directory");
         let registry = Registry::load(&import.join(STATE_DIR).join("bordereaux.tsv"))
             .expect("the simulator's registry of bordereaux");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut daemon = Daemon {
+        let daemon = Daemon {
             import: import.to_path_buf(),
             schema,
             registry,
-            log: log.clone(),
         };
         Self {
             import: import.to_path_buf(),
-            log,
-            _watcher: Watcher::spawn(move || daemon.sweep()),
+            core: ImportSim::start(daemon),
         }
     }
 
     /// The answers it gave since it started, in order.
     pub fn answers(&self) -> Vec<Acquit> {
-        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+        self.core.answers()
     }
 
     /// Waits until it answered `count` files, at most `timeout`; returns its answers.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Acquit> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let answers = self.answers();
-            if answers.len() >= count || Instant::now() >= deadline {
-                return answers;
+        self.core.wait_for(count, timeout).await
+    }
+
+    /// The program's loop: prints each answer until interrupted.
+    pub async fn report_until_interrupted(&self) {
+        let report = |answer: &Acquit| {
+            if answer.accepted {
+                format!("accepted {} ({:?})", answer.file, answer.bordereaux)
+            } else {
+                format!(
+                    "rejected {}: {} {}",
+                    answer.file,
+                    answer.anomaly.as_deref().unwrap_or(""),
+                    answer.reason
+                )
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
+        self.core
+            .report_until_interrupted(report, str::to_owned)
+            .await;
     }
 }
 
@@ -202,7 +196,6 @@ struct Daemon {
     import: PathBuf,
     schema: PathBuf,
     registry: Registry,
-    log: Arc<Mutex<Vec<Acquit>>>,
 }
 
 /// A rejection: the DGFiP anomaly code, the domain (`DomaineAck`) and the reason.
@@ -237,8 +230,10 @@ const DOMAINE_PJ: &str = "4";
 /// `DomaineAck` of the Recette domain.
 const DOMAINE_RECETTE: &str = "6";
 
-impl Daemon {
-    fn sweep(&mut self) {
+impl Checks for Daemon {
+    type Answer = Acquit;
+
+    fn sweep(&mut self, journal: &Journal<Acquit>) {
         for relative in pes_files(&self.import) {
             let (dir, name) = match relative.rsplit_once('/') {
                 Some((dir, name)) => (format!("{dir}/"), name),
@@ -293,50 +288,36 @@ impl Daemon {
                     )
                 }
             };
-            let target = self.import.join(format!("{dir}{answer_name}"));
-            let temporary = self.import.join(format!("{dir}.{answer_name}.tmp"));
-            if std::fs::write(&temporary, latin1(&body)).is_err()
-                || std::fs::rename(&temporary, &target).is_err()
-            {
+            if write_answer(&self.import.join(&dir), &answer_name, &latin1(&body)).is_err() {
                 continue;
             }
-            if let Ok(mut log) = self.log.lock() {
-                log.push(Acquit {
-                    file: relative.clone(),
-                    answer: format!("{dir}{answer_name}"),
-                    accepted,
-                    anomaly,
-                    reason,
-                    bordereaux,
-                });
-            }
+            journal.answer(Acquit {
+                file: relative.clone(),
+                answer: format!("{dir}{answer_name}"),
+                accepted,
+                anomaly,
+                reason,
+                bordereaux,
+            });
         }
     }
+}
 
+impl Daemon {
     fn check(&self, relative: &str, bytes: &[u8]) -> Result<PesFile, Anomaly> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Anomaly::technique("ERREUR_FLUX_VIDE", "the file is empty"));
         }
         let text = decode(bytes)?;
-        let output = Command::new("xmllint")
-            .args(["--noout", "--nonet", "--schema"])
-            .arg(&self.schema)
-            .arg(self.import.join(relative))
-            .output()
-            .map_err(|error| {
+        let linted =
+            xmllint::run(&self.schema, &[self.import.join(relative)]).map_err(|error| {
                 Anomaly::technique("ERREUR_AUTRE", format!("cannot run xmllint: {error}"))
             })?;
-        if !output.status.success() {
-            let complaint = String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .filter(|line| {
-                    !line.ends_with("fails to validate")
-                        && !line.contains("Schemas parser warning")
-                        && !line.starts_with("Skipping import")
-                })
-                .map(|line| line.replace(&*self.import.to_string_lossy(), ""))
-                .collect::<Vec<_>>()
-                .join(" | ");
+        if let Err(complaint) = linted {
+            let complaint = xmllint::one_line(&complaint, |line| {
+                !line.contains("Schemas parser warning") && !line.starts_with("Skipping import")
+            })
+            .replace(&*self.import.to_string_lossy(), "");
             return Err(Anomaly::technique(
                 "ERREUR_SCHEMA_INCOMPLET",
                 format!("not valid against PES_Aller.xsd: {complaint}"),
@@ -662,23 +643,15 @@ fn latin1(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Today's date, UTC, `YYYY-MM-DD` (no date crate in this package).
+/// Today's date, UTC, `YYYY-MM-DD`.
 fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let date = time::OffsetDateTime::now_utc().date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
 }
 
 /// The PES files waiting under `root`, relative with `/`, sorted: files being written and

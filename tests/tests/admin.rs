@@ -40,14 +40,7 @@ fn has_labels(sample: &Sample, labels: &[(&str, &str)]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_readyz_follow_the_bus_connection() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
-        .route("44043", &["*"], "famille");
+    let scenario = Scenario::famille(&target.url("accept/famille"), "").await;
     let mut running = scenario.start().await;
 
     assert_eq!(
@@ -136,8 +129,7 @@ async fn healthz_and_readyz_follow_the_bus_connection() {
         .await;
     assert!(target.wait_for_effects(1, Duration::from_secs(30)).await);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// The scenario of the metrics tests: 10 démarches delivered by `famille`, 1 rejected by
@@ -146,21 +138,12 @@ async fn deliver_ten_reject_one() -> (Scenario, aiguillage_gateway::service::Run
     let target = RestTarget::start().await;
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
-        .connector(
-            "refus",
-            "rest",
-            &format!("url = \"{}\"", target.url("reject/refus")),
-        )
+        .rest("famille", &target.url("accept/famille"), "")
+        .rest("refus", &target.url("reject/refus"), "")
         .route("44043", &["inscription-*"], "famille")
         .route("44043", &["demande-acte-*"], "refus")
         .admin_key("queue_depth_interval = \"1s\"");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
     let mut envelopes: Vec<_> = (0..10)
         .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
         .collect();
@@ -362,8 +345,7 @@ async fn metrics_count_what_was_delivered_and_rejected() {
         "no envelope id in a label: {text}"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// The documentation's list of metrics and the gateway's agree, and a gateway at work
@@ -411,8 +393,7 @@ async fn every_documented_metric_is_exposed() {
         assert!(scrape.docs.contains_key(name), "{name} has no HELP line");
     }
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// The admin token of [`token_scenario`].
@@ -420,15 +401,8 @@ const TOKEN: &str = "f3b1c9d2e8a7465b9c0d1e2f3a4b5c6d";
 
 /// One connector of Clisson on `target`, and an admin server that requires [`TOKEN`].
 async fn token_scenario(target: &RestTarget) -> Scenario {
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
-        .route("44043", &["*"], "famille")
-        .admin_key(&format!("token = \"{TOKEN}\""));
+    let mut scenario = Scenario::famille(&target.url("accept/famille"), "").await;
+    scenario.admin_key(&format!("token = \"{TOKEN}\""));
     scenario
 }
 
@@ -451,8 +425,7 @@ async fn a_configured_token_guards_every_route_but_healthz() {
     let (_, metrics) = admin_get(&running, "/metrics", Some(TOKEN)).await;
     assert!(metrics.contains("aiguillage_build_info"), "{metrics}");
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// Runs `checks` against the admin server at `addr`, then stops the gateway and removes
@@ -467,8 +440,7 @@ async fn checked<F>(
 {
     let base = format!("http://{}", running.admin_addr().unwrap());
     let outcome = tokio::spawn(checks(base)).await;
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
     if let Err(error) = outcome {
         std::panic::resume_unwind(error.into_panic());
     }
@@ -494,15 +466,8 @@ async fn with_host(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_for_another_host_or_from_another_origin_is_refused() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
-        .route("44043", &["*"], "famille")
-        .admin_key("public_names = [\"aiguillage.agglo.invalid\"]");
+    let mut scenario = Scenario::famille(&target.url("accept/famille"), "").await;
+    scenario.admin_key("public_names = [\"aiguillage.agglo.invalid\"]");
     let running = scenario.start().await;
 
     checked(scenario, running, |base| async move {

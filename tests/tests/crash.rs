@@ -2,31 +2,32 @@
 //! delivers nothing twice.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::Duration;
 
 use aiguillage_bus::Status;
 use aiguillage_gateway::store::Store;
 use aiguillage_tests::rest_target::RestTarget;
-use aiguillage_tests::{envelope, Scenario, StoreKind};
-use tokio::process::{Child, Command};
+use aiguillage_tests::{gateway_bin, ids, Scenario};
+use tokio::process::Child;
 
 const CONCURRENCY: usize = 8;
 
 fn spawn_gateway(scenario: &Scenario, round: u32) -> Child {
-    let config = scenario.write_config();
-    let log =
-        std::fs::File::create(scenario.dir.path().join(format!("gateway-{round}.log"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_aiguillage-e2e"))
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the gateway")
+    scenario.spawn_gateway(gateway_bin!(), &["--log-format", "json", "run"], round)
+}
+
+/// One `rest` connector, `famille`, taking every form of Clisson [`CONCURRENCY`] at a
+/// time, with a shutdown grace period if given.
+async fn famille_scenario(target: &RestTarget, grace: Option<&str>) -> Scenario {
+    let mut scenario = Scenario::famille(
+        &target.url("accept/famille"),
+        &format!("concurrency = {CONCURRENCY}"),
+    )
+    .await;
+    if let Some(grace) = grace {
+        scenario.extra(&format!("[shutdown]\ngrace = \"{grace}\""));
+    }
+    scenario
 }
 
 /// Waits until the gateway declared its queue (it is then consuming or about to).
@@ -66,30 +67,14 @@ async fn declare_topology(scenario: &Scenario) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_in_the_middle_of_2000_demarches_loses_nothing_and_duplicates_nothing() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nconcurrency = {CONCURRENCY}",
-                target.url("accept/famille")
-            ),
-        )
-        .route("44043", &["*"], "famille")
-        .extra("[shutdown]\ngrace = \"10s\"");
+    let scenario = famille_scenario(&target, Some("10s")).await;
     let queue = scenario.bus().connector_queue("famille");
 
     // The backlog is in place first: the gateway delivers faster than a publisher that
     // waits for each confirm, and it must be killed in the middle of its work.
     declare_topology(&scenario).await;
-    let envelopes: Vec<_> = (0..2000)
-        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
-        .collect();
-    let expected: BTreeSet<String> = envelopes
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let envelopes = scenario.envelopes("44043", "inscription-cantine", 2000);
+    let expected = ids(&envelopes);
     scenario.publish(&envelopes).await;
     let mut gateway = spawn_gateway(&scenario, 1);
     wait_for_queue(&scenario, &queue).await;
@@ -162,28 +147,13 @@ async fn sigkill_in_the_middle_of_2000_demarches_loses_nothing_and_duplicates_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_sigkills_during_5000_demarches_lose_nothing() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nconcurrency = {CONCURRENCY}",
-                target.url("accept/famille")
-            ),
-        )
-        .route("44043", &["*"], "famille");
+    let scenario = famille_scenario(&target, None).await;
     let queue = scenario.bus().connector_queue("famille");
 
     let mut gateway = spawn_gateway(&scenario, 1);
     wait_for_queue(&scenario, &queue).await;
-    let envelopes: Vec<_> = (0..5000)
-        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
-        .collect();
-    let expected: BTreeSet<String> = envelopes
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let envelopes = scenario.envelopes("44043", "inscription-cantine", 5000);
+    let expected = ids(&envelopes);
     // Published while the gateway runs and gets killed, as the portal would.
     let publisher = {
         let scenario_bodies: Vec<(String, Vec<u8>)> = envelopes
@@ -245,24 +215,11 @@ async fn three_sigkills_during_5000_demarches_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_exits_cleanly_and_loses_nothing() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nconcurrency = {CONCURRENCY}",
-                target.url("accept/famille")
-            ),
-        )
-        .route("44043", &["*"], "famille")
-        .extra("[shutdown]\ngrace = \"5s\"");
+    let scenario = famille_scenario(&target, Some("5s")).await;
     let queue = scenario.bus().connector_queue("famille");
     // The backlog is in place first, so that the stop comes under load.
     declare_topology(&scenario).await;
-    let envelopes: Vec<_> = (0..1500)
-        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
-        .collect();
+    let envelopes = scenario.envelopes("44043", "inscription-cantine", 1500);
     scenario.publish(&envelopes).await;
     let mut gateway = spawn_gateway(&scenario, 1);
     wait_for_queue(&scenario, &queue).await;

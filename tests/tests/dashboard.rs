@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::webdriver::Browser;
-use aiguillage_tests::{count_status, envelope, Scenario, StoreKind};
+use aiguillage_tests::{count_status, envelope, gateway_bin, Scenario, StoreKind};
 use serde_json::{json, Value};
 
 const CLISSON: &str = "44043";
@@ -18,14 +18,7 @@ const TOKEN: &str = "0123456789abcdef0123";
 async fn scenario_with_a_switch(target: &RestTarget, store: StoreKind) -> Scenario {
     let mut scenario = Scenario::new(store).await;
     scenario
-        .connector(
-            "etat-civil",
-            "rest",
-            &format!(
-                "url = \"{}\"\nreference_pointer = \"/numero\"\nretry = {{ max_attempts = 1 }}\nbreaker = {{ failures = 0 }}",
-                target.url("switch/etat-civil")
-            ),
-        )
+        .rest("etat-civil", &target.url("switch/etat-civil"), "reference_pointer = \"/numero\"\nretry = { max_attempts = 1 }\nbreaker = { failures = 0 }")
         .route(CLISSON, &["demande-acte-*"], "etat-civil")
         .admin_key(&format!("token = \"{TOKEN}\""));
     scenario
@@ -67,15 +60,7 @@ async fn post_json(base: &str, path: &str, body: Value) -> (u16, Value) {
 
 /// Runs `aiguillage <args…> --config <the scenario's configuration>`.
 async fn cli(scenario: &Scenario, args: &[&str]) -> std::process::Output {
-    let config = scenario.write_config();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiguillage-e2e"));
-    command.args(args).arg("--config").arg(&config);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AIGUILLAGE") {
-            command.env_remove(key);
-        }
-    }
-    command.output().await.expect("run aiguillage")
+    scenario.cli(gateway_bin!(), args, &[]).await
 }
 
 /// The CSRF token of a dashboard page.
@@ -247,8 +232,7 @@ async fn every_admin_route_needs_the_token_and_every_form_its_csrf_token() {
         401
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
     target.stop().await;
 }
 
@@ -258,11 +242,7 @@ async fn without_a_token_the_dashboard_is_open_on_loopback_but_its_forms_still_n
     let target = RestTarget::start().await;
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
-        .connector(
-            "etat-civil",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/etat-civil")),
-        )
+        .rest("etat-civil", &target.url("accept/etat-civil"), "")
         .route(CLISSON, &["demande-acte-*"], "etat-civil");
     let running = scenario.start().await;
     let base = format!("http://{}", running.admin_addr().unwrap());
@@ -282,8 +262,7 @@ async fn without_a_token_the_dashboard_is_open_on_loopback_but_its_forms_still_n
     with_token.push(("csrf", &csrf));
     assert_eq!(call(http.post(&replay).form(&with_token)).await.0, 303);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
     target.stop().await;
 }
 
@@ -292,8 +271,7 @@ async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_de
     let target = RestTarget::start().await;
     target.set_failing(true);
     let scenario = scenario_with_a_switch(&target, StoreKind::Postgres).await;
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
     let base = format!("http://{}", running.admin_addr().unwrap());
 
     let first = envelope(&scenario.prefix, CLISSON, "demande-acte-naissance", 1);
@@ -489,8 +467,7 @@ async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_de
     assert_eq!(line["last_errors"].as_array().unwrap().len(), 2);
     assert_eq!(target.effect_count(), 1);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
     target.stop().await;
 }
 
@@ -499,8 +476,7 @@ async fn an_operator_replays_a_dead_letter_from_the_dashboard_in_a_real_browser(
     let target = RestTarget::start().await;
     target.set_failing(true);
     let scenario = scenario_with_a_switch(&target, StoreKind::Sqlite).await;
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
     let base = format!("http://{}", running.admin_addr().unwrap());
 
     let demarche = envelope(&scenario.prefix, CLISSON, "demande-acte-naissance", 7);
@@ -588,7 +564,6 @@ async fn an_operator_replays_a_dead_letter_from_the_dashboard_in_a_real_browser(
     assert_eq!(target.effect_count(), 1);
 
     browser.quit().await;
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
     target.stop().await;
 }

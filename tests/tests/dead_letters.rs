@@ -5,54 +5,19 @@ use std::process::Output;
 use std::time::Duration;
 
 use aiguillage_tests::rest_target::RestTarget;
-use aiguillage_tests::{count_status, envelope, header_list, header_text, Scenario, StoreKind};
-use serde_json::Value;
+use aiguillage_tests::{
+    count_status, envelope, gateway_bin, header_list, header_text, json_lines, on_both_stores,
+    stderr, stdout, Scenario, StoreKind,
+};
 
 const CLISSON: &str = "44043";
 
 /// Runs `aiguillage dead <args…> --config <the scenario's configuration>`.
 async fn dead(scenario: &Scenario, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let config = scenario.write_config();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiguillage-e2e"));
-    command.arg("dead").args(args).arg("--config").arg(&config);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AIGUILLAGE") {
-            command.env_remove(key);
-        }
-    }
-    command.envs(env.iter().copied());
-    command.output().await.expect("run aiguillage dead")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn json_lines(output: &Output) -> Vec<Value> {
-    stdout(output)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
-        .collect()
-}
-
-macro_rules! on_both_stores {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $body(StoreKind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                $body(StoreKind::Postgres).await;
-            }
-        }
-    };
+    let args: Vec<&str> = std::iter::once("dead")
+        .chain(args.iter().copied())
+        .collect();
+    scenario.cli(gateway_bin!(), &args, env).await
 }
 
 on_both_stores!(
@@ -67,17 +32,9 @@ async fn dead_then_replayed(store: StoreKind) {
     target.set_failing(true);
     let mut scenario = Scenario::new(store).await;
     scenario
-        .connector(
-            "etat-civil",
-            "rest",
-            &format!(
-                "url = \"{}\"\nreference_pointer = \"/numero\"\nretry = {{ max_attempts = 3, initial = \"100ms\", max_delay = \"200ms\" }}\nbreaker = {{ failures = 0 }}",
-                target.url("switch/etat-civil")
-            ),
-        )
+        .rest("etat-civil", &target.url("switch/etat-civil"), "reference_pointer = \"/numero\"\nretry = { max_attempts = 3, initial = \"100ms\", max_delay = \"200ms\" }\nbreaker = { failures = 0 }")
         .route(CLISSON, &["demande-acte-*"], "etat-civil");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
     let bus = scenario.bus();
     let dead_queue = bus.dead_queue("etat-civil");
 
@@ -170,8 +127,7 @@ async fn dead_then_replayed(store: StoreKind) {
         "the error history outlives the replay"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// `dead list` shows a refused démarche and a body that is not an envelope, each with its
@@ -179,22 +135,8 @@ async fn dead_then_replayed(store: StoreKind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_list_shows_every_dead_letter_and_takes_none() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "urbanisme",
-            "rest",
-            &format!("url = \"{}\"", target.url("reject/urbanisme")),
-        )
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
-        .route(CLISSON, &["declaration-prealable"], "urbanisme")
-        .route(CLISSON, &["inscription-*"], "famille");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let scenario = Scenario::urbanisme_refused(&target, "reject/urbanisme").await;
+    let (mut events, running) = scenario.launch().await;
     let bus = scenario.bus();
     let (urbanisme, famille) = (bus.dead_queue("urbanisme"), bus.dead_queue("famille"));
 
@@ -322,8 +264,7 @@ async fn dead_list_shows_every_dead_letter_and_takes_none() {
         "a second listing sees the same dead letters"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// `dead discard` wants a selector and a reason; with both it removes exactly the dead
@@ -333,14 +274,9 @@ async fn dead_discard_removes_exactly_what_it_is_told_and_records_it() {
     let target = RestTarget::start().await;
     let mut scenario = Scenario::new(StoreKind::Postgres).await;
     scenario
-        .connector(
-            "urbanisme",
-            "rest",
-            &format!("url = \"{}\"", target.url("reject/urbanisme")),
-        )
+        .rest("urbanisme", &target.url("reject/urbanisme"), "")
         .route(CLISSON, &["declaration-prealable"], "urbanisme");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
     let queue = scenario.bus().dead_queue("urbanisme");
 
     let first = envelope(&scenario.prefix, CLISSON, "declaration-prealable", 1);
@@ -447,8 +383,7 @@ async fn dead_discard_removes_exactly_what_it_is_told_and_records_it() {
             .await
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// `dead replay` with no selector replays nothing and says how to select.

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aiguillage_gateway::config::Config;
-use aiguillage_tests::cityweb_sim::cityweb_schema;
 use aiguillage_tests::watch::files_under;
+use aiguillage_tests::xmllint::Schema;
 
 fn xml_files(dir: &Path) -> Vec<PathBuf> {
     files_under(dir, |name| name.ends_with(".xml"))
@@ -100,18 +100,9 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
     assert_eq!(clisson.len(), 2, "birth and marriage: {clisson:?}");
     assert_eq!(gorges.len(), 1, "the death certificate request: {gorges:?}");
     for file in clisson.iter().chain(&gorges) {
-        let lint = Command::new("xmllint")
-            .args(["--noout", "--nonet", "--schema"])
-            .arg(cityweb_schema())
-            .arg(file)
-            .output()
-            .expect("xmllint (libxml2-utils)");
-        assert!(
-            lint.status.success(),
-            "{} is not valid Cityweb: {}",
-            file.display(),
-            String::from_utf8_lossy(&lint.stderr)
-        );
+        if let Err(complaint) = Schema::Cityweb.validate(&[file]) {
+            panic!("{} is not valid Cityweb: {complaint}", file.display());
+        }
     }
     assert!(stdout.contains("Un fichier Cityweb écrit"), "{stdout}");
     assert!(

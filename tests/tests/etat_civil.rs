@@ -5,16 +5,14 @@
 //! while writing leaves no partial file for the importer.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use aiguillage_tests::cityweb_sim::CitywebSim;
-use aiguillage_tests::{count_status, header_text, Scenario, StoreKind};
+use aiguillage_tests::{
+    count_status, gateway_bin, golden_envelope, golden_envelopes, header_text, workspace, Scenario,
+    StoreKind,
+};
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn mapping() -> PathBuf {
     workspace().join("mappings/etat-civil/demande-acte.toml")
@@ -22,12 +20,7 @@ fn mapping() -> PathBuf {
 
 /// A golden w.c.s. démarche of tests/fixtures/etat-civil, with an id unique to the test.
 fn fixture(name: &str, prefix: &str) -> Value {
-    let path = workspace().join(format!("tests/fixtures/etat-civil/{name}.json"));
-    let mut envelope: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let id = envelope["id"].as_str().unwrap().to_owned();
-    envelope["id"] = Value::String(format!("{prefix}:{id}"));
-    envelope
+    golden_envelope("etat-civil", name, prefix)
 }
 
 fn cityweb(scenario: &mut Scenario, import: &std::path::Path, extra: &str) {
@@ -56,16 +49,10 @@ async fn demandes_d_acte_reach_the_software_s_done_folder_through_the_shipped_ma
     let import = scenario.subdir("cityweb/import");
     let sim = CitywebSim::start(&import, &scenario.subdir("cityweb"));
     cityweb(&mut scenario, &import, "");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
-    let demarches: Vec<Value> = GOLDEN
-        .iter()
-        .map(|name| fixture(name, &scenario.prefix))
-        .collect();
-    scenario.publish(&demarches).await;
-    // The first one again, as the portal may publish it twice.
-    scenario.publish(&demarches[..1]).await;
+    let demarches = golden_envelopes("etat-civil", &GOLDEN, &scenario.prefix);
+    scenario.publish_first_twice(&demarches).await;
 
     let seen = events
         .wait_until(Duration::from_secs(60), |seen| {
@@ -125,8 +112,7 @@ async fn demandes_d_acte_reach_the_software_s_done_folder_through_the_shipped_ma
         "{xml}"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,8 +121,7 @@ async fn a_copie_integrale_asked_by_a_cousin_is_dead_lettered_with_the_rule_name
     let import = scenario.subdir("cityweb/import");
     let sim = CitywebSim::start(&import, &scenario.subdir("cityweb"));
     cityweb(&mut scenario, &import, "");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     // Camille's cousin asks for her full birth certificate ("Autre" on the form).
     let mut demarche = fixture("naissance-cpi-titulaire", &scenario.prefix);
@@ -157,26 +142,16 @@ async fn a_copie_integrale_asked_by_a_cousin_is_dead_lettered_with_the_rule_name
         reason.starts_with("la règle légale `filiation-naissance` refuse la demande de copie intégrale d'un acte de naissance faite par `autre` (toute autre personne) : "),
         "{reason}"
     );
-    let dead_queue = scenario.bus().dead_queue("clisson-cityweb");
-    assert!(
-        scenario
-            .wait_for_depth(&dead_queue, 1, Duration::from_secs(10))
-            .await
-    );
-    let dead = scenario.peek(&dead_queue).await;
-    assert_eq!(
-        dead[0].0, demarche,
-        "the dead letter is the original démarche"
-    );
-    assert_eq!(header_text(&dead[0].1, "x-aiguillage-reason"), reason);
+    let (dead, headers) = scenario.dead_letter("clisson-cityweb").await;
+    assert_eq!(dead, demarche, "the dead letter is the original démarche");
+    assert_eq!(header_text(&headers, "x-aiguillage-reason"), reason);
 
     // Nothing reached the software.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sim.imported().is_empty());
     assert!(std::fs::read_dir(&import).unwrap().next().is_none());
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,21 +166,7 @@ async fn a_gateway_killed_while_writing_leaves_no_partial_file_for_the_importer(
     );
     let queue = scenario.bus().connector_queue("clisson-cityweb");
 
-    let spawn = |round: u32| {
-        let config = scenario.write_config();
-        let log = std::fs::File::create(scenario.dir.path().join(format!("gateway-{round}.log")))
-            .unwrap();
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_aiguillage-e2e"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the gateway")
-    };
+    let spawn = |round: u32| scenario.spawn_gateway(gateway_bin!(), &["run"], round);
     let mut gateway = spawn(1);
     let connection = scenario.connection().await;
     for _ in 0..300 {

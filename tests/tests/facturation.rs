@@ -6,36 +6,26 @@
 //! gives one titre; a bill of zero or less is dead-lettered with the Treasury's reason.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use aiguillage_tests::pes_sim::PesSim;
-use aiguillage_tests::{count_status, header_text, Scenario, StoreKind};
+use aiguillage_tests::xmllint::{self, Schema};
+use aiguillage_tests::{
+    count_status, golden_envelope, golden_envelopes, header_text, workspace, Scenario,
+    StatusEvents, StoreKind,
+};
 use serde_json::Value;
 
 /// A SIRET whose key checks (fictitious).
 const SIRET: &str = "21440043800005";
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn mapping() -> PathBuf {
     workspace().join("mappings/facturation/titre-recette.toml")
 }
 
-fn schema() -> PathBuf {
-    workspace().join("schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd")
-}
-
 /// A golden w.c.s. démarche of tests/fixtures/facturation, with an id unique to the test.
 fn fixture(name: &str, prefix: &str) -> Value {
-    let path = workspace().join(format!("tests/fixtures/facturation/{name}.json"));
-    let mut envelope: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let id = envelope["id"].as_str().unwrap().to_owned();
-    envelope["id"] = Value::String(format!("{prefix}:{id}"));
-    envelope
+    golden_envelope("facturation", name, prefix)
 }
 
 fn finances(scenario: &mut Scenario, import: &Path) {
@@ -85,6 +75,45 @@ fn value_of(xml: &str, name: &str) -> String {
     xml[at..at + xml[at..].find('"').unwrap()].to_owned()
 }
 
+/// How many bills the two-instance tests publish.
+const BILLS: usize = 40;
+
+/// Publishes [`BILLS`] bills (the golden ones in turn, each with an id of its own) to
+/// gateways already running, then half of them again, so that redeliveries race with the
+/// first deliveries; waits until every one was delivered.
+async fn publish_racing_bills(scenario: &Scenario, events: &mut StatusEvents) {
+    let demarches: Vec<Value> = (0..BILLS)
+        .map(|n| {
+            let mut envelope = fixture(GOLDEN[n % GOLDEN.len()], &scenario.prefix);
+            let id = format!("{}-{n}", envelope["id"].as_str().unwrap());
+            envelope["id"] = Value::String(id);
+            envelope
+        })
+        .collect();
+    scenario.publish(&demarches).await;
+    scenario.publish(&demarches[..BILLS / 2]).await;
+    events
+        .wait_until(Duration::from_secs(90), |seen| {
+            seen.iter()
+                .filter(|(_, e)| e["status"] == "delivered")
+                .map(|(_, e)| e["id"].as_str().unwrap().to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                >= BILLS
+        })
+        .await;
+    events.settle(Duration::from_millis(500)).await;
+}
+
+/// A PES file's text (ISO-8859-1, one byte a character).
+fn latin1_text(file: &Path) -> String {
+    std::fs::read(file)
+        .unwrap()
+        .iter()
+        .map(|&b| char::from(b))
+        .collect()
+}
+
 const GOLDEN: [&str; 3] = [
     "cantine-trois-enfants",
     "dechetterie-carte",
@@ -97,16 +126,10 @@ async fn bills_reach_the_finance_import_as_valid_numbered_pes_files() {
     let import = scenario.subdir("finances/pes");
     finances(&mut scenario, &import);
     let finance_software = PesSim::start(&import);
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
-    let demarches: Vec<Value> = GOLDEN
-        .iter()
-        .map(|name| fixture(name, &scenario.prefix))
-        .collect();
-    scenario.publish(&demarches).await;
-    // The first one again, as the portal may publish it twice.
-    scenario.publish(&demarches[..1]).await;
+    let demarches = golden_envelopes("facturation", &GOLDEN, &scenario.prefix);
+    scenario.publish_first_twice(&demarches).await;
 
     let seen = events
         .wait_until(Duration::from_secs(60), |seen| {
@@ -125,25 +148,11 @@ async fn bills_reach_the_finance_import_as_valid_numbered_pes_files() {
 
     let files = pes_files(&import);
     assert_eq!(files.len(), 3, "one file per démarche: {files:?}");
-    let output = Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema"])
-        .arg(schema())
-        .args(&files)
-        .output()
-        .expect("xmllint (apt-get install -y libxml2-utils; .ci/run installs it)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    xmllint::assert_valid(Schema::PesAller, &files);
     let mut bordereaux = Vec::new();
     let mut total = 0u64;
     for file in &files {
-        let xml: String = std::fs::read(file)
-            .unwrap()
-            .iter()
-            .map(|&b| char::from(b))
-            .collect();
+        let xml = latin1_text(file);
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"));
         assert_eq!(value_of(&xml, "IdColl"), SIRET);
         assert_eq!(value_of(&xml, "Exer"), "2026");
@@ -175,8 +184,7 @@ async fn bills_reach_the_finance_import_as_valid_numbered_pes_files() {
         assert!(reference.starts_with("2026-B"), "{reference}");
     }
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,8 +192,7 @@ async fn a_bill_of_zero_or_less_is_dead_lettered_with_the_treasury_s_reason() {
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     let import = scenario.subdir("finances/pes");
     finances(&mut scenario, &import);
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     let demarches: Vec<Value> = ["0.00", "-8.00"]
         .iter()
@@ -234,8 +241,7 @@ async fn a_bill_of_zero_or_less_is_dead_lettered_with_the_treasury_s_reason() {
     }
     assert!(pes_files(&import).is_empty());
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,8 +250,7 @@ async fn a_bill_with_its_pdf_reaches_the_finance_software_with_its_pes_pj() {
     let import = scenario.subdir("finances/pes");
     finances(&mut scenario, &import);
     let finance_software = PesSim::start(&import);
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     let with_pdf = fixture("cantine-avec-facture", &scenario.prefix);
     let with_png = fixture("cantine-facture-pas-pdf", &scenario.prefix);
@@ -275,19 +280,14 @@ async fn a_bill_with_its_pdf_reaches_the_finance_software_with_its_pes_pj() {
 
     let files = pes_files(&import);
     assert_eq!(files.len(), 1, "{files:?}");
-    let xml: String = std::fs::read(&files[0])
-        .unwrap()
-        .iter()
-        .map(|&b| char::from(b))
-        .collect();
+    let xml = latin1_text(&files[0]);
     assert!(xml.contains("<PES_PJ>") && xml.contains("<PJRef>"), "{xml}");
     assert_eq!(value_of(&xml, "NomPJ"), "facture-32-1207.pdf");
     let answers = finance_software.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(answers.len(), 1);
     assert!(answers[0].accepted, "{:#?}", answers[0]);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -299,41 +299,14 @@ async fn two_gateway_instances_on_postgresql_never_reuse_a_bordereau_number() {
     let first = scenario.start().await;
     let second = scenario.start().await;
 
-    const BILLS: usize = 40;
-    let demarches: Vec<Value> = (0..BILLS)
-        .map(|n| {
-            let mut envelope = fixture(GOLDEN[n % GOLDEN.len()], &scenario.prefix);
-            let id = format!("{}-{n}", envelope["id"].as_str().unwrap());
-            envelope["id"] = Value::String(id);
-            envelope
-        })
-        .collect();
-    scenario.publish(&demarches).await;
-    // Half of them again: redeliveries race with the first deliveries.
-    scenario.publish(&demarches[..BILLS / 2]).await;
-
-    events
-        .wait_until(Duration::from_secs(90), |seen| {
-            seen.iter()
-                .filter(|(_, e)| e["status"] == "delivered")
-                .map(|(_, e)| e["id"].as_str().unwrap().to_owned())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-                >= BILLS
-        })
-        .await;
-    events.settle(Duration::from_millis(500)).await;
+    publish_racing_bills(&scenario, &mut events).await;
 
     let files = pes_files(&import);
     assert_eq!(files.len(), BILLS, "one file per démarche");
     let mut bordereaux: Vec<u64> = files
         .iter()
         .map(|file| {
-            let xml: String = std::fs::read(file)
-                .unwrap()
-                .iter()
-                .map(|&b| char::from(b))
-                .collect();
+            let xml = latin1_text(file);
             value_of(&xml, "IdBord").parse().unwrap()
         })
         .collect();
@@ -355,8 +328,7 @@ async fn grouped_bills_make_one_bordereau_announced_when_written() {
     let import = scenario.subdir("finances/pes");
     finances_with(&mut scenario, &import, "grouping = { titres = 3 }");
     let finance_software = PesSim::start(&import);
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     let demarches: Vec<Value> = GOLDEN
         .iter()
@@ -390,11 +362,7 @@ async fn grouped_bills_make_one_bordereau_announced_when_written() {
     assert_eq!(references, ["2026-B1-T1", "2026-B1-T2", "2026-B1-T3"]);
     let files = pes_files(&import);
     assert_eq!(files.len(), 1, "{files:?}");
-    let xml: String = std::fs::read(&files[0])
-        .unwrap()
-        .iter()
-        .map(|&b| char::from(b))
-        .collect();
+    let xml = latin1_text(&files[0]);
     assert_eq!(value_of(&xml, "NbrPce"), "3");
     // 109.75 + 8.00 + 69.00
     assert_eq!(value_of(&xml, "MtBordHt"), "186.75");
@@ -402,8 +370,7 @@ async fn grouped_bills_make_one_bordereau_announced_when_written() {
     assert!(answers[0].accepted, "{answers:#?}");
     assert_eq!(answers[0].bordereaux, [(2026, 1, 3)]);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// Grouped, two instances on PostgreSQL, redeliveries racing: every titre in exactly one
@@ -418,40 +385,14 @@ async fn two_grouping_instances_on_postgresql_put_each_titre_in_one_bordereau() 
     let first = scenario.start().await;
     let second = scenario.start().await;
 
-    const BILLS: usize = 40;
-    let demarches: Vec<Value> = (0..BILLS)
-        .map(|n| {
-            let mut envelope = fixture(GOLDEN[n % GOLDEN.len()], &scenario.prefix);
-            let id = format!("{}-{n}", envelope["id"].as_str().unwrap());
-            envelope["id"] = Value::String(id);
-            envelope
-        })
-        .collect();
-    scenario.publish(&demarches).await;
-    scenario.publish(&demarches[..BILLS / 2]).await;
-
-    events
-        .wait_until(Duration::from_secs(90), |seen| {
-            seen.iter()
-                .filter(|(_, e)| e["status"] == "delivered")
-                .map(|(_, e)| e["id"].as_str().unwrap().to_owned())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-                >= BILLS
-        })
-        .await;
-    events.settle(Duration::from_millis(500)).await;
+    publish_racing_bills(&scenario, &mut events).await;
 
     let files = pes_files(&import);
     assert_eq!(files.len(), BILLS / 4, "{files:?}");
     let mut bordereaux = Vec::new();
     let mut titres = Vec::new();
     for file in &files {
-        let xml: String = std::fs::read(file)
-            .unwrap()
-            .iter()
-            .map(|&b| char::from(b))
-            .collect();
+        let xml = latin1_text(file);
         bordereaux.push(value_of(&xml, "IdBord").parse::<u64>().unwrap());
         titres.extend(aiguillage_tests::pes_sim::values_of(&xml, "IdPce"));
     }

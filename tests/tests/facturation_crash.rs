@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -26,7 +25,8 @@ use aiguillage_connector_facturation::{Cents, Grouping, PesConfig, PesConnector}
 use aiguillage_gateway::pipeline::holding::StoreHolding;
 use aiguillage_gateway::pipeline::numbering::StoreNumbering;
 use aiguillage_gateway::store::Store;
-use aiguillage_tests::pes_sim::{pes_schema, values_of};
+use aiguillage_tests::pes_sim::values_of;
+use aiguillage_tests::xmllint::Schema;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -174,6 +174,27 @@ async fn run(bills: &[(Value, u64, Crash)], store_url: &str, import: &Path) -> V
     files
 }
 
+/// A run's place (a temporary directory with the import folder `pes/` and an SQLite
+/// store) and its bills, each with the reference the portal gives it.
+#[allow(clippy::type_complexity)]
+fn prepare(
+    bills: Vec<((Value, u64), Crash)>,
+) -> (tempfile::TempDir, PathBuf, String, Vec<(Value, u64, Crash)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let import = dir.path().join("pes");
+    std::fs::create_dir_all(&import).unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let bills = bills
+        .into_iter()
+        .enumerate()
+        .map(|(n, ((mut doc, total), crash))| {
+            doc["reference"] = json!(format!("portail:inscription-cantine:{n}"));
+            (doc, total, crash)
+        })
+        .collect();
+    (dir, import, store_url, bills)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 5, ..ProptestConfig::default() })]
 
@@ -182,29 +203,13 @@ proptest! {
     fn numbering_and_totals_hold_over_random_bills_and_crashes(
         bills in prop::collection::vec((bill(), crash()), 400..=500)
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let import = dir.path().join("pes");
-        std::fs::create_dir_all(&import).unwrap();
-        let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let bills: Vec<(Value, u64, Crash)> = bills
-            .into_iter()
-            .enumerate()
-            .map(|(n, ((mut doc, total), crash))| {
-                doc["reference"] = json!(format!("portail:inscription-cantine:{n}"));
-                (doc, total, crash)
-            })
-            .collect();
+        let (_dir, import, store_url, bills) = prepare(bills);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let files = runtime.block_on(run(&bills, &store_url, &import));
 
         prop_assert_eq!(files.len(), bills.len(), "one file per bill, whatever the crashes");
-        let output = Command::new("xmllint")
-            .args(["--noout", "--nonet", "--schema"])
-            .arg(pes_schema())
-            .args(&files)
-            .output()
-            .expect("xmllint (apt-get install -y libxml2-utils)");
-        prop_assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let linted = Schema::PesAller.validate(&files);
+        prop_assert!(linted.is_ok(), "{:?}", linted);
 
         let totals: BTreeMap<String, u64> = bills
             .iter()
@@ -362,28 +367,12 @@ proptest! {
         flushes in prop::collection::vec(prop::bool::weighted(0.3), 1..8),
         titres in 1u32..=20,
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let import = dir.path().join("pes");
-        std::fs::create_dir_all(&import).unwrap();
-        let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let bills: Vec<(Value, u64, Crash)> = bills
-            .into_iter()
-            .enumerate()
-            .map(|(n, ((mut doc, total), crash))| {
-                doc["reference"] = json!(format!("portail:inscription-cantine:{n}"));
-                (doc, total, crash)
-            })
-            .collect();
+        let (_dir, import, store_url, bills) = prepare(bills);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let files = runtime.block_on(run_grouped(&bills, &flushes, titres, &store_url, &import));
 
-        let output = Command::new("xmllint")
-            .args(["--noout", "--nonet", "--schema"])
-            .arg(pes_schema())
-            .args(&files)
-            .output()
-            .expect("xmllint (apt-get install -y libxml2-utils)");
-        prop_assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let linted = Schema::PesAller.validate(&files);
+        prop_assert!(linted.is_ok(), "{:?}", linted);
 
         // Each bill's titre number, as the store gave it.
         let (titre_of, totals) = runtime.block_on(async {

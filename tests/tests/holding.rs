@@ -11,16 +11,12 @@ use std::time::Duration;
 use aiguillage_connector::holding::{Held, Holding};
 use aiguillage_gateway::pipeline::holding::StoreHolding;
 use aiguillage_gateway::store::Store;
-use aiguillage_tests::{Scenario, StoreKind};
+use aiguillage_tests::{on_both_stores, Scenario, StoreKind};
 use serde_json::json;
 
 /// A scenario for its store alone (its connector only lets it clean up after itself).
 async fn scenario(kind: StoreKind) -> Scenario {
-    let mut scenario = Scenario::new(kind).await;
-    scenario
-        .connector("finances", "rest", "url = \"http://127.0.0.1:9/\"")
-        .route("44043", &["facture"], "finances");
-    scenario
+    Scenario::for_store(kind, "facture").await
 }
 
 fn held(owner: &str) -> Held {
@@ -120,15 +116,7 @@ async fn hold_seal_claim_and_write(kind: StoreKind) {
     scenario.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hold_seal_claim_and_write_on_sqlite() {
-    hold_seal_claim_and_write(StoreKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hold_seal_claim_and_write_on_postgres() {
-    hold_seal_claim_and_write(StoreKind::Postgres).await;
-}
+on_both_stores!(hold_seal_claim_and_write_on, hold_seal_claim_and_write);
 
 /// Two instances hold 200 items into batch 1 while one of them seals it halfway: each
 /// item refused by the sealed batch is held into batch 2 by its retry. Every item is in
@@ -216,12 +204,8 @@ async fn items_racing_a_seal_end_in_exactly_one_batch(kind: StoreKind) {
     scenario.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn items_racing_a_seal_end_in_exactly_one_batch_on_sqlite() {
-    items_racing_a_seal_end_in_exactly_one_batch(StoreKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn items_racing_a_seal_end_in_exactly_one_batch_on_postgres() {
-    items_racing_a_seal_end_in_exactly_one_batch(StoreKind::Postgres).await;
-}
+on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    items_racing_a_seal_end_in_exactly_one_batch_on,
+    items_racing_a_seal_end_in_exactly_one_batch
+);

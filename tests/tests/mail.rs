@@ -3,6 +3,7 @@
 //! gets the classification the SDK documents.
 
 use aiguillage_connector::mail::{Mail, MailConfig, Mailer};
+use aiguillage_connector::testkit::assert_french;
 use aiguillage_connector::{ConfigError, ConnectorError, Setup};
 use aiguillage_tests::smtp::{SmtpOptions, SmtpServer};
 use serde_json::{json, Value};
@@ -130,6 +131,7 @@ fn assert_transient(error: &ConnectorError, says: &str) {
     // What the operator reads, in the test's output.
     eprintln!("transient: {}", error.report());
     assert!(!error.is_permanent(), "transient: {}", error.report());
+    assert_french(&error.report());
     assert!(
         error.report().contains(says),
         "`{says}` in: {}",
@@ -146,7 +148,10 @@ async fn a_wrong_password_is_transient_and_never_shown() {
         mailer.send(&simple_mail(SERVICE)).await.unwrap_err(),
         mailer.probe().await.unwrap_err(),
     ] {
-        assert_transient(&error, "refused to log in user `aiguillage`");
+        assert_transient(
+            &error,
+            "a refusé la connexion de l'utilisateur `aiguillage`",
+        );
         assert!(error.report().contains("535"), "{}", error.report());
         assert!(!error.report().contains(wrong), "{}", error.report());
         assert!(!format!("{error:?}").contains(wrong), "{error:?}");
@@ -170,7 +175,8 @@ async fn a_recipient_refused_with_550_is_permanent_with_the_server_reply() {
     assert!(error.is_permanent(), "{}", error.report());
     let report = error.report();
     eprintln!("permanent: {report}");
-    assert!(report.contains("refused the mail"), "{report}");
+    assert_french(&report);
+    assert!(report.contains("a refusé le mail"), "{report}");
     assert!(report.contains("550"), "{report}");
     assert!(report.contains("User unknown"), "{report}");
     assert!(server.messages().unwrap().is_empty());
@@ -203,8 +209,8 @@ async fn a_server_that_is_down_or_silent_is_transient() {
     let down = mailer_for(&server);
     server.stop();
     let error = down.send(&simple_mail(SERVICE)).await.unwrap_err();
-    assert_transient(&error, "cannot talk to the SMTP server smtp://localhost:");
-    assert_transient(&down.probe().await.unwrap_err(), "cannot talk");
+    assert_transient(&error, "le dialogue avec le serveur SMTP smtp://localhost:");
+    assert_transient(&down.probe().await.unwrap_err(), "le dialogue avec");
 
     // A server that accepts the connection and never says a word.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -224,7 +230,7 @@ async fn a_server_that_is_down_or_silent_is_transient() {
         .send(&simple_mail(SERVICE))
         .await
         .unwrap_err();
-    assert_transient(&error, "took longer than 1s (`mail.timeout`)");
+    assert_transient(&error, "a pris plus de 1s (`mail.timeout`)");
     held.abort();
 }
 
@@ -235,7 +241,8 @@ fn plain_text_to_another_host_is_refused_at_start() {
     });
     let error = mailer(table).unwrap_err();
     assert_eq!(error.key(), "mail.security");
-    assert!(error.to_string().contains("in clear"), "{error}");
+    assert_french(&error.to_string());
+    assert!(error.to_string().contains("en clair"), "{error}");
 }
 
 #[tokio::test]
@@ -245,7 +252,7 @@ async fn a_certificate_from_an_unknown_ca_fails_with_a_clear_message() {
     table.as_object_mut().unwrap().remove("ca_file");
     let mailer = mailer(table).unwrap();
     let error = mailer.send(&simple_mail(SERVICE)).await.unwrap_err();
-    assert_transient(&error, "TLS handshake with the SMTP server");
+    assert_transient(&error, "la négociation TLS avec le serveur SMTP");
     assert!(
         error.report().contains("`mail.ca_file`"),
         "{}",

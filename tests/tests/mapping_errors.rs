@@ -23,14 +23,9 @@ async fn a_mapping_error_is_dead_lettered_and_replayed_once_the_mapping_is_fixed
     let mapping = scenario.dir.path().join("demande-acte.toml");
     std::fs::write(&mapping, MAPPING).unwrap();
     scenario
-        .connector(
-            "etat-civil",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/etat-civil")),
-        )
+        .rest("etat-civil", &target.url("accept/etat-civil"), "")
         .route_with_mapping("44043", &["demande-acte-*"], "etat-civil", &mapping);
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     // The fixture asks for a "Copie intégrale", which the mapping's code table lacks.
     let demarche = envelope(&scenario.prefix, "44043", "demande-acte-naissance", 1);
@@ -95,6 +90,5 @@ async fn a_mapping_error_is_dead_lettered_and_replayed_once_the_mapping_is_fixed
     );
     assert_eq!(scenario.queue_depth(&dead_queue).await, 0);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }

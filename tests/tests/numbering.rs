@@ -5,15 +5,11 @@
 use std::collections::BTreeSet;
 
 use aiguillage_gateway::store::Store;
-use aiguillage_tests::{Scenario, StoreKind};
+use aiguillage_tests::{on_both_stores, Scenario, StoreKind};
 
 /// A scenario for its store alone (its connector only lets it clean up after itself).
 async fn scenario(kind: StoreKind) -> Scenario {
-    let mut scenario = Scenario::new(kind).await;
-    scenario
-        .connector("finances", "rest", "url = \"http://127.0.0.1:9/\"")
-        .route("44043", &["facture"], "finances");
-    scenario
+    Scenario::for_store(kind, "facture").await
 }
 
 async fn numbers_are_given_once_per_owner(kind: StoreKind) {
@@ -58,15 +54,11 @@ async fn numbers_are_given_once_per_owner(kind: StoreKind) {
     scenario.cleanup().await;
 }
 
-#[tokio::test]
-async fn numbers_are_given_once_per_owner_on_sqlite() {
-    numbers_are_given_once_per_owner(StoreKind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn numbers_are_given_once_per_owner_on_postgres() {
-    numbers_are_given_once_per_owner(StoreKind::Postgres).await;
-}
+on_both_stores!(
+    #[tokio::test]
+    numbers_are_given_once_per_owner_on,
+    numbers_are_given_once_per_owner
+);
 
 /// Two gateway instances (two pools) numbering at the same time, each owner asked for by
 /// both: every owner gets one number, and the numbers are exactly 1..=N.
@@ -104,12 +96,7 @@ async fn concurrent_instances_never_share_a_number(kind: StoreKind) {
     scenario.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_instances_never_share_a_number_on_sqlite() {
-    concurrent_instances_never_share_a_number(StoreKind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_instances_never_share_a_number_on_postgres() {
-    concurrent_instances_never_share_a_number(StoreKind::Postgres).await;
-}
+on_both_stores!(
+    concurrent_instances_never_share_a_number_on,
+    concurrent_instances_never_share_a_number
+);

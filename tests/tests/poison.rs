@@ -16,14 +16,9 @@ async fn poison(body: Vec<u8>, reason: &str, salvaged_id: Option<&str>) {
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
         .bus_key(&format!("max_message_bytes = {LIMIT}"))
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
+        .rest("famille", &target.url("accept/famille"), "")
         .route("44043", &["inscription-*"], "famille");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     scenario
         .publish_unchecked("44043.inscription-cantine", &body)
@@ -72,8 +67,7 @@ async fn poison(body: Vec<u8>, reason: &str, salvaged_id: Option<&str>) {
         "44043.inscription-cantine"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 fn valid_body() -> Value {

@@ -7,30 +7,17 @@ use std::time::{Duration, Instant};
 
 use aiguillage_gateway::pipeline::breaker::BreakerState;
 use aiguillage_tests::rest_target::RestTarget;
-use aiguillage_tests::{close_connections_named, count_status, envelope, Scenario, StoreKind};
+use aiguillage_tests::{close_connections_named, count_status, envelope, ids, Scenario, StoreKind};
 
 /// A target that fails the first 3 calls of each démarche and accepts the 4th: every
 /// démarche is delivered once, after 3 `retrying` events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_until_delivered() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nretry = {{ max_attempts = 5, initial = \"200ms\", max_delay = \"400ms\" }}\nbreaker = {{ failures = 0 }}",
-                target.url("fail-first/3/famille")
-            ),
-        )
-        .route("44043", &["*"], "famille");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let scenario = Scenario::famille(&target.url("fail-first/3/famille"), "retry = { max_attempts = 5, initial = \"200ms\", max_delay = \"400ms\" }\nbreaker = { failures = 0 }").await;
+    let (mut events, running) = scenario.launch().await;
 
-    let envelopes: Vec<_> = (0..20)
-        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
-        .collect();
+    let envelopes = scenario.envelopes("44043", "inscription-cantine", 20);
     scenario.publish(&envelopes).await;
 
     let seen = events
@@ -80,8 +67,7 @@ async fn transient_failures_are_retried_until_delivered() {
     );
     assert!(errors[0].1.contains("503"), "{}", errors[0].1);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// A target refusing connections for 20 s while 500 démarches arrive: all delivered once
@@ -93,25 +79,15 @@ async fn a_target_down_for_20_s_pauses_only_its_connector() {
     let other = RestTarget::start().await;
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nconnect_timeout = \"1s\"\nretry = {{ max_attempts = 100, initial = \"500ms\", max_delay = \"2s\" }}\nbreaker = {{ failures = 3, probe_initial = \"200ms\", probe_max = \"1s\" }}",
-                down.url("accept/famille")
-            ),
-        )
-        .connector("etat-civil", "rest", &format!("url = \"{}\"", other.url("accept/etat-civil")))
+        .rest("famille", &down.url("accept/famille"), "connect_timeout = \"1s\"\nretry = { max_attempts = 100, initial = \"500ms\", max_delay = \"2s\" }\nbreaker = { failures = 3, probe_initial = \"200ms\", probe_max = \"1s\" }")
+        .rest("etat-civil", &other.url("accept/etat-civil"), "")
         .route("44043", &["inscription-*"], "famille")
         .route("44043", &["demande-acte-*"], "etat-civil");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     down.stop().await;
     let outage = Instant::now();
-    let envelopes: Vec<_> = (0..500)
-        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
-        .collect();
+    let envelopes = scenario.envelopes("44043", "inscription-cantine", 500);
     scenario.publish(&envelopes).await;
 
     // Meanwhile, the other connector: each démarche delivered promptly.
@@ -176,8 +152,7 @@ async fn a_target_down_for_20_s_pauses_only_its_connector() {
     let (state, _) = running.breaker("famille").unwrap();
     assert_eq!(state, BreakerState::Closed, "the breaker closed by itself");
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// The broker drops the gateway's connection in the middle of 2,000 démarches: the
@@ -200,13 +175,8 @@ async fn the_gateway_reconnects_when_the_broker_drops_its_connection() {
         .route("44043", &["*"], "famille");
     let mut running = scenario.start().await;
 
-    let envelopes: Vec<_> = (0..2000)
-        .map(|n| envelope(&scenario.prefix, "44043", "inscription-cantine", n))
-        .collect();
-    let expected: BTreeSet<String> = envelopes
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let envelopes = scenario.envelopes("44043", "inscription-cantine", 2000);
+    let expected = ids(&envelopes);
     scenario.publish(&envelopes).await;
     assert!(target.wait_for_effects(500, Duration::from_secs(60)).await);
 
@@ -240,6 +210,5 @@ async fn the_gateway_reconnects_when_the_broker_drops_its_connection() {
         "{replays} requests repeated, more than the 8 in flight"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }

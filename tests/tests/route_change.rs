@@ -31,12 +31,8 @@ async fn demarches_queued_before_a_route_moved_reach_the_new_connector() {
     running.shutdown().await;
 
     // The gateway is stopped (an upgrade, a configuration change): démarches queue up.
-    let moved: Vec<_> = (0..40)
-        .map(|n| envelope(&scenario.prefix, CLISSON, "inscription-cantine", n))
-        .collect();
-    let others: Vec<_> = (0..10)
-        .map(|n| envelope(&scenario.prefix, CLISSON, "piscine", n))
-        .collect();
+    let moved = scenario.envelopes(CLISSON, "inscription-cantine", 40);
+    let others = scenario.envelopes(CLISSON, "piscine", 10);
     scenario.publish(&moved).await;
     scenario.publish(&others).await;
 
@@ -110,6 +106,5 @@ async fn demarches_queued_before_a_route_moved_reach_the_new_connector() {
         );
     }
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }

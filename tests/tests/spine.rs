@@ -4,28 +4,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use aiguillage_tests::rest_target::RestTarget;
-use aiguillage_tests::{count_status, envelope, Scenario, StoreKind};
+use aiguillage_tests::{count_status, envelope, on_both_stores, Scenario, StoreKind};
 use lapin::types::AMQPValue;
 
 const CLISSON: &str = "44043";
 const GORGES: &str = "44064";
-
-/// Runs a test body on SQLite and on PostgreSQL.
-macro_rules! on_both_stores {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $body(StoreKind::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                $body(StoreKind::Postgres).await;
-            }
-        }
-    };
-}
 
 on_both_stores!(
     thousand_demarches_arrive_once_at_the_right_target,
@@ -43,21 +26,15 @@ async fn thousand_demarches(store: StoreKind) {
     let mut scenario = Scenario::new(store).await;
     let drop_dir = scenario.subdir("etat-civil");
     scenario
-        .connector(
+        .rest(
             "clisson-famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nreference_pointer = \"/numero\"\nconcurrency = 8",
-                target.url("accept/clisson")
-            ),
+            &target.url("accept/clisson"),
+            "reference_pointer = \"/numero\"\nconcurrency = 8",
         )
-        .connector(
+        .rest(
             "gorges-famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nreference_pointer = \"/numero\"",
-                target.url("accept/gorges")
-            ),
+            &target.url("accept/gorges"),
+            "reference_pointer = \"/numero\"",
         )
         .connector(
             "clisson-etat-civil",
@@ -67,8 +44,7 @@ async fn thousand_demarches(store: StoreKind) {
         .route(CLISSON, &["inscription-*"], "clisson-famille")
         .route(CLISSON, &["demande-acte-naissance"], "clisson-etat-civil")
         .route(GORGES, &["*"], "gorges-famille");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     let mut expected: HashMap<String, &str> = HashMap::new();
     let mut envelopes = Vec::new();
@@ -155,8 +131,7 @@ async fn thousand_demarches(store: StoreKind) {
         );
     }
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// The portal publishes the same démarche twice: the target sees it once, and the second
@@ -165,17 +140,13 @@ async fn same_envelope_twice(store: StoreKind) {
     let target = RestTarget::start().await;
     let mut scenario = Scenario::new(store).await;
     scenario
-        .connector(
+        .rest(
             "famille",
-            "rest",
-            &format!(
-                "url = \"{}\"\nreference_pointer = \"/numero\"",
-                target.url("accept/x")
-            ),
+            &target.url("accept/x"),
+            "reference_pointer = \"/numero\"",
         )
         .route(CLISSON, &["*"], "famille");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     let e = envelope(&scenario.prefix, CLISSON, "inscription-cantine", 1);
     scenario.publish(std::slice::from_ref(&e)).await;
@@ -207,8 +178,7 @@ async fn same_envelope_twice(store: StoreKind) {
         seen[0].1["reference"].as_str()
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// A form that no route takes is consumed by no connector: it waits in the unrouted queue
@@ -216,22 +186,8 @@ async fn same_envelope_twice(store: StoreKind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_matching_no_route_waits_in_the_unrouted_queue() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/x")),
-        )
-        .connector(
-            "etat-civil",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/y")),
-        )
-        .route(CLISSON, &["inscription-*"], "famille")
-        .route(CLISSON, &["demande-acte-*"], "etat-civil");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let scenario = Scenario::famille_and_etat_civil(&target).await;
+    let (mut events, running) = scenario.launch().await;
 
     let stray = envelope(&scenario.prefix, CLISSON, "permis-de-construire", 1);
     let other_commune = envelope(&scenario.prefix, GORGES, "inscription-cantine", 2);
@@ -279,8 +235,7 @@ async fn a_form_matching_no_route_waits_in_the_unrouted_queue() {
         "the unrouted queue keeps exactly the démarches no route takes"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// A target answering 422 gets a `rejected` status and the message lands in the dead
@@ -288,22 +243,8 @@ async fn a_form_matching_no_route_waits_in_the_unrouted_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_demarche_is_dead_lettered_with_its_reason_and_others_flow() {
     let target = RestTarget::start().await;
-    let mut scenario = Scenario::new(StoreKind::Sqlite).await;
-    scenario
-        .connector(
-            "urbanisme",
-            "rest",
-            &format!("url = \"{}\"", target.url("reject/urba")),
-        )
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
-        .route(CLISSON, &["declaration-prealable"], "urbanisme")
-        .route(CLISSON, &["inscription-*"], "famille");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let scenario = Scenario::urbanisme_refused(&target, "reject/urba").await;
+    let (mut events, running) = scenario.launch().await;
 
     let refused = envelope(&scenario.prefix, CLISSON, "declaration-prealable", 1);
     let mut batch = vec![refused.clone()];
@@ -354,8 +295,7 @@ async fn a_refused_demarche_is_dead_lettered_with_its_reason_and_others_flow() {
         .unwrap();
     assert_eq!(outcome.status, aiguillage_bus::Status::Rejected);
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// A route taken out of the configuration stops feeding its connector: at the next start
@@ -366,11 +306,7 @@ async fn a_removed_route_stops_taking_demarches_and_nothing_is_lost() {
     let target = RestTarget::start().await;
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     scenario
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
+        .rest("famille", &target.url("accept/famille"), "")
         .route(CLISSON, &["inscription-cantine"], "famille")
         .route(CLISSON, &["piscine"], "famille");
     let running = scenario.start().await;
@@ -379,11 +315,7 @@ async fn a_removed_route_stops_taking_demarches_and_nothing_is_lost() {
     // The agglo stops routing the swimming pool through this connector.
     scenario
         .clear_configuration()
-        .connector(
-            "famille",
-            "rest",
-            &format!("url = \"{}\"", target.url("accept/famille")),
-        )
+        .rest("famille", &target.url("accept/famille"), "")
         .route(CLISSON, &["inscription-cantine"], "famille");
     let narrowed = scenario;
     let mut events = narrowed.status_events().await;

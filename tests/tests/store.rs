@@ -4,7 +4,7 @@
 
 use aiguillage_bus::Status;
 use aiguillage_gateway::store::{Outcome, Store};
-use aiguillage_tests::{Scenario, StoreKind};
+use aiguillage_tests::{on_both_stores, Scenario, StoreKind};
 use futures_util::future::join_all;
 
 /// How many démarches are recorded and read at once: more than a group holds (256), and
@@ -38,10 +38,7 @@ fn outcome(n: u32, connector: &str) -> Outcome {
 }
 
 async fn each_caller_gets_its_own_outcome(kind: StoreKind) {
-    let mut scenario = Scenario::new(kind).await;
-    scenario
-        .connector("finances", "rest", "url = \"http://127.0.0.1:9/\"")
-        .route("44043", &["inscription-cantine"], "finances");
+    let scenario = Scenario::for_store(kind, "inscription-cantine").await;
     let store = Store::open(scenario.store_url(), 4).await.expect("store");
 
     // Recorded at once: one démarche with two connectors, every third one only with the
@@ -92,23 +89,16 @@ async fn each_caller_gets_its_own_outcome(kind: StoreKind) {
     scenario.cleanup().await;
 }
 
-#[tokio::test]
-async fn grouped_reads_and_writes_answer_each_caller_on_sqlite() {
-    each_caller_gets_its_own_outcome(StoreKind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn grouped_reads_and_writes_answer_each_caller_on_postgres() {
-    each_caller_gets_its_own_outcome(StoreKind::Postgres).await;
-}
+on_both_stores!(
+    #[tokio::test]
+    grouped_reads_and_writes_answer_each_caller_on,
+    each_caller_gets_its_own_outcome
+);
 
 /// The statuses the Publik notifier's portal took: found by démarche, connector and
 /// status, the first record kept when one is recorded again.
 async fn the_statuses_a_portal_took_are_found_again(kind: StoreKind) {
-    let mut scenario = Scenario::new(kind).await;
-    scenario
-        .connector("finances", "rest", "url = \"http://127.0.0.1:9/\"")
-        .route("44043", &["inscription-cantine"], "finances");
+    let scenario = Scenario::for_store(kind, "inscription-cantine").await;
     let store = Store::open(scenario.store_url(), 2).await.expect("store");
     let id = "csm:inscription-cantine:7";
     assert_eq!(
@@ -154,12 +144,8 @@ async fn the_statuses_a_portal_took_are_found_again(kind: StoreKind) {
     scenario.cleanup().await;
 }
 
-#[tokio::test]
-async fn the_statuses_a_portal_took_are_found_again_on_sqlite() {
-    the_statuses_a_portal_took_are_found_again(StoreKind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn the_statuses_a_portal_took_are_found_again_on_postgres() {
-    the_statuses_a_portal_took_are_found_again(StoreKind::Postgres).await;
-}
+on_both_stores!(
+    #[tokio::test]
+    the_statuses_a_portal_took_are_found_again_on,
+    the_statuses_a_portal_took_are_found_again
+);

@@ -20,14 +20,12 @@ use std::time::Duration;
 
 use aiguillage_tests::ads_sim::{is_registration_number, AdsSim, STATE_DIR};
 use aiguillage_tests::smtp::{ReceivedMail, SmtpServer};
-use aiguillage_tests::{count_status, header_text, Scenario, StatusEvents, StoreKind};
+use aiguillage_tests::{
+    count_status, golden_envelope, header_text, workspace, Scenario, StatusEvents, StoreKind,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 use sshd::Sshd;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn mapping() -> PathBuf {
     workspace().join("mappings/urbanisme/depot.toml")
@@ -38,12 +36,7 @@ const PCMI: &str = "pcmi-maison-couple";
 
 /// A w.c.s. deposit of tests/fixtures/urbanisme, with an id unique to the test.
 fn fixture(name: &str, prefix: &str) -> Value {
-    let path = workspace().join(format!("tests/fixtures/urbanisme/{name}.json"));
-    let mut envelope: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let id = envelope["id"].as_str().unwrap().to_owned();
-    envelope["id"] = Value::String(format!("{prefix}:{id}"));
-    envelope
+    golden_envelope("urbanisme", name, prefix)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -164,8 +157,7 @@ async fn deposits_reach_the_instruction_service_over_sftp_once_each_with_the_aee
         ),
     );
     route(&mut scenario, "ads-sftp");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     let dp = fixture(DP, &scenario.prefix);
     let pcmi = fixture(PCMI, &scenario.prefix);
@@ -231,8 +223,7 @@ async fn deposits_reach_the_instruction_service_over_sftp_once_each_with_the_aee
     }
     assert!(zips_in(&drop).is_empty(), "{:?}", zips_in(&drop));
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,8 +240,7 @@ async fn a_deposit_without_its_plan_de_situation_is_dead_lettered_with_the_piece
         ),
     );
     route(&mut scenario, "ads-local");
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     // The citizen's plan de situation never came: the form's file field is empty, so the
     // mapping leaves DP1 out of the pièces and of the attachments.
@@ -258,28 +248,14 @@ async fn a_deposit_without_its_plan_de_situation_is_dead_lettered_with_the_piece
     deposit["formdata"]["fields"]["dp1"] = Value::Null;
     scenario.publish(std::slice::from_ref(&deposit)).await;
 
-    let seen = events
-        .wait_until(Duration::from_secs(20), |seen| !seen.is_empty())
-        .await;
-    assert_eq!(seen.len(), 1, "{seen:#?}");
-    assert_eq!(seen[0].1["status"], "rejected", "{seen:#?}");
-    let reason = seen[0].1["error"].as_str().unwrap().to_owned();
+    let reason = events.only_rejection(Duration::from_secs(20)).await;
     assert!(
         reason.contains("DP1 (Plan de situation du terrain)"),
         "{reason}"
     );
-    let dead_queue = scenario.bus().dead_queue("ads-local");
-    assert!(
-        scenario
-            .wait_for_depth(&dead_queue, 1, Duration::from_secs(10))
-            .await
-    );
-    let dead = scenario.peek(&dead_queue).await;
-    assert_eq!(
-        dead[0].0, deposit,
-        "the dead letter is the original deposit"
-    );
-    assert_eq!(header_text(&dead[0].1, "x-aiguillage-reason"), reason);
+    let (dead, headers) = scenario.dead_letter("ads-local").await;
+    assert_eq!(dead, deposit, "the dead letter is the original deposit");
+    assert_eq!(header_text(&headers, "x-aiguillage-reason"), reason);
 
     // Nothing reached the instruction service.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -297,8 +273,7 @@ async fn a_deposit_without_its_plan_de_situation_is_dead_lettered_with_the_piece
         "no answer without a package"
     );
 
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }
 
 /// A scenario whose connector `ads-mail` mails dossiers to `server`, dropping those over
@@ -404,8 +379,7 @@ async fn a_deposit_is_mailed_once_with_its_package_attached_or_dropped_when_too_
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     let directory = scenario.subdir("ads/depots");
     mail_connector(&mut scenario, &server, &directory, 10 * 1024 * 1024);
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
     let deposit = fixture(DP, &scenario.prefix);
     let dossier = dossier_of(&deposit, "DP");
 
@@ -443,8 +417,7 @@ async fn a_deposit_is_mailed_once_with_its_package_attached_or_dropped_when_too_
     assert!(is_registration_number(
         answers[0].numero.as_deref().unwrap()
     ));
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
     drop(sim);
 
     // Dropped: the same envelope, to a connector whose attachment limit (1,000 bytes) is
@@ -453,8 +426,7 @@ async fn a_deposit_is_mailed_once_with_its_package_attached_or_dropped_when_too_
     let mut scenario = Scenario::new(StoreKind::Sqlite).await;
     let directory = scenario.subdir("ads/depots");
     mail_connector(&mut scenario, &large, &directory, 1000);
-    let mut events = scenario.status_events().await;
-    let running = scenario.start().await;
+    let (mut events, running) = scenario.launch().await;
 
     let messages = deliver_twice(&scenario, &mut events, &deposit, &dossier, &large).await;
     assert_eq!(messages.len(), 1, "one e-mail per dossier: {messages:#?}");
@@ -498,6 +470,5 @@ async fn a_deposit_is_mailed_once_with_its_package_attached_or_dropped_when_too_
         "the summary mail: {:?}",
         sim.ignored()
     );
-    running.shutdown().await;
-    scenario.cleanup().await;
+    scenario.finish(running).await;
 }

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 
+use aiguillage_connector::testkit::assert_french;
 use aiguillage_connector::{Connector, ConnectorKind, Context, Setup};
 use aiguillage_connector_etat_civil::{rules, EtatCivilConfig};
 use common::{fixtures, xmllint};
@@ -218,8 +219,79 @@ async fn a_document_that_cannot_be_written_is_refused_naming_the_field() {
         let error = connector.deliver(&bad, &ctx).await.unwrap_err();
         assert!(error.is_permanent(), "{error}");
         assert!(error.to_string().contains(expected), "{error}");
+        assert_french(&error.report());
     }
     assert!(files(dir.path()).is_empty());
+}
+
+/// What a commune agent or the operator reads when a démarche fails here: the realistic
+/// bad documents, a directory gone and the configurations refused at start.
+#[tokio::test]
+async fn every_failure_is_told_in_french() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = build(json!({"directory": dir.path()}));
+    let document = golden("naissance-cpi-titulaire");
+    let ctx = context(&document);
+    let change = |pointer: &str, value: Value| {
+        let mut doc = document.clone();
+        *doc.pointer_mut(pointer).unwrap() = value;
+        doc
+    };
+    let without = |key: &str| {
+        let mut doc = document.clone();
+        doc.as_object_mut().unwrap().remove(key);
+        doc
+    };
+    let bad_documents = [
+        json!([]),
+        json!("une demande"),
+        json!({}),
+        without("evenement"),
+        without("nature_document"),
+        change("/nature_document", json!("CPX")),
+        change("/nombre_exemplaires", json!("deux")),
+        change("/nombre_exemplaires", json!(0)),
+        change("/evenement/titulaire/nom", json!("")),
+        change("/evenement/titulaire/nom", json!("A\u{0}B")),
+        {
+            let mut doc = document.clone();
+            doc["champ_en_trop"] = json!(1);
+            doc
+        },
+        change("/identifiant", json!("autre:1")),
+        asked_by("naissance-cpi-titulaire", Some("autre"), "CPI", "NAI"),
+        asked_by("naissance-cpi-titulaire", None, "EXTAF", "DEC"),
+    ];
+    for bad in bad_documents {
+        let error = connector.deliver(&bad, &ctx).await.unwrap_err();
+        assert!(error.is_permanent(), "{bad}: {error}");
+        assert_french(&error.report());
+    }
+    assert!(files(dir.path()).is_empty());
+
+    let gone = dir.path().join("import");
+    std::fs::create_dir(&gone).unwrap();
+    let connector = build(json!({"directory": gone}));
+    std::fs::remove_dir(&gone).unwrap();
+    let error = connector.deliver(&document, &ctx).await.unwrap_err();
+    assert!(!error.is_permanent(), "{}", error.report());
+    assert_french(&error.report());
+
+    for table in [
+        json!({"directory": ""}),
+        json!({"directory": dir.path().join("missing")}),
+        json!({"directory": dir.path(), "file_name": "x.xml"}),
+        json!({"directory": dir.path(), "file_name": "{id}-{attempt}.xml"}),
+        json!({"directory": dir.path(), "file_name": "{date}-{id}.xml"}),
+        json!({"directory": dir.path(), "file_name": ".{id}.xml"}),
+        json!({"directory": dir.path(), "file_name": "{id"}),
+    ] {
+        let error = ConnectorKind::of::<EtatCivilConfig>()
+            .build(table.clone(), &setup())
+            .err()
+            .unwrap_or_else(|| panic!("{table} accepted"));
+        assert_french(&error.to_string());
+    }
 }
 
 /// The golden birth request, asked by someone else.

@@ -5,7 +5,7 @@ mod common;
 #[path = "../../file-drop/tests/common/sshd.rs"]
 mod sshd;
 
-use aiguillage_connector::{ConnectorKind, Context, Setup};
+use aiguillage_connector::Context;
 use aiguillage_connector_etat_civil::EtatCivilConfig;
 use common::{fixtures, xmllint};
 use serde_json::json;
@@ -14,20 +14,14 @@ use sshd::Sshd;
 #[tokio::test]
 async fn golden_requests_land_on_the_sftp_server_once_and_valid() {
     let sshd = Sshd::start();
-    let connector = ConnectorKind::of::<EtatCivilConfig>()
-        .build(
+    let connector = sshd
+        .connector::<EtatCivilConfig>(
             json!({
-                "directory": sshd.drop_dir(),
                 "encoding": "iso-8859-1",
-                "sftp": sshd.sftp_table(&sshd.known_hosts()),
             }),
-            &Setup::new("gorges-cityweb", "/nonexistent-config-dir"),
+            "gorges-cityweb",
         )
-        .unwrap_or_else(|error| panic!("{error}"));
-    connector
-        .health()
-        .await
-        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), sshd.log()));
+        .await;
     let mut written = Vec::new();
     for (name, document) in fixtures() {
         let id = document["identifiant"].as_str().unwrap();

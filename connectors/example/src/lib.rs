@@ -69,23 +69,31 @@ impl ConnectorConfig for WebhookConfig {
             .ok_or_else(|| {
                 ConfigError::invalid(
                     "url",
-                    format!("`{}` is not an absolute http(s) URL", self.url),
+                    format!("`{}` n'est pas une URL http(s) absolue, par exemple \"https://hooks.example.org/aiguillage\"", self.url),
                 )
             })?;
         if self.timeout.is_zero() {
-            return Err(ConfigError::invalid("timeout", "must be more than zero"));
+            return Err(ConfigError::invalid(
+                "timeout",
+                "le délai doit être supérieur à zéro, par exemple \"30s\"",
+            ));
         }
         let secret = secret::resolve("secret", self.secret, self.secret_file.as_deref(), setup)?;
         if secret.expose_secret().len() < 16 {
             return Err(ConfigError::invalid(
                 "secret",
-                "the signing secret must have at least 16 characters",
+                "le secret de signature doit compter au moins 16 caractères",
             ));
         }
         // The SDK's defaults: the whole request bounded, no redirects followed.
         let client = client_builder(self.timeout, self.timeout)
             .build()
-            .map_err(|error| ConfigError::invalid("url", format!("no HTTP client: {error}")))?;
+            .map_err(|error| {
+                ConfigError::invalid(
+                    "url",
+                    format!("le client HTTP n'a pas pu être créé : {error}"),
+                )
+            })?;
         let who = format!("le webhook {}", url.host_str().unwrap_or_default());
         Ok(Arc::new(WebhookConnector {
             client,
@@ -134,7 +142,7 @@ impl Connector for WebhookConnector {
     async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
         // Serialising a JSON value cannot fail: no map has non-text keys.
         let body = serde_json::to_vec(document).map_err(|error| {
-            ConnectorError::permanent(format!("cannot encode the document: {error}"))
+            ConnectorError::permanent(format!("le document n'a pas pu être encodé : {error}"))
         })?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aiguillage_connector::testkit::{HttpStub, Kit};
+use aiguillage_connector::testkit::{assert_french, HttpStub, Kit};
 use aiguillage_connector::{ConnectorKind, Setup};
 use aiguillage_connector_webhook::{sign, WebhookConfig};
 use serde_json::json;
@@ -34,10 +34,19 @@ fn a_bad_configuration_names_its_key() {
     let refused = |table| kind.build(table, &setup()).err().expect("refused");
     let error = refused(json!({ "url": "ftp://example.org", "secret": "0123456789abcdef" }));
     assert_eq!(error.key(), "url");
+    // The operator reads these in `aiguillage check`: in French, like every reason.
+    assert_french(&error.to_string());
     let error = refused(json!({ "url": "https://example.org/hook", "secret": "short" }));
     assert_eq!(error.key(), "secret");
+    assert_french(&error.to_string());
     let error = refused(json!({ "url": "https://example.org/hook" }));
     assert_eq!(error.key(), "secret");
+    assert_french(&error.to_string());
+    let error = refused(
+        json!({ "url": "https://example.org/hook", "secret": "0123456789abcdef", "timeout": "0s" }),
+    );
+    assert_eq!(error.key(), "timeout");
+    assert_french(&error.to_string());
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ impl PesConnector {
             return Err(ConfigError::invalid(
                 "id_coll",
                 format!(
-                    "`{}` is not a SIRET (14 digits whose key checks): copy the SIRET of the budget's collectivité from the Treasury's records, without spaces",
+                    "`{}` n'est pas un SIRET (14 chiffres dont la clé est juste) : recopier sans espaces le SIRET de la collectivité du budget tel que le Trésor l'a enregistré",
                     config.id_coll.escape_debug()
                 ),
             ));
@@ -66,7 +66,7 @@ impl PesConnector {
             return Err(ConfigError::invalid(
                 "cod_col",
                 format!(
-                    "`{}`: the code collectivité is 1 to 3 letters or digits, not only zeros, as the Treasury gave it",
+                    "`{}` : le code collectivité compte 1 à 3 lettres ou chiffres, pas seulement des zéros, tel que le Trésor l'a attribué",
                     config.cod_col.escape_debug()
                 ),
             ));
@@ -75,7 +75,7 @@ impl PesConnector {
             return Err(ConfigError::invalid(
                 "cod_bud",
                 format!(
-                    "`{}`: the code budget is 1 or 2 letters or digits (`00` for the main budget)",
+                    "`{}` : le code budget compte 1 ou 2 lettres ou chiffres (`00` pour le budget principal)",
                     config.cod_bud.escape_debug()
                 ),
             ));
@@ -84,7 +84,7 @@ impl PesConnector {
             return Err(ConfigError::invalid(
                 "id_post",
                 format!(
-                    "`{}`: the codique of the poste comptable is up to 7 letters or digits, e.g. 044012",
+                    "`{}` : le codique du poste comptable compte au plus 7 lettres ou chiffres, par exemple 044012",
                     config.id_post.escape_debug()
                 ),
             ));
@@ -94,7 +94,7 @@ impl PesConnector {
             if length == 0 || length > 38 || libelle.chars().any(char::is_control) {
                 return Err(ConfigError::invalid(
                     "libelle",
-                    "the name of the collectivité and budget is 1 to 38 characters on one line",
+                    "le libellé de la collectivité et du budget compte 1 à 38 caractères sur une seule ligne",
                 ));
             }
         }
@@ -105,13 +105,13 @@ impl PesConnector {
         {
             return Err(ConfigError::invalid(
                 "pj_attachment",
-                "empty: name the attachment that is the bill's PDF (as the mapping hands it over, e.g. `facture`), or remove the key",
+                "vide : nommer la pièce jointe qui est le PDF de la facture (telle que le mapping la transmet, par exemple `facture`), ou retirer la clé",
             ));
         }
         if config.pj_max_bytes == 0 {
             return Err(ConfigError::invalid(
                 "pj_max_bytes",
-                "0: the largest PDF embedded as PJ, in bytes (default 5242880)",
+                "0 : la taille maximale, en octets, d'un PDF joint en PJ (5242880 par défaut)",
             ));
         }
         let grouping = match &config.grouping {
@@ -120,7 +120,7 @@ impl PesConnector {
                 if config.pj_attachment.is_some() {
                     return Err(ConfigError::invalid(
                         "grouping",
-                        "grouped titres cannot carry their PDF yet (`pj_attachment`): remove one of the two",
+                        "les titres regroupés ne peuvent pas encore porter leur PDF (`pj_attachment`) : retirer l'un des deux",
                     ));
                 }
                 Some(

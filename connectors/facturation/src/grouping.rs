@@ -47,18 +47,18 @@ impl Plan {
         match (grouping.every, grouping.titres) {
             (Some(every), None) => {
                 if grouping.max_wait.is_some() {
-                    return Err("`max_wait` goes with `titres`, not with `every`".into());
+                    return Err("`max_wait` va avec `titres`, pas avec `every`".into());
                 }
                 if every < Duration::from_secs(60) {
                     return Err(format!(
-                        "`every` is {every:?}: a bordereau per minute at most (e.g. \"1d\")"
+                        "`every` vaut {every:?} : un bordereau par minute au plus (par exemple \"1d\")"
                     ));
                 }
                 let at = match grouping.at.as_deref() {
                     None => 0,
                     Some(text) => parse_time_of_day(text).ok_or_else(|| {
                         format!(
-                            "`at` is `{}`: a time of day such as \"17:00\" (UTC)",
+                            "`at` vaut `{}` : une heure de la journée telle que \"17:00\" (UTC)",
                             text.escape_debug()
                         )
                     })?,
@@ -67,11 +67,11 @@ impl Plan {
             }
             (None, Some(titres)) => {
                 if grouping.at.is_some() {
-                    return Err("`at` goes with `every`, not with `titres`".into());
+                    return Err("`at` va avec `every`, pas avec `titres`".into());
                 }
                 if titres == 0 || titres > 99_999 {
                     return Err(format!(
-                        "`titres` is {titres}: 1 to 99999 titres per bordereau (NbrPce)"
+                        "`titres` vaut {titres} : de 1 à 99999 titres par bordereau (NbrPce)"
                     ));
                 }
                 Ok(Self::Count {
@@ -80,7 +80,7 @@ impl Plan {
                 })
             }
             _ => Err(
-                "give either `every` (with `at`): `{ every = \"1d\", at = \"17:00\" }`, or `titres`: `{ titres = 50 }`"
+                "indiquer soit `every` (avec `at`) : `{ every = \"1d\", at = \"17:00\" }`, soit `titres` : `{ titres = 50 }`"
                     .into(),
             ),
         }

@@ -7,8 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use aiguillage_connector::numbering::MemoryNumbering;
+use aiguillage_connector::testkit::assert_french;
 use aiguillage_connector::{Connector, Context, Setup};
-use aiguillage_connector_facturation::{PesConfig, PesConnector};
+use aiguillage_connector_facturation::{Grouping, PesConfig, PesConnector};
 use common::{
     config, connector, context, embedded_file, fixtures, latin1, pdf, value_of, values_of, xmllint,
     SIRET,
@@ -216,6 +217,7 @@ async fn what_the_treasury_would_bounce_is_refused_for_good_and_takes_no_number(
         let error = pes.deliver(&doc, &ctx).await.unwrap_err();
         assert!(error.is_permanent(), "{what}: {error}");
         assert!(error.to_string().contains(words), "{what}: {error}");
+        assert_french(&error.report());
     }
     assert!(files(dir.path()).is_empty());
     // None of them took a number.
@@ -238,30 +240,58 @@ fn a_wrong_configuration_is_refused_at_start() {
     let error = build(bad);
     assert_eq!(error.key(), "id_coll");
     assert!(error.to_string().contains("SIRET"), "{error}");
+    assert_french(&error.to_string());
+    // What `aiguillage check` tells the operator, key by key: in French.
+    let mut cases: Vec<(PesConfig, &str)> = Vec::new();
     let mut bad = base();
     bad.cod_col = "000".into();
-    assert_eq!(build(bad).key(), "cod_col");
+    cases.push((bad, "cod_col"));
     let mut bad = base();
     bad.cod_bud = "001".into();
-    assert_eq!(build(bad).key(), "cod_bud");
+    cases.push((bad, "cod_bud"));
     let mut bad = base();
     bad.id_post = String::new();
-    assert_eq!(build(bad).key(), "id_post");
-    assert_eq!(
-        build(base().with_file_name("{bordereau}.xml")).key(),
-        "file_name"
-    );
-    assert_eq!(
-        build(PesConfig::new(
-            dir.path().join("missing"),
-            SIRET,
-            "043",
-            "00",
-            "044012"
-        ))
-        .key(),
-        "directory"
-    );
+    cases.push((bad, "id_post"));
+    let mut bad = base();
+    bad.libelle = Some("Clisson\nbudget".into());
+    cases.push((bad, "libelle"));
+    cases.push((base().with_file_name("{bordereau}.xml"), "file_name"));
+    cases.push((base().with_file_name("{id}/{attempt}.xml"), "file_name"));
+    cases.push((base().with_pj_attachment(" "), "pj_attachment"));
+    cases.push((base().with_pj_max_bytes(0), "pj_max_bytes"));
+    cases.push((
+        base()
+            .with_grouping(Grouping::titres(3))
+            .with_pj_attachment("facture"),
+        "grouping",
+    ));
+    cases.push((base().with_grouping(Grouping::titres(0)), "grouping"));
+    cases.push((
+        PesConfig::new(dir.path().join("missing"), SIRET, "043", "00", "044012"),
+        "directory",
+    ));
+    for (config, key) in cases {
+        let error = build(config);
+        assert_eq!(error.key(), key, "{error}");
+        assert_french(&error.to_string());
+    }
+}
+
+#[tokio::test]
+async fn a_directory_gone_at_delivery_is_transient_and_told_in_french() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("pes");
+    std::fs::create_dir(&drop).unwrap();
+    let pes = connector(config(&drop));
+    std::fs::remove_dir(&drop).unwrap();
+    let numbering = Arc::new(MemoryNumbering::default());
+    let doc = golden("dechetterie-carte");
+    let error = pes
+        .deliver(&doc, &context(&doc, &numbering))
+        .await
+        .unwrap_err();
+    assert!(!error.is_permanent(), "{}", error.report());
+    assert_french(&error.report());
 }
 
 #[test]
@@ -304,7 +334,9 @@ async fn without_numbering_the_delivery_is_refused() {
         "carte-acces-dechetterie",
         "c",
     );
-    assert!(pes.deliver(&doc, &ctx).await.unwrap_err().is_permanent());
+    let error = pes.deliver(&doc, &ctx).await.unwrap_err();
+    assert!(error.is_permanent());
+    assert_french(&error.report());
 }
 
 fn bill_pdf(content: Vec<u8>, content_type: &str) -> aiguillage_connector::Attachment {
@@ -398,6 +430,7 @@ async fn a_pj_that_is_not_a_pdf_or_too_large_is_refused_and_takes_no_number() {
         let ctx = context(&doc, &numbering).with_attachments(vec![attachment]);
         let error = pes.deliver(&doc, &ctx).await.unwrap_err();
         assert!(error.is_permanent(), "{error}");
+        assert_french(&error.report());
         let text = error.to_string();
         assert!(
             text.contains("pièce jointe `facture` (facture-32-1204.pdf)")
@@ -416,7 +449,6 @@ async fn a_pj_that_is_not_a_pdf_or_too_large_is_refused_and_takes_no_number() {
 #[tokio::test]
 async fn grouped_titres_are_held_then_written_as_one_valid_bordereau() {
     use aiguillage_connector::holding::{FlushContext, Holding, MemoryHolding};
-    use aiguillage_connector_facturation::Grouping;
 
     let dir = tempfile::tempdir().unwrap();
     let refused = PesConnector::new(

@@ -9,7 +9,6 @@ mod sshd;
 use std::sync::Arc;
 
 use aiguillage_connector::numbering::MemoryNumbering;
-use aiguillage_connector::{ConnectorKind, Setup};
 use aiguillage_connector_facturation::PesConfig;
 use common::{context, fixtures, xmllint, SIRET};
 use serde_json::json;
@@ -29,20 +28,14 @@ fn visible_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn golden_titres_land_on_the_sftp_server_once_and_valid() {
     let sshd = Sshd::start();
-    let connector = ConnectorKind::of::<PesConfig>()
-        .build(
+    let connector = sshd
+        .connector::<PesConfig>(
             json!({
-                "directory": sshd.drop_dir(),
                 "id_coll": SIRET, "cod_col": "043", "cod_bud": "00", "id_post": "044012",
-                "sftp": sshd.sftp_table(&sshd.known_hosts()),
             }),
-            &Setup::new("gorges-finances", "/nonexistent-config-dir"),
+            "gorges-finances",
         )
-        .unwrap_or_else(|error| panic!("{error}"));
-    connector
-        .health()
-        .await
-        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), sshd.log()));
+        .await;
     let numbering = Arc::new(MemoryNumbering::default());
     for (name, document) in fixtures() {
         let ctx = context(&document, &numbering);

@@ -91,7 +91,7 @@ fn encode(document: &Document, pretty: bool) -> Result<Vec<u8>, ConnectorError> 
         serde_json::to_vec(document)
     };
     let mut bytes = encoded.map_err(|error| {
-        ConnectorError::permanent("cannot encode the document as JSON").with_source(error)
+        ConnectorError::permanent("le document n'a pas pu être encodé en JSON").with_source(error)
     })?;
     bytes.push(b'\n');
     Ok(bytes)

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use aiguillage_connector::testkit::assert_french;
 use aiguillage_connector::{ConfigError, Connector, ConnectorError, ConnectorKind, Context, Setup};
 use aiguillage_connector_file_drop::{FileDropConfig, FileDropConnector};
 use serde_json::json;
@@ -267,14 +268,14 @@ fn templates_are_checked_at_build() {
     for (template, expected) in [
         (
             "{attempt}-{id}.json",
-            "a retry must write the same file name",
+            "un nouvel essai doit écrire le même nom de fichier",
         ),
-        ("{id}-{date}.json", "unknown placeholder `{date}`"),
-        ("{id.json", "is not closed"),
-        ("{id}}.json", "closes no placeholder"),
-        ("export.json", "must contain `{id}`"),
+        ("{id}-{date}.json", "variable `{date}` inconnue"),
+        ("{id.json", "n'est pas refermée"),
+        ("{id}}.json", "ne ferme aucune variable"),
+        ("export.json", "doit contenir `{id}`"),
         ("{commune}/{id}.json", "create_subdirectories = true"),
-        (".{id}.json", "hidden names"),
+        (".{id}.json", "noms cachés"),
     ] {
         let error = build_error(
             json!({"directory": dir.path(), "file_name": template}),
@@ -282,6 +283,7 @@ fn templates_are_checked_at_build() {
         );
         assert_eq!(error.key(), "file_name", "{template}: {error}");
         assert!(error.to_string().contains(expected), "{template}: {error}");
+        assert_french(&error.to_string());
     }
 }
 
@@ -427,4 +429,62 @@ async fn health_agrees_with_a_read_only_directory() {
         assert!(error.to_string().contains("write access"), "{error}");
     }
     assert_no_temporary_files(dir.path());
+}
+
+/// What the operator reads when a drop fails: the directory gone, a file where a
+/// sub-directory should be, a name already taken, and the configurations refused at start.
+#[tokio::test]
+async fn every_failure_is_told_in_french() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("depot");
+    std::fs::create_dir(&drop).unwrap();
+    let gone = connector(&drop);
+    std::fs::remove_dir(&drop).unwrap();
+    let error = gone
+        .deliver(&document(1), &context("e-1"))
+        .await
+        .unwrap_err();
+    assert!(!error.is_permanent(), "{}", error.report());
+    assert_french(&error.report());
+
+    let nested = ConnectorKind::of::<FileDropConfig>()
+        .build(
+            json!({
+                "directory": dir.path(),
+                "file_name": "{commune}/{id}.json",
+                "create_subdirectories": true,
+            }),
+            &setup(),
+        )
+        .unwrap();
+    std::fs::write(dir.path().join("44043"), "un fichier, pas un répertoire").unwrap();
+    let error = nested
+        .deliver(&document(1), &context("e-1"))
+        .await
+        .unwrap_err();
+    assert_french(&error.report());
+
+    let taken = connector(dir.path());
+    taken.deliver(&document(1), &context("e-2")).await.unwrap();
+    let error = taken
+        .deliver(&document(2), &context("e-2"))
+        .await
+        .unwrap_err();
+    assert!(error.is_permanent(), "{}", error.report());
+    assert_french(&error.report());
+
+    let file = dir.path().join("un-fichier");
+    std::fs::write(&file, "").unwrap();
+    for table in [
+        json!({"directory": ""}),
+        json!({"directory": dir.path().join("absent")}),
+        json!({"directory": &file}),
+        json!({"directory": dir.path(), "file_name": "{id}-{attempt}.json"}),
+        json!({"directory": dir.path(), "file_name": "{id}/../x.json", "create_subdirectories": true}),
+        json!({"directory": dir.path(), "file_name": "{id}\\x.json"}),
+        json!({"directory": dir.path(), "file_name": format!("{}{{id}}", "x".repeat(300))}),
+    ] {
+        let error = build_error(table, &setup());
+        assert_french(&error.to_string());
+    }
 }

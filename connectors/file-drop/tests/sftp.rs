@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
+use aiguillage_connector::testkit::assert_french;
 use aiguillage_connector::{Connector, ConnectorKind, Context, Setup};
 use aiguillage_connector_file_drop::transport::{self, Published, SftpConfig, Transport};
 use aiguillage_connector_file_drop::FileDropConfig;
@@ -118,9 +119,10 @@ async fn a_wrong_host_key_is_refused() {
     assert!(
         error
             .to_string()
-            .contains("is not the one recorded at line 1"),
+            .contains("n'est pas celle enregistrée à la ligne 1"),
         "{error}"
     );
+    assert_french(&error.report());
     assert!(
         error.to_string().contains("SHA256:"),
         "the fingerprint is shown: {error}"
@@ -133,7 +135,8 @@ async fn a_wrong_host_key_is_refused() {
     std::fs::write(&unknown, "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBwmHzV7tzQ4D8bFZtU0XvOe2d7b8m5xS0y4Rk5sGm7b\n").unwrap();
     let transport = sftp_transport(&sshd, &unknown);
     let error = transport.publish("a.xml", b"x".to_vec()).await.unwrap_err();
-    assert!(error.to_string().contains("is not in"), "{error}");
+    assert!(error.to_string().contains("n'est pas dans"), "{error}");
+    assert_french(&error.report());
     assert!(files(&sshd.drop_dir()).is_empty());
 }
 
@@ -163,6 +166,7 @@ async fn a_server_down_is_a_transient_failure_and_the_retry_goes_through() {
             .contains("impossible de se connecter au serveur SSH"),
         "{error}"
     );
+    assert_french(&error.report());
     assert!(connector.health().await.is_err());
 
     sshd.restart();
@@ -235,19 +239,23 @@ fn sftp_configurations_are_checked_at_build() {
     };
     let error = build(json!({"host": "h", "user": "u", "known_hosts": known_hosts}));
     assert_eq!(error.key(), "sftp.password", "{error}");
+    assert_french(&error.to_string());
     let error = build(
         json!({"host": "h", "user": "u", "password": "p", "private_key_file": "/k", "known_hosts": known_hosts}),
     );
     assert_eq!(error.key(), "sftp.private_key_file", "{error}");
+    assert_french(&error.to_string());
     let error = build(
         json!({"host": "h", "user": "u", "password": "p", "known_hosts": dir.path().join("missing")}),
     );
     assert_eq!(error.key(), "sftp.known_hosts", "{error}");
     assert!(error.to_string().contains("ssh-keyscan -p 22 h"), "{error}");
+    assert_french(&error.to_string());
     let error = build(
         json!({"host": "h", "user": "u", "private_key_file": dir.path().join("nokey"), "known_hosts": known_hosts}),
     );
     assert_eq!(error.key(), "sftp.private_key_file", "{error}");
+    assert_french(&error.to_string());
     let error = build(
         json!({"host": "h", "user": "u", "password": "p", "known_hosts": known_hosts, "hots": 1}),
     );

@@ -65,7 +65,7 @@ impl Auth {
                 if username.contains(':') {
                     return Err(ConfigError::invalid(
                         "auth.username",
-                        "a basic authentication user name cannot contain `:`",
+                        "un nom d'utilisateur d'authentification basique ne peut pas contenir `:`",
                     ));
                 }
                 let password =
@@ -77,7 +77,7 @@ impl Auth {
                 if HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err() {
                     return Err(ConfigError::invalid(
                         "auth.token",
-                        "the token holds characters a header cannot carry (newline, control character)",
+                        "le jeton contient des caractères qu'un en-tête ne peut pas porter (saut de ligne, caractère de contrôle)",
                     ));
                 }
                 Self::Bearer { token }
@@ -90,14 +90,14 @@ impl Auth {
                 let name = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
                     ConfigError::invalid(
                         "auth.header",
-                        format!("`{header}` is not a valid header name, e.g. \"X-Api-Key\""),
+                        format!("`{header}` n'est pas un nom d'en-tête valide, par exemple \"X-Api-Key\""),
                     )
                 })?;
                 let value = secret::resolve("auth.value", value, value_file.as_deref(), setup)?;
                 let mut value = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
                     ConfigError::invalid(
                         "auth.value",
-                        "the key holds characters a header cannot carry (newline, control character)",
+                        "la clé contient des caractères qu'un en-tête ne peut pas porter (saut de ligne, caractère de contrôle)",
                     )
                 })?;
                 value.set_sensitive(true);
@@ -118,7 +118,7 @@ impl Auth {
                 if client_id.is_empty() {
                     return Err(ConfigError::invalid(
                         "auth.client_id",
-                        "the client id is empty: set the id the authorisation server gave",
+                        "l'identifiant client est vide : indiquer celui que le serveur d'autorisation a fourni",
                     ));
                 }
                 let client_secret = secret::resolve(
@@ -383,12 +383,19 @@ impl OAuth2 {
         let (body, _) = read_limited(response, MAX_TOKEN_ANSWER)
             .await
             .map_err(|error| transport_error(&endpoint, error, self.timeout))?;
-        let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|error| malformed(format!("not a json token answer ({error})")))?;
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|error| {
+            malformed(format!(
+                "ce n'est pas une réponse de jeton en JSON (décodeur : « {error} »)"
+            ))
+        })?;
         let authorization = HeaderValue::from_str(&format!("Bearer {}", answer.access_token))
-            .map_err(|_| malformed("the token holds characters a header cannot carry".into()))?;
+            .map_err(|_| {
+                malformed(
+                    "le jeton contient des caractères qu'un en-tête ne peut pas porter".into(),
+                )
+            })?;
         if answer.access_token.is_empty() {
-            return Err(malformed("the access_token is empty".into()));
+            return Err(malformed("`access_token` est vide".into()));
         }
         let lifetime = answer
             .expires_in

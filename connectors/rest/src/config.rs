@@ -198,18 +198,18 @@ impl ConnectorConfig for RestConfig {
 
 /// Parses an absolute `http`/`https` URL of the configuration, refusing credentials in it.
 pub(crate) fn parse_http_url(key: &str, text: &str) -> Result<url::Url, ConfigError> {
-    let example = "e.g. \"https://logiciel.example.fr/api/demandes\"";
+    let example = "par exemple \"https://logiciel.example.fr/api/demandes\"";
     let url = url::Url::parse(text).map_err(|error| {
         ConfigError::invalid(
             key,
-            format!("not an absolute url ({error}): give an absolute http or https url, {example}"),
+            format!("ce n'est pas une URL absolue ({error}) : indiquer une URL http ou https absolue, {example}"),
         )
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ConfigError::invalid(
             key,
             format!(
-                "the scheme `{}` is not supported: give an http or https url, {example}",
+                "le schéma `{}` n'est pas pris en charge : indiquer une URL http ou https, {example}",
                 url.scheme()
             ),
         ));
@@ -217,14 +217,14 @@ pub(crate) fn parse_http_url(key: &str, text: &str) -> Result<url::Url, ConfigEr
     if url.host().is_none() {
         return Err(ConfigError::invalid(
             key,
-            format!("the url has no host: give an absolute http or https url, {example}"),
+            format!("l'URL n'a pas d'hôte : indiquer une URL http ou https absolue, {example}"),
         ));
     }
     // The URL is printed in logs and errors, so it must not carry a password.
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::invalid(
             key,
-            "the url holds credentials: remove them from the url and use the `auth` table",
+            "l'URL contient des identifiants : les retirer de l'URL et utiliser la table `auth`",
         ));
     }
     Ok(url)

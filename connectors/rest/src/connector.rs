@@ -83,7 +83,7 @@ impl RestConnector {
             if value.is_zero() {
                 return Err(ConfigError::invalid(
                     key,
-                    "must be longer than zero, e.g. \"30s\"",
+                    "le délai doit être supérieur à zéro, par exemple \"30s\"",
                 ));
             }
         }
@@ -91,7 +91,7 @@ impl RestConnector {
             if !pointer.is_empty() && !pointer.starts_with('/') {
                 return Err(ConfigError::invalid(
                     "reference_pointer",
-                    format!("`{pointer}` is not a json pointer: it starts with `/`, e.g. \"/id\" or \"/data/numero\""),
+                    format!("`{pointer}` n'est pas un pointeur JSON : il commence par `/`, par exemple \"/id\" ou \"/data/numero\""),
                 ));
             }
         }
@@ -100,7 +100,10 @@ impl RestConnector {
         let client = client_builder(config.timeout, config.connect_timeout)
             .build()
             .map_err(|error| {
-                ConfigError::invalid("url", format!("cannot build the http client: {error}"))
+                ConfigError::invalid(
+                    "url",
+                    format!("le client HTTP n'a pas pu être créé : {error}"),
+                )
             })?;
         let target = match (url.host_str(), url.port()) {
             (Some(host), Some(port)) => format!("la cible {host}:{port}"),
@@ -182,7 +185,8 @@ impl RestConnector {
 impl Connector for RestConnector {
     async fn deliver(&self, document: &Document, ctx: &Context) -> Result<Receipt, ConnectorError> {
         let body = serde_json::to_vec(document).map_err(|error| {
-            ConnectorError::permanent("cannot encode the document as json").with_source(error)
+            ConnectorError::permanent("le document n'a pas pu être encodé en JSON")
+                .with_source(error)
         })?;
         let headers = self.delivery_headers(ctx)?;
         let mut renewed = false;
@@ -257,26 +261,26 @@ fn extra_headers(
         let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             ConfigError::invalid(
                 &key,
-                format!("`{name}` is not a valid header name, e.g. \"X-Tenant\""),
+                format!("`{name}` n'est pas un nom d'en-tête valide, par exemple \"X-Tenant\""),
             )
         })?;
         if OWNED_HEADERS.contains(&header.as_str()) || header.as_str().starts_with("x-aiguillage-")
         {
             return Err(ConfigError::invalid(
                 &key,
-                "the connector sets this header itself: remove it from `headers`",
+                "le connecteur pose cet en-tête lui-même : le retirer de `headers`",
             ));
         }
         if auth.header() == Some(&header) {
             return Err(ConfigError::invalid(
                 &key,
-                "`auth` sets this header: remove it from `headers`",
+                "`auth` pose cet en-tête : le retirer de `headers`",
             ));
         }
         let mut value = HeaderValue::from_str(value).map_err(|_| {
             ConfigError::invalid(
                 &key,
-                "the value holds characters a header cannot carry (newline, control character)",
+                "la valeur contient des caractères qu'un en-tête ne peut pas porter (saut de ligne, caractère de contrôle)",
             )
         })?;
         // An operator may put a key here rather than in `auth`: never print it.

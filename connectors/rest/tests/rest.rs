@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aiguillage_connector::testkit::assert_french;
 use aiguillage_connector::{
     ConfigError, Connector, ConnectorConfig, ConnectorError, ConnectorKind, Context, Setup,
 };
@@ -158,10 +159,13 @@ fn document() -> Value {
 }
 
 async fn deliver_err(connector: &Arc<dyn Connector>) -> ConnectorError {
-    connector
+    let error = connector
         .deliver(&document(), &ctx())
         .await
-        .expect_err("the delivery fails")
+        .expect_err("the delivery fails");
+    // Every failure ends up in a status event or a dead letter a commune agent reads.
+    assert_french(&error.report());
+    error
 }
 
 #[tokio::test]
@@ -577,11 +581,44 @@ async fn token_endpoint_failures_are_classified() {
 }
 
 #[test]
+fn config_errors_the_connector_finds_are_told_in_french() {
+    // serde's own messages (unknown key, bad value) are put in French by the gateway,
+    // which adds the closest key; these are the connector's own checks.
+    for config in [
+        json!({"url": "urbanisme.example.fr/api"}),
+        json!({"url": "ftp://example.fr/"}),
+        json!({"url": "https://agent:pw@example.fr/"}),
+        json!({"url": "https://example.fr/", "timeout": "0s"}),
+        json!({"url": "https://example.fr/", "connect_timeout": "0s"}),
+        json!({"url": "https://example.fr/", "reference_pointer": "id"}),
+        json!({"url": "https://example.fr/", "auth": {"type": "basic", "username": "agent"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "basic", "username": "a:b", "password": "p"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "bearer", "token": "a\nb"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "bearer", "token": "t", "token_file": "x"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "bearer", "token": ""}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "api-key", "header": "X Cle", "value": "v"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "api-key", "header": "X-Cle", "value": "a\nb"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "oauth2", "token_url": "/token", "client_id": "c", "client_secret": "s"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "oauth2", "token_url": "https://idp.example.fr/token", "client_id": "", "client_secret": "s"}}),
+        json!({"url": "https://example.fr/", "auth": {"type": "bearer", "token_file": "absent"}}),
+        json!({"url": "https://example.fr/", "headers": {"Idempotency-Key": "x"}}),
+        json!({"url": "https://example.fr/", "headers": {"X Bad": "x"}}),
+        json!({"url": "https://example.fr/", "headers": {"X-Bad": "a\nb"}}),
+        json!({"url": "https://example.fr/", "headers": {"Authorization": "x"}, "auth": {"type": "bearer", "token": "t"}}),
+    ] {
+        let error = build(config.clone())
+            .err()
+            .unwrap_or_else(|| panic!("{config} accepted"));
+        assert_french(&error.to_string());
+    }
+}
+
+#[test]
 fn config_errors_name_the_key() {
     let error = config_error(json!({"url": "urbanisme.example.fr/api"}));
     assert_eq!(error.key(), "url");
     assert!(
-        error.to_string().contains("absolute http or https url"),
+        error.to_string().contains("URL http ou https absolue"),
         "{error}"
     );
 

@@ -84,7 +84,7 @@ impl Context {
     pub fn holding(&self) -> Result<&dyn Holding, ConnectorError> {
         self.holding.as_deref().ok_or_else(|| {
             ConnectorError::permanent(
-                "this connector holds what it delivers for later batches, but no holding was given to it",
+                "ce connecteur met de côté ce qu'il livre pour des lots ultérieurs, mais aucune mise en attente ne lui a été fournie",
             )
         })
     }
@@ -98,7 +98,7 @@ impl Context {
     pub fn numbering(&self) -> Result<&dyn Numbering, ConnectorError> {
         self.numbering.as_deref().ok_or_else(|| {
             ConnectorError::permanent(
-                "this connector numbers what it delivers, but no numbering was given to it",
+                "ce connecteur numérote ce qu'il livre, mais aucune numérotation ne lui a été fournie",
             )
         })
     }

@@ -96,14 +96,15 @@ impl ConnectorError {
         }
     }
 
-    /// The message with its chain of sources, on one line (`message: cause: cause`).
+    /// The message with its chain of sources, on one line (`message : cause : cause`, with
+    /// the space French puts before a colon: this is the reason a commune agent reads).
     pub fn report(&self) -> String {
         let mut out = self.to_string();
         let mut source = std::error::Error::source(self);
         while let Some(error) = source {
             let text = error.to_string();
             if !out.contains(&text) {
-                out.push_str(": ");
+                out.push_str(" : ");
                 out.push_str(&text);
             }
             source = error.source();
@@ -135,10 +136,10 @@ mod tests {
     #[test]
     fn report_includes_the_sources_once() {
         let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device");
-        let error = ConnectorError::transient("cannot write the file").with_source(io);
+        let error = ConnectorError::transient("le fichier n'a pas pu être écrit").with_source(io);
         assert_eq!(
             error.report(),
-            "cannot write the file: no space left on device"
+            "le fichier n'a pas pu être écrit : no space left on device"
         );
     }
 }

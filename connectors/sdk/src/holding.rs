@@ -176,7 +176,7 @@ impl MemoryHolding {
     fn state(&self) -> Result<std::sync::MutexGuard<'_, MemoryState>, ConnectorError> {
         self.state
             .lock()
-            .map_err(|_| ConnectorError::transient("the holding lock is poisoned"))
+            .map_err(|_| ConnectorError::transient("le verrou de la mise en attente est corrompu (un traitement a échoué en le tenant)"))
     }
 }
 
@@ -190,7 +190,7 @@ impl Holding for MemoryHolding {
         let entry = state.batches.entry(batch.to_owned()).or_default();
         if entry.0 {
             return Err(ConnectorError::transient(format!(
-                "batch `{batch}` is sealed: hold the item in a later one"
+                "le lot `{batch}` est scellé : mettre l'élément dans un lot suivant"
             )));
         }
         entry.2.insert(held.owner.clone(), held.clone());

@@ -235,7 +235,7 @@ impl Mailer {
         if host.is_empty() {
             return Err(ConfigError::invalid(
                 "mail.host",
-                "the host is empty: give the SMTP server's name or address",
+                "l'hôte est vide : indiquer le nom ou l'adresse du serveur SMTP",
             ));
         }
         let port = config.port.unwrap_or(match config.security {
@@ -245,20 +245,20 @@ impl Mailer {
         if port == 0 {
             return Err(ConfigError::invalid(
                 "mail.port",
-                "port 0 cannot be reached",
+                "le port 0 n'est pas joignable : indiquer le port du serveur SMTP (587 ou 465)",
             ));
         }
         if config.timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "mail.timeout",
-                "must be longer than zero",
+                "le délai doit être supérieur à zéro, par exemple \"30s\"",
             ));
         }
         if config.security == Security::None && !is_loopback(&host) {
             return Err(ConfigError::invalid(
                 "mail.security",
                 format!(
-                    "`none` sends the mails (and the password) in clear: it is only allowed to a server on this machine (localhost, 127.0.0.1, ::1), not to `{host}`; use `starttls` (port 587) or `tls` (port 465)"
+                    "`none` envoie les mails (et le mot de passe) en clair : ce n'est permis que vers un serveur de cette machine (localhost, 127.0.0.1, ::1), pas vers `{host}` ; utiliser `starttls` (port 587) ou `tls` (port 465)"
                 ),
             ));
         }
@@ -266,7 +266,7 @@ impl Mailer {
             ConfigError::invalid(
                 "mail.from",
                 format!(
-                    "`{}` is not an e-mail address ({error}): write `addr@example.org` or `Name <addr@example.org>`",
+                    "`{}` n'est pas une adresse électronique ({error}) : écrire `addr@example.org` ou `Nom <addr@example.org>`",
                     config.from
                 ),
             )
@@ -276,7 +276,7 @@ impl Mailer {
             (Some(user), _) if user.trim().is_empty() => {
                 return Err(ConfigError::invalid(
                     "mail.user",
-                    "the user is empty: give the SMTP account, or remove the key to send without authentication",
+                    "l'utilisateur est vide : indiquer le compte SMTP, ou retirer la clé pour envoyer sans authentification",
                 ))
             }
             (Some(user), _) => {
@@ -291,7 +291,7 @@ impl Mailer {
             (None, true) => {
                 return Err(ConfigError::invalid(
                     "mail.user",
-                    "a password is given without `mail.user`: give the account it belongs to",
+                    "un mot de passe est donné sans `mail.user` : indiquer le compte auquel il appartient",
                 ))
             }
             (None, false) => None,
@@ -306,7 +306,7 @@ impl Mailer {
                         ConfigError::invalid(
                             "mail.ca_file",
                             format!(
-                                "cannot read {}: {error} (fix the path or the file's permissions)",
+                                "impossible de lire {} : {error} (corriger le chemin ou les droits du fichier)",
                                 path.display()
                             ),
                         )
@@ -315,7 +315,7 @@ impl Mailer {
                         ConfigError::invalid(
                             "mail.ca_file",
                             format!(
-                                "{} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+                                "{} ne contient aucun certificat PEM (`-----BEGIN CERTIFICATE-----`)",
                                 path.display()
                             ),
                         )
@@ -332,7 +332,7 @@ impl Mailer {
                 Some(builder.build_rustls().map_err(|error| {
                     ConfigError::invalid(
                         "mail.ca_file",
-                        format!("cannot set up TLS for `{host}`: {error}"),
+                        format!("la configuration TLS pour `{host}` a échoué : {error}"),
                     )
                 })?)
             }
@@ -369,7 +369,7 @@ impl Mailer {
     pub async fn send(&self, mail: &Mail<'_>) -> Result<(), ConnectorError> {
         let (envelope, bytes) = self.build(mail)?;
         let mut connection = self
-            .within_timeout("sending a mail", async {
+            .within_timeout("l'envoi du mail", async {
                 let mut connection = self.open().await?;
                 match connection.send(&envelope, &bytes).await {
                     Ok(_) => Ok(connection),
@@ -392,7 +392,9 @@ impl Mailer {
     ///
     /// A transient [`ConnectorError`] saying what failed (connection, TLS, login).
     pub async fn probe(&self) -> Result<(), ConnectorError> {
-        let mut connection = self.within_timeout("the probe", self.open()).await?;
+        let mut connection = self
+            .within_timeout("la vérification de la connexion", self.open())
+            .await?;
         connection
             .quit()
             .await
@@ -407,7 +409,7 @@ impl Mailer {
     ) -> Result<(lettre::address::Envelope, Vec<u8>), ConnectorError> {
         if mail.to.is_empty() {
             return Err(ConnectorError::permanent(
-                "the mail has no recipient: give at least one address",
+                "le mail n'a aucun destinataire : indiquer au moins une adresse",
             ));
         }
         let message_id = message_id(&mail.message_id)?;
@@ -418,7 +420,9 @@ impl Mailer {
             .date_now();
         for to in &mail.to {
             let mailbox: Mailbox = to.trim().parse().map_err(|error| {
-                ConnectorError::permanent(format!("`{to}` is not an e-mail address ({error})"))
+                ConnectorError::permanent(format!(
+                    "`{to}` n'est pas une adresse électronique ({error})"
+                ))
             })?;
             builder = builder.to(mailbox);
         }
@@ -430,7 +434,7 @@ impl Mailer {
             for attachment in &mail.attachments {
                 let content_type = ContentType::parse(&attachment.media_type).map_err(|error| {
                     ConnectorError::permanent(format!(
-                        "attachment `{}`: `{}` is not a media type ({error})",
+                        "pièce jointe `{}` : `{}` n'est pas un type de média ({error})",
                         attachment.file_name, attachment.media_type
                     ))
                 })?;
@@ -442,7 +446,8 @@ impl Mailer {
             builder.multipart(parts)
         }
         .map_err(|error| {
-            ConnectorError::permanent(format!("cannot build the mail: {error}")).with_source(error)
+            ConnectorError::permanent(format!("le mail n'a pas pu être composé : {error}"))
+                .with_source(error)
         })?;
         let envelope = message.envelope().clone();
         Ok((envelope, message.formatted()))
@@ -468,7 +473,7 @@ impl Mailer {
             if !connection.can_starttls() {
                 connection.abort().await;
                 return Err(ConnectorError::transient(format!(
-                    "the SMTP server {} does not offer STARTTLS, which `mail.security = \"starttls\"` requires (enable it on the server, or use `security = \"tls\"` on its implicit-TLS port)",
+                    "le serveur SMTP {} ne propose pas STARTTLS, que `mail.security = \"starttls\"` exige (l'activer sur le serveur, ou utiliser `security = \"tls\"` sur son port TLS implicite)",
                     self.location()
                 )));
             }
@@ -502,7 +507,7 @@ impl Mailer {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(ConnectorError::transient(format!(
-                "{what} through {} took longer than {:?} (`mail.timeout`)",
+                "{what} par {} a pris plus de {:?} (`mail.timeout`)",
                 self.location(),
                 self.timeout
             ))),
@@ -516,35 +521,37 @@ impl Mailer {
         let message = match stage {
             Stage::Send if error.is_permanent() => {
                 return ConnectorError::permanent(format!(
-                    "the SMTP server {location} refused the mail: {reply}"
+                    "le serveur SMTP {location} a refusé le mail : « {reply} »"
                 ))
             }
-            Stage::Send => format!("the SMTP server {location} did not take the mail: {reply}"),
+            Stage::Send => format!("le serveur SMTP {location} n'a pas pris le mail : « {reply} »"),
             Stage::Auth => {
                 let user = self.credentials.as_ref().map_or("", |(user, _)| user.as_str());
                 if error.is_client() {
                     format!(
-                        "cannot log in to the SMTP server {location} as `{user}`: {reply} (the server offers neither AUTH PLAIN nor AUTH LOGIN over this connection)"
+                        "la connexion au serveur SMTP {location} en tant que `{user}` a échoué : « {reply} » (le serveur ne propose ni AUTH PLAIN ni AUTH LOGIN sur cette connexion)"
                     )
                 } else if error.is_permanent() {
                     format!(
-                        "the SMTP server {location} refused to log in user `{user}`: {reply} (check `mail.user` and the password; the démarches wait and are retried)"
+                        "le serveur SMTP {location} a refusé la connexion de l'utilisateur `{user}` : « {reply} » (vérifier `mail.user` et le mot de passe ; les démarches attendent et seront réessayées)"
                     )
                 } else {
-                    format!("cannot log in to the SMTP server {location} as `{user}`: {reply}")
+                    format!("la connexion au serveur SMTP {location} en tant que `{user}` a échoué : « {reply} »")
                 }
             }
             Stage::Tls | Stage::Greeting if is_certificate_problem(&error) => format!(
-                "the TLS handshake with the SMTP server {location} failed: {reply} (if the server's certificate comes from a private CA or is self-signed, set `mail.ca_file` to that CA's PEM file; the certificate must name `{}`)",
+                "la négociation TLS avec le serveur SMTP {location} a échoué : « {reply} » (si le certificat du serveur vient d'une autorité privée ou est auto-signé, régler `mail.ca_file` sur le fichier PEM de cette autorité ; le certificat doit nommer `{}`)",
                 self.host
             ),
             Stage::Tls => {
-                format!("cannot secure the connection to the SMTP server {location} with STARTTLS: {reply}")
+                format!(
+                    "la sécurisation par STARTTLS de la connexion au serveur SMTP {location} a échoué : « {reply} »"
+                )
             }
             Stage::Greeting if error.is_timeout() => {
-                format!("the SMTP server {location} did not answer in time: {reply}")
+                format!("le serveur SMTP {location} n'a pas répondu à temps : « {reply} »")
             }
-            Stage::Greeting => format!("cannot talk to the SMTP server {location}: {reply}"),
+            Stage::Greeting => format!("le dialogue avec le serveur SMTP {location} a échoué : « {reply} »"),
         };
         ConnectorError::transient(message).with_source(ScrubbedError(reply))
     }
@@ -630,7 +637,7 @@ fn message_id(id: &str) -> Result<String, ConnectorError> {
         Ok(format!("<{inner}>"))
     } else {
         Err(ConnectorError::permanent(format!(
-            "`{id}` is not a Message-ID: write `<something@domain>` with printable ASCII only"
+            "`{id}` n'est pas un Message-ID : écrire `<quelque-chose@domaine>` en caractères ASCII imprimables seulement"
         )))
     }
 }
@@ -780,7 +787,7 @@ mod tests {
         );
         assert_eq!(error.key(), "mail.security");
         assert!(error.to_string().contains("smtp.example.org"), "{error}");
-        assert!(error.to_string().contains("in clear"), "{error}");
+        assert!(error.to_string().contains("en clair"), "{error}");
         for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.53"] {
             let mut config = MailConfig::new(host, "a@example.org");
             config.security = Security::None;
@@ -847,7 +854,10 @@ mod tests {
         std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
         config.ca_file = Some("junk.pem".into());
         let error = refused(config, dir.path());
-        assert!(error.to_string().contains("no PEM certificate"), "{error}");
+        assert!(
+            error.to_string().contains("aucun certificat PEM"),
+            "{error}"
+        );
     }
 
     #[test]

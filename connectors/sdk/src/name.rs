@@ -90,52 +90,54 @@ impl Values<'_> {
 /// Why a `file_name` template is refused; the message follows the key's name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("the template is empty: give a name such as `{{id}}.json`")]
+    #[error("le modèle est vide : indiquer un nom tel que `{{id}}.json`")]
     /// The template is empty.
     Empty,
     #[error(
-        "`{{attempt}}` is not allowed: a retry must write the same file name \
-         (known placeholders: {{id}}, {{commune}}, {{form}}, {{connector}})"
+        "`{{attempt}}` est interdit : un nouvel essai doit écrire le même nom de fichier \
+         (variables connues : {{id}}, {{commune}}, {{form}}, {{connector}})"
     )]
     /// `{attempt}` would give each retry a new file.
     Attempt,
-    #[error("unknown placeholder `{{{0}}}` (known: {{id}}, {{commune}}, {{form}}, {{connector}})")]
+    #[error("variable `{{{0}}}` inconnue (variables connues : {{id}}, {{commune}}, {{form}}, {{connector}})")]
     /// A placeholder that does not exist.
     UnknownPlaceholder(String),
-    #[error("`{{` at byte {0} is not closed: placeholders are written `{{id}}`, and braces are allowed nowhere else")]
+    #[error("`{{` à l'octet {0} n'est pas refermée : une variable s'écrit `{{id}}`, et les accolades ne sont permises nulle part ailleurs")]
     /// A `{` without its `}`.
     Unclosed(usize),
     #[error(
-        "`}}` at byte {0} closes no placeholder: braces are allowed only around a placeholder"
+        "`}}` à l'octet {0} ne ferme aucune variable : les accolades ne sont permises qu'autour d'une variable"
     )]
     /// A `}` without its `{`.
     Unopened(usize),
-    #[error("the template must contain `{{id}}`, so that two démarches never share a file")]
+    #[error(
+        "le modèle doit contenir `{{id}}`, pour que deux démarches ne partagent jamais un fichier"
+    )]
     /// No `{id}`: two démarches could share a file.
     MissingId,
     #[error(
-        "`/` would create sub-directories: set `create_subdirectories = true` to allow it, \
-         or remove the `/`"
+        "`/` créerait des sous-répertoires : régler `create_subdirectories = true` pour le permettre, \
+         ou retirer le `/`"
     )]
     /// A `/` while sub-directories are not allowed.
     Subdirectory,
-    #[error("empty path component (a leading, trailing or doubled `/`)")]
+    #[error("élément de chemin vide (un `/` au début, à la fin ou doublé)")]
     /// An empty path component.
     EmptyComponent,
-    #[error("path component `{0}` is not allowed")]
+    #[error("l'élément de chemin `{0}` est interdit")]
     /// A `.` or `..` component.
     DotComponent(String),
-    #[error("`{0}` starts with `.`: hidden names are kept for the connector's temporary files")]
+    #[error("`{0}` commence par `.` : les noms cachés sont réservés aux fichiers temporaires du connecteur")]
     /// A component starting with `.`.
     Hidden(String),
     #[error(
-        "character {0:?} is not allowed in a file name (control characters and `\\` are refused)"
+        "le caractère {0:?} est interdit dans un nom de fichier (les caractères de contrôle et `\\` sont refusés)"
     )]
     /// A control character or `\\`.
     ForbiddenChar(char),
     #[error(
-        "`{0}` is too long: a name is at most {MAX_COMPONENT_BYTES} bytes and each placeholder \
-         needs at least {MIN_VALUE_BYTES}; shorten the fixed text or split it with `/`"
+        "`{0}` est trop long : un nom fait au plus {MAX_COMPONENT_BYTES} octets et chaque variable \
+         en demande au moins {MIN_VALUE_BYTES} ; raccourcir le texte fixe ou le découper avec `/`"
     )]
     /// A component too long for a file name.
     TooLong(String),
@@ -144,7 +146,7 @@ pub enum TemplateError {
 /// A rendered name that failed the final check; never expected, since the template and
 /// the sanitised values are checked beforehand, but nothing is written if it happens.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refusing the unsafe file name \"{}\": {reason}", name.escape_debug())]
+#[error("nom de fichier dangereux refusé, « {} » : {reason}", name.escape_debug())]
 pub struct UnsafeName {
     name: String,
     reason: &'static str,
@@ -363,29 +365,29 @@ pub fn check_relative(path: &str) -> Result<(), UnsafeName> {
         })
     };
     if path.is_empty() {
-        return refuse("the name is empty");
+        return refuse("le nom est vide");
     }
     if path.contains('\0') {
-        return refuse("it contains a NUL byte");
+        return refuse("il contient un octet NUL");
     }
     if path.contains('\\') {
-        return refuse("it contains a backslash");
+        return refuse("il contient une barre oblique inverse");
     }
     if path.starts_with('/') {
-        return refuse("it is an absolute path");
+        return refuse("c'est un chemin absolu");
     }
     for component in path.split('/') {
         if component.is_empty() {
-            return refuse("it has an empty component");
+            return refuse("un de ses éléments est vide");
         }
         if component == "." || component == ".." {
-            return refuse("it has a `.` or `..` component");
+            return refuse("un de ses éléments est `.` ou `..`");
         }
         if component.starts_with('.') {
-            return refuse("it has a hidden component");
+            return refuse("un de ses éléments est caché (commence par `.`)");
         }
         if component.len() > MAX_COMPONENT_BYTES {
-            return refuse("a component is too long");
+            return refuse("un de ses éléments est trop long");
         }
     }
     // The platform's own reading must agree (prefixes like `C:` on Windows).
@@ -393,7 +395,7 @@ pub fn check_relative(path: &str) -> Result<(), UnsafeName> {
         .components()
         .all(|component| matches!(component, Component::Normal(_)))
     {
-        return refuse("it is not a plain relative path");
+        return refuse("ce n'est pas un simple chemin relatif");
     }
     Ok(())
 }
@@ -516,7 +518,7 @@ mod tests {
         let error = Template::parse("{date}.json", false).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unknown placeholder `{date}` (known: {id}, {commune}, {form}, {connector})"
+            "variable `{date}` inconnue (variables connues : {id}, {commune}, {form}, {connector})"
         );
     }
 
@@ -557,7 +559,7 @@ mod tests {
         }
         assert!(check_relative("a/b.json").is_ok());
         let error = check_relative("../x").unwrap_err();
-        assert!(error.to_string().contains("\"../x\""), "{error}");
+        assert!(error.to_string().contains("« ../x »"), "{error}");
     }
 
     fn hostile_text() -> impl Strategy<Value = String> {

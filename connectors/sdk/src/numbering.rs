@@ -57,10 +57,11 @@ pub struct MemoryNumbering {
 #[async_trait]
 impl Numbering for MemoryNumbering {
     async fn number(&self, sequence: &str, owner: &str) -> Result<u64, ConnectorError> {
-        let mut sequences = self
-            .sequences
-            .lock()
-            .map_err(|_| ConnectorError::transient("the numbering lock is poisoned"))?;
+        let mut sequences = self.sequences.lock().map_err(|_| {
+            ConnectorError::transient(
+                "le verrou de la numérotation est corrompu (un traitement a échoué en le tenant)",
+            )
+        })?;
         let owners = sequences.entry(sequence.to_owned()).or_default();
         let next = owners.len() as u64 + 1;
         Ok(*owners.entry(owner.to_owned()).or_insert(next))

@@ -27,13 +27,13 @@ pub fn resolve(
     match (inline, file) {
         (Some(_), Some(_)) => Err(ConfigError::invalid(
             key,
-            format!("give either `{key}` or `{key}_file`, not both"),
+            format!("indiquer soit `{key}`, soit `{key}_file`, pas les deux"),
         )),
         (Some(secret), None) => {
             if secret.expose_secret().is_empty() {
                 Err(ConfigError::missing_secret(
                     key,
-                    format!("`{key}` is empty: set it, or give `{key}_file`"),
+                    format!("`{key}` est vide : le renseigner, ou indiquer `{key}_file`"),
                 ))
             } else {
                 Ok(secret)
@@ -45,7 +45,7 @@ pub fn resolve(
                 ConfigError::missing_secret(
                     format!("{key}_file"),
                     format!(
-                        "cannot read the secret file {}: {error} (fix the path or the file's permissions)",
+                        "impossible de lire le fichier secret {} : {error} (corriger le chemin ou les droits du fichier)",
                         path.display()
                     ),
                 )
@@ -54,14 +54,14 @@ pub fn resolve(
             if value.is_empty() {
                 return Err(ConfigError::missing_secret(
                     format!("{key}_file"),
-                    format!("the secret file {} is empty", path.display()),
+                    format!("le fichier secret {} est vide", path.display()),
                 ));
             }
             Ok(SecretString::from(value.to_owned()))
         }
         (None, None) => Err(ConfigError::missing_secret(
             key,
-            format!("missing secret: set `{key}`, or `{key}_file` to a file holding it, or the environment variable that overrides `{key}`"),
+            format!("secret manquant : renseigner `{key}`, ou `{key}_file` avec le chemin d'un fichier qui le contient, ou la variable d'environnement qui remplace `{key}`"),
         )),
     }
 }

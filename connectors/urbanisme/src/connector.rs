@@ -51,13 +51,13 @@ impl UrbanismeConnector {
         if config.max_piece_bytes == 0 {
             return Err(ConfigError::invalid(
                 "max_piece_bytes",
-                "must be more than 0",
+                "doit être supérieur à 0",
             ));
         }
         if config.max_package_bytes == 0 {
             return Err(ConfigError::invalid(
                 "max_package_bytes",
-                "must be more than 0",
+                "doit être supérieur à 0",
             ));
         }
         let work_directory = match &config.work_directory {
@@ -68,7 +68,7 @@ impl UrbanismeConnector {
             return Err(ConfigError::invalid(
                 "work_directory",
                 format!(
-                    "{} is not a directory: create it, or leave the key out to use the system's temporary directory",
+                    "{} n'est pas un répertoire : le créer, ou retirer la clé pour utiliser le répertoire temporaire du système",
                     work_directory.display()
                 ),
             ));
@@ -82,7 +82,7 @@ impl UrbanismeConnector {
                 if config.package != PackageFormat::Zip {
                     return Err(ConfigError::invalid(
                         "package",
-                        "with `mail`, the package must be a zip (it is attached to the mail): remove `package` or set it to \"zip\"",
+                        "avec `mail`, le paquet doit être un zip (il est joint au mail) : retirer `package` ou le régler sur \"zip\"",
                     ));
                 }
                 Delivery::Mail {
@@ -107,7 +107,7 @@ impl UrbanismeConnector {
         match &self.delivery {
             Delivery::FileDrop(transport) => transport.location(),
             Delivery::Mail { mailing, transport } => format!(
-                "{} (packages too large to attach: {})",
+                "{} (paquets trop gros pour être joints : {})",
                 mailing.location(),
                 transport.location()
             ),
@@ -191,7 +191,7 @@ async fn mail_package(
             .await
             .map_err(|error| {
                 ConnectorError::transient(format!(
-                    "cannot read the package {} in the work directory: {error}",
+                    "impossible de lire le paquet {} dans le répertoire de travail : {error}",
                     package.name()
                 ))
             })?
@@ -201,7 +201,7 @@ async fn mail_package(
             // message whole, and the mail library builds it in memory anyway.
             let bytes = tokio::fs::read(package.path()).await.map_err(|error| {
                 ConnectorError::transient(format!(
-                    "cannot read the package {} in the work directory: {error}",
+                    "impossible de lire le paquet {} dans le répertoire de travail : {error}",
                     package.name()
                 ))
             })?;

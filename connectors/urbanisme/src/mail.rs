@@ -64,13 +64,13 @@ impl<'de> Deserialize<'de> for MailDelivery {
                 .map(|address| match address {
                     Value::String(address) => Ok(address),
                     other => Err(D::Error::custom(format!(
-                        "`to`: an address is a string, not {other}"
+                        "`to` : une adresse est un texte, pas {other}"
                     ))),
                 })
                 .collect::<Result<_, _>>()?,
             Some(other) => {
                 return Err(D::Error::custom(format!(
-                    "`to`: an address or a list of addresses, not {other}"
+                    "`to` : une adresse ou une liste d'adresses, pas {other}"
                 )))
             }
             None => return Err(D::Error::missing_field("to")),
@@ -79,7 +79,7 @@ impl<'de> Deserialize<'de> for MailDelivery {
             None => DEFAULT_ATTACH_MAX_BYTES,
             Some(value) => value.as_u64().ok_or_else(|| {
                 D::Error::custom(format!(
-                    "`attach_max_bytes`: a number of bytes, not {value}"
+                    "`attach_max_bytes` : un nombre d'octets, pas {value}"
                 ))
             })?,
         };
@@ -150,19 +150,19 @@ impl Mailing {
         if delivery.to.is_empty() {
             return Err(ConfigError::invalid(
                 "mail.to",
-                "no address: give the instruction service's address",
+                "aucune adresse : indiquer l'adresse du service instructeur",
             ));
         }
         if let Some(bad) = delivery.to.iter().find(|a| !a.contains('@')) {
             return Err(ConfigError::invalid(
                 "mail.to",
-                format!("`{bad}` is not an e-mail address"),
+                format!("`{bad}` n'est pas une adresse électronique"),
             ));
         }
         if delivery.attach_max_bytes == 0 {
             return Err(ConfigError::invalid(
                 "mail.attach_max_bytes",
-                "must be more than 0",
+                "doit être supérieur à 0",
             ));
         }
         // Long enough for the other delivery's mail to be sent or to time out.
@@ -181,7 +181,7 @@ impl Mailing {
     }
 
     pub(crate) fn location(&self) -> String {
-        format!("{} to {}", self.mailer.location(), self.to.join(", "))
+        format!("{} vers {}", self.mailer.location(), self.to.join(", "))
     }
 
     pub(crate) async fn probe(&self) -> Result<(), ConnectorError> {
@@ -221,7 +221,7 @@ impl Mailing {
                 }
                 Claim::InFlight => {
                     return Err(ConnectorError::transient(format!(
-                        "the mail of dossier {dossier} is still being sent by another delivery of the same démarche after {:?}",
+                        "le mail du dossier {dossier} est encore en cours d'envoi par une autre livraison de la même démarche après {:?}",
                         self.wait
                     )))
                 }

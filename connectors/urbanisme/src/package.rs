@@ -38,7 +38,7 @@ pub enum PackageFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     /// The work directory could not be made.
-    #[error("cannot create a work directory in {}: {source}", directory.display())]
+    #[error("impossible de créer un répertoire de travail dans {} : {source}", directory.display())]
     WorkDirectory {
         /// The configured `work_directory`.
         directory: PathBuf,
@@ -47,7 +47,7 @@ pub enum PackageError {
         source: io::Error,
     },
     /// A file of the package could not be written.
-    #[error("cannot write {entry} of the package in {}: {source}", directory.display())]
+    #[error("l'écriture du paquet dans {} a échoué ({entry}) : {source}", directory.display())]
     Write {
         /// The entry (`pieces/DP1.pdf`).
         entry: String,
@@ -287,7 +287,7 @@ pub fn build(
         }
         PackageFormat::Directory => {
             let root = work.path().join(&dossier.dossier);
-            fs::create_dir(&root).map_err(|e| write_error("the directory", e))?;
+            fs::create_dir(&root).map_err(|e| write_error("son répertoire", e))?;
             Box::new(DirectorySink { root })
         }
     };
@@ -319,7 +319,9 @@ pub fn build(
         if announced.is_some_and(|announced| *announced != written) {
             return Err(write_error(
                 name,
-                io::Error::other("the bytes written differ from those hashed for dossier.json"),
+                io::Error::other(
+                    "les octets écrits diffèrent de ceux dont l'empreinte figure dans dossier.json",
+                ),
             ));
         }
         manifest.fichiers.push(Fichier {
@@ -331,7 +333,8 @@ pub fn build(
     }
     sink.entry(MANIFEST, &manifest.to_bytes())
         .map_err(|e| write_error(MANIFEST, e))?;
-    sink.finish().map_err(|e| write_error("the package", e))?;
+    sink.finish()
+        .map_err(|e| write_error("sa finalisation", e))?;
     Ok(Package {
         work,
         format,

@@ -3,7 +3,9 @@
 
 mod common;
 
-use aiguillage_connector::{Attachment, ConnectorError};
+use aiguillage_connector::testkit::assert_french;
+use aiguillage_connector::{Attachment, ConnectorError, ConnectorKind, Setup};
+use aiguillage_connector_urbanisme::UrbanismeConfig;
 use common::*;
 use serde_json::{json, Value};
 
@@ -38,6 +40,8 @@ impl Case {
             .await
             .expect_err("the deposit is refused");
         assert!(error.is_permanent(), "{}", error.report());
+        // What the instruction service's agent reads in the dead letter.
+        assert_french(&error.report());
         assert!(
             visible_files(self.dir.path()).is_empty(),
             "nothing is published"
@@ -226,6 +230,7 @@ async fn a_bad_siret_an_unknown_type_and_another_envelope_are_listed() {
         .await
         .unwrap_err();
     assert!(error.is_permanent());
+    assert_french(&error.report());
     let message = error.to_string();
     assert!(
         message.contains("demandeur 1 : SIRET `83251496700018` invalide"),
@@ -267,4 +272,83 @@ async fn control_characters_and_empty_texts_are_refused_by_path() {
         message.contains("demandeurs[0].adresse.ville : texte vide"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn documents_of_the_wrong_shape_are_refused_in_french() {
+    let (document, attachments) = dp();
+    let mut without_terrain = document.clone();
+    without_terrain.as_object_mut().unwrap().remove("terrain");
+    let mut typed = document.clone();
+    typed["terrain"]["parcelles"] = json!("AB 245");
+    for bad in [
+        json!([]),
+        json!("un dépôt"),
+        json!({}),
+        without_terrain,
+        typed,
+    ] {
+        Case::new()
+            .deliver(json!({}), &bad, attachments.clone())
+            .await;
+    }
+}
+
+/// What the operator reads when a package cannot be dropped, and when `aiguillage check`
+/// refuses a configuration.
+#[tokio::test]
+async fn transport_and_configuration_failures_are_told_in_french() {
+    let (document, attachments) = dp();
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("depot");
+    std::fs::create_dir(&drop).unwrap();
+    let gone = connector(&drop, json!({}));
+    std::fs::remove_dir(&drop).unwrap();
+    let id = document["identifiant"].as_str().unwrap().to_owned();
+    let error = gone
+        .deliver(&document, &context(&id, attachments))
+        .await
+        .unwrap_err();
+    assert!(!error.is_permanent(), "{}", error.report());
+    assert_french(&error.report());
+
+    let file = dir.path().join("un-fichier");
+    std::fs::write(&file, "").unwrap();
+    let mail = |extra: Value| {
+        let mut mail = json!({ "host": "smtp.agglo.example", "from": "aiguillage@agglo.example", "to": "ads@agglo.example" });
+        mail.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        mail
+    };
+    for extra in [
+        json!({ "max_piece_bytes": 0 }),
+        json!({ "max_package_bytes": 0 }),
+        json!({ "work_directory": &file }),
+        json!({ "mail": mail(json!({})), "package": "directory" }),
+        json!({ "mail": mail(json!({ "to": [] })) }),
+        json!({ "mail": mail(json!({ "to": "service-ads" })) }),
+        json!({ "mail": mail(json!({ "attach_max_bytes": 0 })) }),
+        json!({ "mail": mail(json!({ "host": " " })) }),
+        json!({ "mail": mail(json!({ "port": 0 })) }),
+        json!({ "mail": mail(json!({ "timeout": "0s" })) }),
+        json!({ "mail": mail(json!({ "security": "none" })) }),
+        json!({ "mail": mail(json!({ "from": "aiguillage" })) }),
+        json!({ "mail": mail(json!({ "user": " " })) }),
+        json!({ "mail": mail(json!({ "user": "aiguillage" })) }),
+        json!({ "mail": mail(json!({ "password": "s3cr3t" })) }),
+        json!({ "mail": mail(json!({ "user": "aiguillage", "password_file": "absent" })) }),
+        json!({ "mail": mail(json!({ "ca_file": &file })) }),
+    ] {
+        let mut config = json!({ "directory": dir.path() });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let error = ConnectorKind::of::<UrbanismeConfig>()
+            .build(config, &Setup::new("urbanisme-test", dir.path()))
+            .err()
+            .unwrap_or_else(|| panic!("{extra} accepted"));
+        assert_french(&error.to_string());
+    }
 }

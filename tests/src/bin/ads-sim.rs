@@ -7,7 +7,6 @@
 //! numbers given) is in INBOX/.ads-sim.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use aiguillage_tests::ads_sim::AdsSim;
 use clap::Parser;
@@ -41,40 +40,6 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_default(),
         sim.reponses.display()
     );
-    let mut seen = 0;
-    let mut ignored = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        let answers = sim.answers();
-        for answer in &answers[seen..] {
-            match (&answer.numero, answer.duplicate) {
-                (Some(numero), false) => {
-                    eprintln!(
-                        "accepted {} from {}: {numero}",
-                        answer.dossier, answer.source
-                    )
-                }
-                (Some(numero), true) => eprintln!(
-                    "duplicate {} from {}: already {numero}",
-                    answer.dossier, answer.source
-                ),
-                (None, _) => eprintln!(
-                    "rejected {} from {}: {}",
-                    answer.dossier,
-                    answer.source,
-                    answer.motifs.join("; ")
-                ),
-            }
-        }
-        seen = answers.len();
-        let set_aside = sim.ignored();
-        for message in &set_aside[ignored..] {
-            eprintln!("set aside {message}: no package attached");
-        }
-        ignored = set_aside.len();
-    }
+    sim.report_until_interrupted().await;
     Ok(())
 }

@@ -4,7 +4,6 @@
 //! until interrupted.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use aiguillage_tests::cityweb_sim::CitywebSim;
 use clap::Parser;
@@ -36,21 +35,6 @@ async fn main() -> anyhow::Result<()> {
         out.display(),
         sim.log_file.display()
     );
-    let mut seen = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        let imported = sim.imported();
-        for file in &imported[seen..] {
-            if file.accepted {
-                eprintln!("done {}", file.file);
-            } else {
-                eprintln!("error {}: {}", file.file, file.error);
-            }
-        }
-        seen = imported.len();
-    }
+    sim.report_until_interrupted().await;
     Ok(())
 }

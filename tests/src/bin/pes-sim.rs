@@ -5,7 +5,6 @@
 //! `NACK_<file>` next to it, until interrupted. Its state is in IMPORT_DIR/.pes-sim.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use aiguillage_tests::pes_sim::PesSim;
 use clap::Parser;
@@ -29,26 +28,6 @@ async fn main() -> anyhow::Result<()> {
         "pes-sim: importing PES files from {} (answers ACK_/NACK_ beside them)",
         import.display()
     );
-    let mut seen = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        let answers = sim.answers();
-        for answer in &answers[seen..] {
-            if answer.accepted {
-                eprintln!("accepted {} ({:?})", answer.file, answer.bordereaux);
-            } else {
-                eprintln!(
-                    "rejected {}: {} {}",
-                    answer.file,
-                    answer.anomaly.as_deref().unwrap_or(""),
-                    answer.reason
-                );
-            }
-        }
-        seen = answers.len();
-    }
+    sim.report_until_interrupted().await;
     Ok(())
 }

@@ -5,8 +5,7 @@
 //! - `wcs-sim send INTAKE_URL ORIG KEY FORM NUMBER COMMUNE`: sends one démarche to the
 //!   intake as a w.c.s. webhook action does, and prints the answer.
 
-use std::time::Duration;
-
+use aiguillage_tests::import_sim::until_interrupted;
 use aiguillage_tests::wcs_sim::WcsSim;
 use clap::{Parser, Subcommand};
 
@@ -63,11 +62,7 @@ async fn main() -> anyhow::Result<()> {
                 sim.base_url()
             );
             let mut seen = 0;
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
+            until_interrupted(|| {
                 let calls = sim.calls();
                 for call in &calls[seen..] {
                     println!(
@@ -79,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
                 for reason in sim.refused() {
                     eprintln!("refused: {reason}");
                 }
-            }
+            })
+            .await;
             Ok(())
         }
         Command::Send {

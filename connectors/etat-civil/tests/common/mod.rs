@@ -2,77 +2,44 @@
 //! turns a file back into a document to compare with what was written.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use aiguillage_connector_etat_civil::DemandeActe;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde_json::{json, Map, Value};
 
+// The schemas, xmllint and the golden documents, shared with the end-to-end tests.
+#[path = "../../../../tests/src/xmllint.rs"]
+mod shared;
+
+use shared::Schema;
+
 /// The workspace's root (the directory with `tests/fixtures`).
 pub fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .find(|dir| dir.join("tests/fixtures/etat-civil").is_dir())
-        .expect("the workspace root, with tests/fixtures/etat-civil")
-        .to_path_buf()
-}
-
-/// The Cityweb schema: `CITYWEB_XSD`, else the copy vendored in the repository
-/// (`schemas/cityweb/etatcivil.xsd`).
-pub fn schema() -> PathBuf {
-    if let Ok(path) = std::env::var("CITYWEB_XSD") {
-        return PathBuf::from(path);
-    }
-    let path = workspace_root().join("schemas/cityweb/etatcivil.xsd");
-    assert!(
-        path.is_file(),
-        "the Cityweb schema is not at {} (set CITYWEB_XSD)",
-        path.display()
-    );
-    path
+    shared::workspace_root()
 }
 
 /// Validates files with `xmllint --noout --nonet --schema`; the error output when one fails.
 pub fn xmllint(files: &[PathBuf]) -> Result<(), String> {
-    let output = Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema"])
-        .arg(schema())
-        .args(files)
-        .output()
-        .expect("xmllint (apt-get install -y libxml2-utils; .ci/run installs it)");
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+    Schema::Cityweb.validate(files)
 }
 
 /// Validates one file's bytes.
 pub fn validate_bytes(bytes: &[u8]) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demande.xml");
-    std::fs::write(&path, bytes).unwrap();
-    xmllint(&[path])
+    Schema::Cityweb.validate_bytes("demande.xml", bytes)
 }
 
 /// The golden documents of the shipped mapping: (name, document).
 pub fn fixtures() -> Vec<(String, Value)> {
-    let dir = workspace_root().join("tests/fixtures/etat-civil");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Some(stem) = name.strip_suffix(".expected.json") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            out.push((stem.to_owned(), serde_json::from_str(&text).unwrap()));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.len() >= 4, "golden documents in {}", dir.display());
-    out
+    shared::golden_documents("etat-civil", 4, |text| {
+        serde_json::from_str(text).expect("a JSON document")
+    })
+}
+
+/// The golden document `name`.
+pub fn fixture(name: &str) -> Value {
+    shared::named(fixtures(), name)
 }
 
 /// An element: its name, its text (leaves) and its children.

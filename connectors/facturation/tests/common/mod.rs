@@ -14,69 +14,32 @@ use serde_json::Value;
 /// A SIRET whose key checks (fictitious).
 pub const SIRET: &str = "21440043800005";
 
-/// The workspace's root (the directory with `tests/fixtures`).
-pub fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .find(|dir| dir.join("tests/fixtures/facturation").is_dir())
-        .expect("the workspace root, with tests/fixtures/facturation")
-        .to_path_buf()
-}
+// The schemas, xmllint and the golden documents, shared with the end-to-end tests.
+#[path = "../../../../tests/src/xmllint.rs"]
+mod shared;
 
-/// The PES V2 entry schema: `PES_XSD`, else the copy vendored in the repository
-/// (`schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd`).
-pub fn schema() -> PathBuf {
-    if let Ok(path) = std::env::var("PES_XSD") {
-        return PathBuf::from(path);
-    }
-    let path = workspace_root().join("schemas/pes-v2/PES_V2/Rev0/PES_Aller.xsd");
-    assert!(
-        path.is_file(),
-        "the PES V2 schema is not at {} (set PES_XSD)",
-        path.display()
-    );
-    path
-}
+use shared::Schema;
 
 /// Validates files with `xmllint --noout --nonet --schema`; the error output when one fails.
 pub fn xmllint(files: &[PathBuf]) -> Result<(), String> {
-    let output = Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema"])
-        .arg(schema())
-        .args(files)
-        .output()
-        .expect("xmllint (apt-get install -y libxml2-utils; .ci/run installs it)");
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+    Schema::PesAller.validate(files)
 }
 
 /// Validates one file's bytes.
 pub fn validate_bytes(bytes: &[u8]) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pes.xml");
-    std::fs::write(&path, bytes).unwrap();
-    xmllint(&[path])
+    Schema::PesAller.validate_bytes("pes.xml", bytes)
 }
 
 /// The golden titres of the shipped mapping: (name, document).
 pub fn fixtures() -> Vec<(String, Value)> {
-    let dir = workspace_root().join("tests/fixtures/facturation");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Some(stem) = name.strip_suffix(".expected.json") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            out.push((stem.to_owned(), serde_json::from_str(&text).unwrap()));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.len() >= 3, "golden titres in {}", dir.display());
-    out
+    shared::golden_documents("facturation", 3, |text| {
+        serde_json::from_str(text).expect("a JSON document")
+    })
+}
+
+/// The golden document `name`.
+pub fn fixture(name: &str) -> Value {
+    shared::named(fixtures(), name)
 }
 
 /// The configuration of the tests, writing into `directory`.

@@ -240,6 +240,30 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// A connector of kind `C` (instance `instance`) writing into this server's drop
+    /// directory over SFTP (`config` with its `directory` and `sftp` keys set), whose
+    /// health check passed.
+    #[allow(dead_code)]
+    pub async fn connector<C: aiguillage_connector::ConnectorConfig>(
+        &self,
+        mut config: serde_json::Value,
+        instance: &str,
+    ) -> std::sync::Arc<dyn aiguillage_connector::Connector> {
+        config["directory"] = serde_json::json!(self.drop_dir());
+        config["sftp"] = self.sftp_table(&self.known_hosts());
+        let setup = aiguillage_connector::Setup::new(instance, "/nonexistent-config-dir");
+        let connector = aiguillage_connector::ConnectorKind::of::<C>()
+            .build(config, &setup)
+            .unwrap_or_else(|error| panic!("{error}"));
+        connector
+            .health()
+            .await
+            .unwrap_or_else(|e| panic!("{}\n{}", e.report(), self.log()));
+        connector
+    }
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();

@@ -21,6 +21,7 @@
 //! stage (a file directory cannot "answer 503") is skipped, and the report says so.
 
 mod directory;
+mod french;
 mod http_stub;
 
 use std::fmt;
@@ -34,6 +35,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use serde_json::Value;
 
 pub use directory::{Complete, DirectoryTarget};
+pub use french::{assert_french, english_in};
 pub use http_stub::HttpStub;
 
 use crate::{Attachment, Connector, ConnectorError, Context, Document};
@@ -131,6 +133,29 @@ impl Report {
             "the connector fails the conformance kit:\n{self}"
         );
     }
+
+    /// Panics as [`Report::assert_passed`] does, and also when one of `checks` did not
+    /// pass (skipped, or not run): for a target that can stage them.
+    #[track_caller]
+    pub fn assert_passed_including(&self, checks: &[&str]) {
+        self.assert_passed();
+        for name in checks {
+            assert_eq!(self.verdict(name), Some(&Verdict::Passed), "{name}: {self}");
+        }
+    }
+}
+
+/// A connector of kind `C` built from the configuration table `config` as the gateway
+/// builds it (instance `conformance`, configuration directory `.`), for a conformance
+/// test; panics when the configuration is refused.
+#[track_caller]
+pub fn build<C: crate::ConnectorConfig>(config: Value) -> Arc<dyn Connector> {
+    crate::ConnectorKind::of::<C>()
+        .build(
+            config,
+            &crate::Setup::new("conformance", std::path::Path::new(".")),
+        )
+        .unwrap_or_else(|error| panic!("a valid configuration: {error}"))
 }
 
 impl fmt::Display for Report {

@@ -326,7 +326,7 @@ fn parent_of<'r>(
 ) -> Result<(PathBuf, &'r str), ConnectorError> {
     let mut components: Vec<&str> = relative.split('/').collect();
     let Some(file_name) = components.pop() else {
-        return Err(ConnectorError::permanent("refusing an empty file name"));
+        return Err(ConnectorError::permanent("nom de fichier vide refusé"));
     };
     let mut parent = directory.to_path_buf();
     for component in components {
@@ -538,7 +538,7 @@ impl TempFile {
         let file = self
             .file
             .as_mut()
-            .ok_or_else(|| io::Error::other("the temporary file is closed"))?;
+            .ok_or_else(|| io::Error::other("le fichier temporaire est déjà fermé"))?;
         file.write_all(bytes)?;
         file.sync_all()
     }
@@ -549,7 +549,7 @@ impl TempFile {
         let file = self
             .file
             .as_mut()
-            .ok_or_else(|| io::Error::other("the temporary file is closed"))?;
+            .ok_or_else(|| io::Error::other("le fichier temporaire est déjà fermé"))?;
         let mut reader = Tee {
             inner: File::open(source)?,
             copy: file,

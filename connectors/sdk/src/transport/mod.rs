@@ -104,7 +104,7 @@ pub fn build_with(
     if directory.as_os_str().is_empty() {
         return Err(ConfigError::invalid(
             "directory",
-            "the path is empty: set it to the directory the files are dropped into",
+            "le chemin est vide : indiquer le répertoire où déposer les fichiers",
         ));
     }
     match sftp {

@@ -182,31 +182,31 @@ impl SftpDirectory {
         if config.host.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "sftp.host",
-                "the host is empty: give the SFTP server's name or address",
+                "l'hôte est vide : indiquer le nom ou l'adresse du serveur SFTP",
             ));
         }
         if config.user.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "sftp.user",
-                "the user is empty: give the account the gateway logs in as",
+                "l'utilisateur est vide : indiquer le compte avec lequel la passerelle se connecte",
             ));
         }
         if config.port == 0 {
             return Err(ConfigError::invalid(
                 "sftp.port",
-                "port 0 cannot be reached",
+                "le port 0 n'est pas joignable : indiquer le port du serveur SFTP (22 en général)",
             ));
         }
         if config.timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "sftp.timeout",
-                "must be longer than zero",
+                "le délai doit être supérieur à zéro, par exemple \"30s\"",
             ));
         }
         let Some(directory) = directory.to_str().map(str::to_owned) else {
             return Err(ConfigError::invalid(
                 "directory",
-                "the path is not valid UTF-8",
+                "le chemin n'est pas en UTF-8 valide",
             ));
         };
         let has_password = config.password.is_some() || config.password_file.is_some();
@@ -214,7 +214,7 @@ impl SftpDirectory {
             (true, Some(_)) => {
                 return Err(ConfigError::invalid(
                     "sftp.private_key_file",
-                    "give either a password (`sftp.password` or `sftp.password_file`) or a private key, not both",
+                    "indiquer soit un mot de passe (`sftp.password` ou `sftp.password_file`), soit une clé privée, pas les deux",
                 ))
             }
             (true, None) => SftpAuth::Password(secret::resolve(
@@ -243,7 +243,7 @@ impl SftpDirectory {
                     ConfigError::invalid(
                         "sftp.private_key_file",
                         format!(
-                            "cannot read the private key {}: {error} (an OpenSSH private key, readable by the gateway's user; set `sftp.passphrase_file` if it is encrypted)",
+                            "impossible de lire la clé privée {} : {error} (une clé privée OpenSSH, lisible par l'utilisateur de la passerelle ; régler `sftp.passphrase_file` si elle est chiffrée)",
                             path.display()
                         ),
                     )
@@ -253,7 +253,7 @@ impl SftpDirectory {
             (false, None) => {
                 return Err(ConfigError::missing_secret(
                     "sftp.password",
-                    "no way to log in: set `sftp.private_key_file` (recommended) or `sftp.password_file`",
+                    "aucun moyen de se connecter : régler `sftp.private_key_file` (recommandé) ou `sftp.password_file`",
                 ))
             }
         };
@@ -265,7 +265,7 @@ impl SftpDirectory {
                     .ok_or_else(|| {
                         ConfigError::invalid(
                             "sftp.known_hosts",
-                            "the gateway's user has no home directory: set `sftp.known_hosts`",
+                            "l'utilisateur de la passerelle n'a pas de répertoire personnel : régler `sftp.known_hosts`",
                         )
                     })?,
             };
@@ -273,7 +273,7 @@ impl SftpDirectory {
                 return Err(ConfigError::invalid(
                     "sftp.known_hosts",
                     format!(
-                        "{} does not exist: record the server's host key in it (`ssh-keyscan -p {} {} >> {}`, then compare the fingerprint with the server's administrator)",
+                        "{} n'existe pas : y enregistrer la clé d'hôte du serveur (`ssh-keyscan -p {} {} >> {}`, puis comparer l'empreinte avec l'administrateur du serveur)",
                         path.display(),
                         config.port,
                         config.host,
@@ -604,7 +604,7 @@ impl SftpDirectory {
     ) -> Result<String, ConnectorError> {
         let mut components: Vec<&str> = relative.split('/').collect();
         let Some(file_name) = components.pop() else {
-            return Err(ConnectorError::permanent("refusing an empty file name"));
+            return Err(ConnectorError::permanent("nom de fichier vide refusé"));
         };
         let mut parent = self.directory.trim_end_matches('/').to_owned();
         for component in components {
@@ -730,7 +730,7 @@ impl SftpDirectory {
             Ok(metadata) if metadata.is_dir() => return Ok(()),
             Ok(_) => {
                 return Err(ConnectorError::transient(format!(
-                    "{} exists on {} and is not a directory: remove or rename it",
+                    "{} existe sur {} et n'est pas un répertoire : le supprimer ou le renommer",
                     path,
                     self.location()
                 )))
@@ -918,7 +918,7 @@ impl Transport for SftpDirectory {
             let outcome = match connection.sftp.metadata(self.directory.as_str()).await {
                 Ok(metadata) if metadata.is_dir() => Ok(()),
                 Ok(_) => Err(ConnectorError::transient(format!(
-                    "{} on {} is not a directory",
+                    "{} sur {} n'est pas un répertoire : indiquer dans `directory` un répertoire du serveur",
                     self.directory,
                     self.location()
                 ))),
@@ -964,7 +964,7 @@ impl client::Handler for HostKeyCheck {
         };
         let PublicKeyOrCertificate::PublicKey { key, .. } = server_public_key else {
             self.refuse(
-                "it presented a certificate; only host keys listed in known_hosts are accepted"
+                "il a présenté un certificat ; seules les clés d'hôte inscrites dans known_hosts sont acceptées"
                     .into(),
             );
             return Ok(false);
@@ -974,7 +974,7 @@ impl client::Handler for HostKeyCheck {
             Ok(true) => Ok(true),
             Ok(false) => {
                 self.refuse(format!(
-                    "its host key ({} {fingerprint}) is not in {} (record it with `ssh-keyscan -p {} {}` after checking the fingerprint with the server's administrator)",
+                    "sa clé d'hôte ({} {fingerprint}) n'est pas dans {} (l'enregistrer avec `ssh-keyscan -p {} {}` après avoir vérifié l'empreinte avec l'administrateur du serveur)",
                     key.algorithm(),
                     known_hosts.display(),
                     self.port,
@@ -984,14 +984,17 @@ impl client::Handler for HostKeyCheck {
             }
             Err(russh::keys::Error::KeyChanged { line }) => {
                 self.refuse(format!(
-                    "its host key ({} {fingerprint}) is not the one recorded at line {line} of {}: someone may be impersonating the server, or its key was changed (ask its administrator before updating the file)",
+                    "sa clé d'hôte ({} {fingerprint}) n'est pas celle enregistrée à la ligne {line} de {} : quelqu'un se fait peut-être passer pour le serveur, ou sa clé a changé (demander à son administrateur avant de mettre le fichier à jour)",
                     key.algorithm(),
                     known_hosts.display()
                 ));
                 Ok(false)
             }
             Err(error) => {
-                self.refuse(format!("cannot read {}: {error}", known_hosts.display()));
+                self.refuse(format!(
+                    "impossible de lire {} : {error}",
+                    known_hosts.display()
+                ));
                 Ok(false)
             }
         }
