@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aiguillage_bus::BusConfig;
 use aiguillage_gateway::config::RetryPolicy;
-use aiguillage_tests::{amqp_url, envelope, unique};
+use aiguillage_tests::{amqp_url, envelope, unique, workspace};
 use futures_util::StreamExt;
 use lapin::options::BasicAckOptions;
 use serde_json::Value;
@@ -75,14 +75,6 @@ fn write_file(path: &std::path::Path, bytes: Vec<u8>) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 "#;
-
-/// The workspace's root.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate is in the workspace")
-        .to_path_buf()
-}
 
 /// The workspace's target directory (shared, so that the dependencies are not rebuilt).
 fn target_dir() -> PathBuf {
@@ -239,7 +231,8 @@ async fn deliver_once(
         .create_channel()
         .await
         .map_err(|e| e.to_string())?;
-    // Ready once its queue exists (declared with its bindings at start).
+    // Ready once it consumes its queue: the queue is declared before its bindings, and a
+    // démarche published in between would go to the unrouted queue.
     let queue = bus.connector_queue("registre");
     let mut ready = false;
     for _ in 0..300 {
@@ -247,18 +240,25 @@ async fn deliver_once(
             .create_channel()
             .await
             .map_err(|e| e.to_string())?;
-        if aiguillage_bus::topology::queue_depth(&probe, &queue)
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        if let Ok(declared) = probe
+            .queue_declare(queue.as_str().into(), passive, Default::default())
             .await
-            .is_ok()
         {
-            ready = true;
-            break;
+            if declared.consumer_count() > 0 {
+                ready = true;
+                break;
+            }
+            let _ = probe.close(200, "probed".into()).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if !ready {
         return Err(format!(
-            "the provider's gateway did not declare `{queue}` within 30 s"
+            "the provider's gateway did not consume `{queue}` within 30 s"
         ));
     }
     let mut events = aiguillage_bus::topology::watch_status_events(&channel, bus, "provider-test")
