@@ -7,7 +7,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p aiguillage-gateway --bin aiguillage \
+RUN cargo build --release --locked -p aiguillage --bin aiguillage \
  && cargo build --release --locked -p aiguillage-tests --bin cityweb-sim --bin pes-sim --bin ads-sim \
  && install -D -m 0755 target/release/aiguillage /out/aiguillage \
  && install -D -m 0755 target/release/cityweb-sim /out/cityweb-sim \

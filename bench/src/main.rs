@@ -19,8 +19,8 @@ mod sink;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aiguillage_gateway::config::{BusConfig, Config};
-use aiguillage_gateway::registry::Registry;
+use aiguillage_bus::BusConfig;
+use aiguillage_gateway::config::Config;
 use aiguillage_gateway::routing::Router;
 use anyhow::{bail, Context as _};
 use clap::Parser;
@@ -368,7 +368,7 @@ async fn print_conditions(bench: &Bench) {
 }
 
 fn redact(url: &str) -> String {
-    aiguillage_gateway::config::redact_url(url)
+    aiguillage_bus::redact_url(url)
 }
 
 /// Where a case's pieces live, to clean them up whatever happened.
@@ -400,10 +400,14 @@ async fn cleanup(bench: &Bench, setup: Setup) {
                 .connectors
                 .iter()
                 .flat_map(|c| {
-                    aiguillage_gateway::bus::connector_queues(&config.bus, &c.name, &c.retry)
+                    aiguillage_gateway::bus::topology::connector_queues(
+                        &config.bus,
+                        &c.name,
+                        &c.retry,
+                    )
                 })
                 .collect();
-            aiguillage_gateway::bus::delete_topology(&channel, &config.bus, &queues).await;
+            aiguillage_bus::topology::delete_topology(&channel, &config.bus, &queues).await;
             let _ = channel.close(200, "cleaned".into()).await;
         }
     }
@@ -517,7 +521,9 @@ async fn measure_case(
     std::fs::write(&config_path, config_text)?;
 
     if case.kind == Kind::EtatCivil {
-        let known_here = Registry::builtin().kind(ETAT_CIVIL_KIND).is_some();
+        let known_here = aiguillage::builtin_registry()
+            .kind(ETAT_CIVIL_KIND)
+            .is_some();
         let checked = gateway::check(&bench.binary, &config_path).await?;
         if let Err(output) = checked {
             if output.contains("unknown connector kind") || !known_here {
@@ -527,12 +533,17 @@ async fn measure_case(
         }
     }
 
-    let config = Config::load(&config_path, &Registry::builtin())
+    let config = Config::load(&config_path, &aiguillage::builtin_registry())
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let router = Router::new(config.routes.clone());
     let channel = load::confirm_channel(&bench.connection).await?;
-    aiguillage_gateway::bus::declare_topology(&channel, &config.bus, &config.connectors, &router)
-        .await?;
+    aiguillage_gateway::bus::topology::declare_topology(
+        &channel,
+        &config.bus,
+        &config.connectors,
+        &router,
+    )
+    .await?;
     let exchange = config.bus.exchange.clone();
     let queue = config.bus.connector_queue("bench");
     let bus = config.bus.clone();
@@ -684,7 +695,7 @@ async fn follow_status_events(bench: &Bench, bus: &BusConfig) -> anyhow::Result<
     use futures_util::StreamExt as _;
     let channel = bench.connection.create_channel().await?;
     let mut consumer =
-        aiguillage_gateway::bus::watch_status_events(&channel, bus, "bench-events").await?;
+        aiguillage_bus::topology::watch_status_events(&channel, bus, "bench-events").await?;
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = seen.clone();
     let task = tokio::spawn(async move {

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use aiguillage_gateway::envelope::Envelope;
+use aiguillage_bus::envelope::Envelope;
 use aiguillage_gateway::mapping::Mapping;
 use criterion::{criterion_group, criterion_main, Criterion};
 

@@ -1,41 +1,31 @@
 //! Aiguillage, the gateway: consumes démarches from the bus and delivers each one,
 //! effectively once, through the connector its route names.
 //!
-//! `main.rs` only parses the command line ([`cli`]); everything else is here so that
-//! tests can start a gateway in-process with [`service::start`].
+//! The bus contract (envelope, status events, headers, the confirmed publisher) is the
+//! `aiguillage-bus` crate and the Publik bridge the `aiguillage-publik` crate; the binary,
+//! its command line and the built-in connector list are the `aiguillage` crate. This
+//! library is everything in between, so that tests can start a gateway in-process with
+//! [`service::start`]. Folders by responsibility, bottom to top:
 //!
-//! Modules by responsibility: [`config`] (the TOML file), [`bus`] (RabbitMQ topology,
-//! publishing, status events), [`routing`], [`mapping`], [`delivery`] (the pipeline of one
-//! message), [`store`] (outcomes), [`service`] (the supervisor that keeps it all running),
-//! [`admin`] (health, readiness and [`metrics`] over HTTP, with the JSON [`admin_api`] and
-//! the [`dashboard`]), [`history`] and [`operator`] (what the operator reads and does, for
-//! the API, the dashboard and the CLI alike), [`registry`] (connector kinds), [`cli`] and
-//! [`demo`].
+//! - [`config`]: the TOML file, every key overridable by the environment;
+//! - [`mapping`] and [`routing`]: which connector takes a démarche, and what it receives;
+//! - [`store`]: the durable record of outcomes (effectively-once);
+//! - [`bus`]: the gateway's queues and bindings on top of the contract's topology;
+//! - [`pipeline`]: the delivery of one message and what keeps it safe (fence, breaker,
+//!   holding and flusher, numbering);
+//! - [`operator`]: dead letters, unrouted démarches, history and the operator's actions;
+//! - [`admin`]: health, readiness, metrics, the JSON API and the dashboard over HTTP;
+//! - [`service`]: the supervisor that keeps it all running, with [`systemd`] and
+//!   [`telemetry`];
+//! - [`registry`]: the connector kinds a build knows.
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod admin_api;
-pub mod admin_guard;
-pub mod breaker;
 pub mod bus;
-pub mod cli;
 pub mod config;
-pub mod config_source;
-pub mod dashboard;
-pub mod dead;
-pub mod delivery;
-pub mod demo;
-pub mod envelope;
-pub mod fence;
-pub mod flusher;
-pub mod history;
-pub mod holding;
 pub mod mapping;
-pub mod metrics;
-pub mod numbering;
 pub mod operator;
-pub mod publik;
-pub mod publish;
+pub mod pipeline;
 pub mod registry;
 pub mod routing;
 pub mod service;

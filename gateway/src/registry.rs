@@ -1,7 +1,8 @@
 //! The connector kinds this gateway build knows.
 //!
-//! Adding a connector crate to the gateway is one line in [`Registry::builtin`] (and the
-//! crate in `Cargo.toml`).
+//! The library knows no kind by itself: the `aiguillage` crate registers the built-in ones
+//! (`aiguillage::builtin_registry`), and a provider's binary adds its own
+//! (`aiguillage::Gateway::builtin().connector::<MyConfig>()`).
 
 use aiguillage_connector::{ConnectorConfig, ConnectorKind};
 
@@ -12,17 +13,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The kinds built into this binary.
-    pub fn builtin() -> Self {
-        Self::default()
-            .with::<aiguillage_connector_rest::RestConfig>()
-            .with::<aiguillage_connector_file_drop::FileDropConfig>()
-            .with::<aiguillage_connector_etat_civil::EtatCivilConfig>()
-            .with::<aiguillage_connector_facturation::PesConfig>()
-            .with::<aiguillage_connector_webhook::WebhookConfig>()
-            .with::<aiguillage_connector_urbanisme::UrbanismeConfig>()
-    }
-
     /// Adds the kind whose configuration is `C` (a later registration of the same name wins).
     #[must_use]
     pub fn with<C: ConnectorConfig>(mut self) -> Self {

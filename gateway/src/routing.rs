@@ -9,6 +9,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use aiguillage_bus::is_insee_code;
+
 use crate::mapping::Mapping;
 
 /// The commune side of a route.
@@ -51,28 +53,6 @@ impl CommunePattern {
             Self::Code(code) => code,
         }
     }
-}
-
-/// True for a commune INSEE code: 5 characters, digits, or `2A`/`2B` then 3 digits (Corsica).
-pub fn is_insee_code(code: &str) -> bool {
-    let bytes = code.as_bytes();
-    if bytes.len() != 5 {
-        return false;
-    }
-    let corsica = bytes[0] == b'2' && matches!(bytes[1], b'A' | b'B');
-    bytes
-        .iter()
-        .enumerate()
-        .all(|(i, b)| b.is_ascii_digit() || (i == 1 && corsica))
-}
-
-/// True for a form slug as w.c.s. makes them: lowercase letters, digits, `-` and `_`.
-pub fn is_form_slug(form: &str) -> bool {
-    !form.is_empty()
-        && form.len() <= 200
-        && form
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// The form side of a route: a glob over form slugs.
@@ -292,16 +272,6 @@ mod tests {
             connector: connector.into(),
             mapping: None,
         }
-    }
-
-    #[test]
-    fn insee_codes() {
-        assert!(is_insee_code("44043"));
-        assert!(is_insee_code("2A004"));
-        assert!(!is_insee_code("4404"));
-        assert!(!is_insee_code("44O43"));
-        assert!(!is_insee_code("2C004"));
-        assert!(!is_insee_code("A2004"));
     }
 
     #[test]

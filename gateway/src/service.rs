@@ -2,7 +2,7 @@
 //! (connect, declare, consume) until told to stop, reconnecting with backoff whenever the
 //! bus fails.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,16 +12,18 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, error, info, warn};
 
-use crate::admin::{self, AdminState};
-use crate::breaker::{Breaker, BreakerState};
-use crate::bus::{self, Publisher};
+use crate::admin::metrics::{Metrics, QueueKind};
+use crate::admin::{self, state::AdminState};
+use crate::bus::topology;
+use crate::bus::BusStatus;
 use crate::config::Config;
-use crate::delivery::{self, ConnectorState, Pipeline};
-use crate::fence::Fence;
-use crate::flusher;
-use crate::metrics::{Metrics, QueueKind};
+use crate::pipeline::breaker::{Breaker, BreakerState};
+use crate::pipeline::delivery::{self, ConnectorState, Connectors, Pipeline};
+use crate::pipeline::fence::Fence;
+use crate::pipeline::flusher;
 use crate::routing::Router;
 use crate::store::{Binding, Store, StoreError};
+use aiguillage_bus::Publisher;
 
 /// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,24 +33,11 @@ pub enum StartError {
     Store(#[from] StoreError),
     /// The admin server cannot listen.
     #[error(transparent)]
-    Admin(#[from] admin::BindError),
+    Admin(#[from] admin::server::BindError),
     /// The Publik intake cannot listen.
     #[error(transparent)]
-    Intake(#[from] crate::publik::intake::BindError),
+    Intake(#[from] aiguillage_publik::intake::BindError),
 }
-
-/// Whether the bus session is ready: connected, topology declared, every connector
-/// consuming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BusStatus {
-    /// Ready.
-    Ready,
-    /// Not ready, and why (for `/readyz` and the operator).
-    NotReady(String),
-}
-
-/// The state each connector keeps across bus sessions, by connector name.
-pub type Connectors = Arc<BTreeMap<String, ConnectorState>>;
 
 /// A running gateway.
 pub struct Running {
@@ -58,9 +47,9 @@ pub struct Running {
     task: JoinHandle<()>,
     store: Store,
     metrics: Metrics,
-    admin: Option<admin::Server>,
+    admin: Option<admin::server::Server>,
     upkeep: JoinHandle<()>,
-    intake: Option<crate::publik::intake::IntakeServer>,
+    intake: Option<aiguillage_publik::intake::IntakeServer>,
     notifiers: Vec<JoinHandle<()>>,
 }
 
@@ -101,14 +90,14 @@ impl Running {
     /// The address the admin server listens on (the port actually bound when the
     /// configuration said 0); `None` when `admin.enabled` is false.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(admin::Server::addr)
+        self.admin.as_ref().map(admin::server::Server::addr)
     }
 
     /// The address the Publik intake listens on; `None` when it is not enabled.
     pub fn intake_addr(&self) -> Option<SocketAddr> {
         self.intake
             .as_ref()
-            .map(crate::publik::intake::IntakeServer::addr)
+            .map(aiguillage_publik::intake::IntakeServer::addr)
     }
 
     /// Stops taking messages, lets in-flight deliveries finish (within the grace period),
@@ -165,14 +154,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (bus_tx, bus_rx) = watch::channel(BusStatus::NotReady("not connected yet".into()));
     let admin = if config.admin.enabled {
-        let listener = match admin::bind(config.admin.listen).await {
+        let listener = match admin::server::bind(config.admin.listen).await {
             Ok(listener) => listener,
             Err(error) => {
                 store.close().await;
                 return Err(error.into());
             }
         };
-        let server = admin::serve(
+        let server = admin::server::serve(
             listener,
             AdminState {
                 token: config.admin.token.clone(),
@@ -181,10 +170,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 metrics: metrics.clone(),
                 connectors: connectors.clone(),
                 config: config.clone(),
-                link: admin::BusLink::default(),
-                sessions: admin::Sessions::default(),
-                csrf: admin::random_hex(),
-                logins: crate::admin_guard::LoginLimiter::default(),
+                link: admin::state::BusLink::default(),
+                sessions: admin::state::Sessions::default(),
+                csrf: admin::state::random_hex(),
+                logins: crate::admin::guard::LoginLimiter::default(),
                 routes: Router::new(config.routes.clone()),
             },
         );
@@ -195,11 +184,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let intake = match &config.publik.intake {
         Some(intake) => {
-            match crate::publik::intake::start(
+            match aiguillage_publik::intake::start(
                 &config.bus,
                 intake,
                 &config.publik.portals,
-                metrics.clone(),
+                Arc::new(metrics.clone()),
             )
             .await
             {
@@ -215,8 +204,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         None => None,
     };
-    let notifiers =
-        crate::publik::notifier::spawn_all(&config.bus, &config.publik, &store, &stop_rx, &metrics);
+    let notifiers = aiguillage_publik::notifier::spawn_all(
+        &config.bus,
+        &config.publik,
+        &(Arc::new(store.clone()) as aiguillage_publik::SentStatuses),
+        &stop_rx,
+        &(Arc::new(metrics.clone()) as aiguillage_publik::Metrics),
+    );
     let upkeep = tokio::spawn(upkeep(metrics.clone()));
     let task = tokio::spawn(supervise(
         config,
@@ -284,7 +278,7 @@ async fn supervise(
                 if started.elapsed() > Duration::from_secs(30) {
                     failures = 0;
                 }
-                let delay = bus::reconnect_delay(failures);
+                let delay = aiguillage_bus::publisher::reconnect_delay(failures);
                 failures = failures.saturating_add(1);
                 warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "bus session ended: reconnecting");
                 tokio::select! {
@@ -342,7 +336,7 @@ async fn prune_stale_bindings(
         if wanted.contains(&binding) {
             continue;
         }
-        bus::unbind(channel, exchange, &binding.queue, &binding.routing_key)
+        aiguillage_bus::topology::unbind(channel, exchange, &binding.queue, &binding.routing_key)
             .await
             .map_err(|e| e.to_string())?;
         store
@@ -371,7 +365,7 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let bus_config = Arc::new(config.bus.clone());
-    let connection = bus::connect(
+    let connection = aiguillage_bus::publisher::connect(
         &config.bus,
         // Names the connection for the operator (rabbitmqctl list_connections).
         &format!(
@@ -386,7 +380,7 @@ async fn session(
         .create_channel()
         .await
         .map_err(|e| format!("cannot open a channel: {e}"))?;
-    bus::declare_topology(&setup, &config.bus, &config.connectors, router)
+    topology::declare_topology(&setup, &config.bus, &config.connectors, router)
         .await
         .map_err(|e| e.to_string())?;
     prune_stale_bindings(&setup, config, router, store).await?;
@@ -537,7 +531,11 @@ async fn read_queue_depth(
             }
         },
     };
-    let read = tokio::time::timeout(QUEUE_DEPTH_TIMEOUT, bus::queue_depth(&open, queue)).await;
+    let read = tokio::time::timeout(
+        QUEUE_DEPTH_TIMEOUT,
+        aiguillage_bus::topology::queue_depth(&open, queue),
+    )
+    .await;
     match read {
         Ok(Ok(messages)) => {
             *channel = Some(open);

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use aiguillage_gateway::envelope::Envelope;
+use aiguillage_bus::envelope::Envelope;
 use aiguillage_gateway::mapping::{Mapped, Mapping};
 use serde_json::Value;
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use aiguillage_gateway::config::{BusConfig, Config};
-use aiguillage_gateway::registry::Registry;
+use aiguillage_bus::BusConfig;
+use aiguillage_gateway::config::Config;
 use aiguillage_gateway::service;
 /// The in-process gateway that [`Scenario::start`] returns.
 pub use aiguillage_gateway::service::Running;
@@ -263,7 +263,7 @@ impl Scenario {
     /// The checked configuration.
     pub fn config(&self) -> Config {
         let path = self.write_config();
-        Config::load_with_env(&path, &HashMap::new(), &Registry::builtin())
+        Config::load_with_env(&path, &HashMap::new(), &aiguillage::builtin_registry())
             .unwrap_or_else(|error| panic!("{error}"))
     }
 
@@ -369,7 +369,7 @@ impl Scenario {
     /// Publishes bodies as they are (checked as envelopes first).
     pub async fn publish_raw(&self, bodies: &[(String, Vec<u8>)]) {
         let connection = self.connection().await;
-        aiguillage_gateway::publish::publish_on(&connection, &self.bus(), bodies)
+        aiguillage_gateway::bus::publish::publish_on(&connection, &self.bus(), bodies)
             .await
             .expect("publish");
         let _ = connection.close(200, "done".into()).await;
@@ -379,10 +379,10 @@ impl Scenario {
     pub async fn publish_unchecked(&self, routing_key: &str, body: &[u8]) {
         let connection = self.connection().await;
         let bus = self.bus();
-        let publisher = aiguillage_gateway::bus::Publisher::open(&connection)
+        let publisher = aiguillage_bus::Publisher::open(&connection)
             .await
             .expect("channel");
-        aiguillage_gateway::bus::declare_demarches_exchange(publisher.channel(), &bus)
+        aiguillage_bus::topology::declare_demarches_exchange(publisher.channel(), &bus)
             .await
             .expect("declare");
         publisher
@@ -390,7 +390,7 @@ impl Scenario {
                 &bus.exchange,
                 routing_key,
                 body,
-                aiguillage_gateway::bus::persistent_json(),
+                aiguillage_bus::publisher::persistent_json(),
                 false,
             )
             .await
@@ -403,7 +403,7 @@ impl Scenario {
         let connection = self.connection().await;
         let channel = connection.create_channel().await.expect("channel");
         let mut consumer =
-            aiguillage_gateway::bus::watch_status_events(&channel, &self.bus(), "test-events")
+            aiguillage_bus::topology::watch_status_events(&channel, &self.bus(), "test-events")
                 .await
                 .expect("follow the status events");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -429,7 +429,7 @@ impl Scenario {
     pub async fn queue_depth(&self, queue: &str) -> u32 {
         let connection = self.connection().await;
         let channel = connection.create_channel().await.expect("channel");
-        let depth = aiguillage_gateway::bus::queue_depth(&channel, queue)
+        let depth = aiguillage_bus::topology::queue_depth(&channel, queue)
             .await
             .expect("queue exists");
         let _ = connection.close(200, "done".into()).await;
@@ -561,8 +561,12 @@ impl Teardown {
         let config = std::fs::write(&self.config_path, &self.config_text)
             .map_err(|error| error.to_string())
             .and_then(|()| {
-                Config::load_with_env(&self.config_path, &HashMap::new(), &Registry::builtin())
-                    .map_err(|error| error.to_string())
+                Config::load_with_env(
+                    &self.config_path,
+                    &HashMap::new(),
+                    &aiguillage::builtin_registry(),
+                )
+                .map_err(|error| error.to_string())
             });
         match config {
             Ok(config) => remove_topology(&config).await,
@@ -588,7 +592,11 @@ async fn remove_topology(config: &Config) {
         .connectors
         .iter()
         .flat_map(|instance| {
-            aiguillage_gateway::bus::connector_queues(bus, &instance.name, &instance.retry)
+            aiguillage_gateway::bus::topology::connector_queues(
+                bus,
+                &instance.name,
+                &instance.retry,
+            )
         })
         .collect();
     queues.extend(
@@ -602,7 +610,7 @@ async fn remove_topology(config: &Config) {
         lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await
     {
         if let Ok(channel) = connection.create_channel().await {
-            aiguillage_gateway::bus::delete_topology(&channel, bus, &queues).await;
+            aiguillage_bus::topology::delete_topology(&channel, bus, &queues).await;
         }
         let _ = connection.close(200, "done".into()).await;
     }

@@ -2,7 +2,7 @@
 //!
 //! - **out**: a workflow "webhook" action POSTs a démarche (its JSON export) to the
 //!   intake, on a URL signed as w.c.s. signs it (`orig`, then `algo`, `timestamp`, `nonce`
-//!   and `signature`, see `aiguillage_gateway::publik::signature`);
+//!   and `signature`, see `aiguillage_publik::signature`);
 //! - **in**: `POST /api/forms/<form>/<number>/jump/trigger/<trigger>/` (a jump trigger of
 //!   the démarche's current status) and `POST /api/forms/<form>/<number>/hooks/<trigger>/`
 //!   (a global action's webservice trigger), the APIs the notifier calls. As w.c.s. does
@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiguillage_gateway::publik::signature::{Algo, Signer, Verifier};
+use aiguillage_publik::signature::{Algo, Signer, Verifier};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;

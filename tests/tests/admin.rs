@@ -363,7 +363,7 @@ async fn every_documented_metric_is_exposed() {
         .filter_map(|rest| rest.split('`').next())
         .map(|name| format!("aiguillage_{}", name.split('{').next().unwrap_or(name)))
         .collect();
-    let known: BTreeSet<String> = aiguillage_gateway::metrics::ALL
+    let known: BTreeSet<String> = aiguillage_gateway::admin::metrics::ALL
         .iter()
         .map(|name| (*name).to_owned())
         .collect();
@@ -574,7 +574,7 @@ async fn with_a_token_too_another_host_is_refused_and_failed_logins_are_limited(
         let own = format!("127.0.0.1:{port}");
         let form = [("content-type", "application/x-www-form-urlencoded")];
         let login = format!("{base}/login");
-        for attempt in 1..=aiguillage_gateway::admin_guard::LOGIN_FAILURES_PER_ADDRESS {
+        for attempt in 1..=aiguillage_gateway::admin::guard::LOGIN_FAILURES_PER_ADDRESS {
             let (status, text) = with_host(
                 http.post(&login).body("token=wrong-token-guess"),
                 &own,

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aiguillage_gateway::store::{Status, Store};
+use aiguillage_bus::Status;
+use aiguillage_gateway::store::Store;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::{gateway_bin, ids, Scenario};
 use tokio::process::Child;
@@ -34,7 +35,7 @@ async fn wait_for_queue(scenario: &Scenario, queue: &str) {
     let connection = scenario.connection().await;
     for _ in 0..300 {
         let channel = connection.create_channel().await.unwrap();
-        if aiguillage_gateway::bus::queue_depth(&channel, queue)
+        if aiguillage_bus::topology::queue_depth(&channel, queue)
             .await
             .is_ok()
         {
@@ -52,9 +53,14 @@ async fn declare_topology(scenario: &Scenario) {
     let connection = scenario.connection().await;
     let channel = connection.create_channel().await.unwrap();
     let router = aiguillage_gateway::routing::Router::new(config.routes.clone());
-    aiguillage_gateway::bus::declare_topology(&channel, &config.bus, &config.connectors, &router)
-        .await
-        .expect("declare the topology");
+    aiguillage_gateway::bus::topology::declare_topology(
+        &channel,
+        &config.bus,
+        &config.connectors,
+        &router,
+    )
+    .await
+    .expect("declare the topology");
     let _ = connection.close(200, "declared".into()).await;
 }
 
@@ -158,7 +164,7 @@ async fn three_sigkills_during_5000_demarches_lose_nothing() {
         let bus = scenario.bus();
         tokio::spawn(async move {
             for chunk in scenario_bodies.chunks(250) {
-                aiguillage_gateway::publish::publish_on(&connection, &bus, chunk)
+                aiguillage_gateway::bus::publish::publish_on(&connection, &bus, chunk)
                     .await
                     .expect("publish");
             }

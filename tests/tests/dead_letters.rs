@@ -114,7 +114,7 @@ async fn dead_then_replayed(store: StoreKind) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(outcome.status, aiguillage_gateway::store::Status::Delivered);
+    assert_eq!(outcome.status, aiguillage_bus::Status::Delivered);
     assert_eq!(outcome.attempts, 1);
     assert_eq!(
         running

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aiguillage_gateway::config::Config;
-use aiguillage_gateway::registry::Registry;
 use aiguillage_tests::watch::files_under;
 use aiguillage_tests::xmllint::Schema;
 
@@ -34,7 +33,7 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
 
     // Cleaned up before the assertions (the demo removes its topology itself; this is for
     // a demo that failed half-way).
-    let config = Config::load(&config_path, &Registry::builtin());
+    let config = Config::load(&config_path, &aiguillage::builtin_registry());
     let mut leftovers = Vec::new();
     if let Ok(config) = &config {
         let connection = lapin::Connection::connect(
@@ -46,11 +45,13 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
         let queues: Vec<String> = config
             .connectors
             .iter()
-            .flat_map(|c| aiguillage_gateway::bus::connector_queues(&config.bus, &c.name, &c.retry))
+            .flat_map(|c| {
+                aiguillage_gateway::bus::topology::connector_queues(&config.bus, &c.name, &c.retry)
+            })
             .collect();
         for queue in &queues {
             let channel = connection.create_channel().await.expect("channel");
-            if aiguillage_gateway::bus::queue_depth(&channel, queue)
+            if aiguillage_bus::topology::queue_depth(&channel, queue)
                 .await
                 .is_ok()
             {
@@ -58,7 +59,7 @@ async fn the_demo_maps_to_cityweb_bills_only_billing_forms_and_replays_a_dead_le
             }
         }
         let channel = connection.create_channel().await.expect("channel");
-        aiguillage_gateway::bus::delete_topology(&channel, &config.bus, &queues).await;
+        aiguillage_bus::topology::delete_topology(&channel, &config.bus, &queues).await;
         let _ = connection.close(200, "done".into()).await;
     }
 

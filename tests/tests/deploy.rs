@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use aiguillage_gateway::config::Config;
-use aiguillage_gateway::registry::Registry;
 use aiguillage_tests::ads_sim::AdsSim;
 use aiguillage_tests::cityweb_sim::CitywebSim;
 use aiguillage_tests::pes_sim::PesSim;
@@ -124,7 +123,7 @@ fn compose_gateway(dir: &Path) -> (PathBuf, HashMap<String, String>) {
 fn the_compose_stack_parses_and_its_gateway_configuration_passes_check() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (path, environment) = compose_gateway(dir.path());
-    let config = Config::load_with_env(&path, &environment, &Registry::builtin())
+    let config = Config::load_with_env(&path, &environment, &aiguillage::builtin_registry())
         .unwrap_or_else(|error| panic!("the compose stack's configuration is refused:\n{error}"));
     assert_eq!(config.admin.listen.to_string(), "0.0.0.0:9464");
     assert!(
@@ -136,7 +135,7 @@ fn the_compose_stack_parses_and_its_gateway_configuration_passes_check() {
 
     // Without the environment the admin server would listen on the network without a
     // token: the check refuses it, so the compose file must keep giving one.
-    let refused = Config::load_with_env(&path, &HashMap::new(), &Registry::builtin());
+    let refused = Config::load_with_env(&path, &HashMap::new(), &aiguillage::builtin_registry());
     let error = refused.expect_err("refused without a token").to_string();
     assert!(error.contains("admin.listen"), "{error}");
 }
@@ -166,13 +165,13 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
     ] {
         environment.insert(key.into(), value);
     }
-    let config = Config::load_with_env(&path, &environment, &Registry::builtin())
+    let config = Config::load_with_env(&path, &environment, &aiguillage::builtin_registry())
         .unwrap_or_else(|error| panic!("{error}"));
     let bus = config.bus.clone();
     let queues: Vec<String> = config
         .connectors
         .iter()
-        .flat_map(|c| aiguillage_gateway::bus::connector_queues(&bus, &c.name, &c.retry))
+        .flat_map(|c| aiguillage_gateway::bus::topology::connector_queues(&bus, &c.name, &c.retry))
         .collect();
     let sim = CitywebSim::start(
         &dir.path().join("spool/cityweb-import"),
@@ -200,7 +199,7 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
     let connection = lapin::Connection::connect(&amqp_url(), Default::default())
         .await
         .expect("RabbitMQ");
-    aiguillage_gateway::publish::publish_on(&connection, &bus, &bodies)
+    aiguillage_gateway::bus::publish::publish_on(&connection, &bus, &bodies)
         .await
         .expect("publish the samples");
 
@@ -225,12 +224,12 @@ async fn the_demo_stack_delivers_the_sample_demarches_of_the_install_guide() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let history = aiguillage_gateway::history::search(running.store(), "12-142").await;
+    let history = aiguillage_gateway::operator::history::search(running.store(), "12-142").await;
 
     // Cleaned up before the assertions: a failure must not leave queues behind.
     running.shutdown().await;
     let channel = connection.create_channel().await.expect("channel");
-    aiguillage_gateway::bus::delete_topology(&channel, &bus, &queues).await;
+    aiguillage_bus::topology::delete_topology(&channel, &bus, &queues).await;
     let _ = connection.close(200, "done".into()).await;
 
     assert_eq!(imported.len(), 1, "{imported:?}");
@@ -303,14 +302,16 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 /// postinst creates) is a temporary one.
 #[test]
 fn the_debian_package_configuration_passes_check() {
-    let path = repository().join("gateway/debian/gateway.toml");
+    let path = repository().join("crates/aiguillage/debian/gateway.toml");
     let dir = tempfile::tempdir().expect("temporary directory");
     let environment = HashMap::from([(
         "AIGUILLAGE__CONNECTORS__EXEMPLE__DIRECTORY".to_owned(),
         dir.path().display().to_string(),
     )]);
-    let config = Config::load_with_env(&path, &environment, &Registry::builtin())
-        .unwrap_or_else(|error| panic!("gateway/debian/gateway.toml is refused:\n{error}"));
+    let config = Config::load_with_env(&path, &environment, &aiguillage::builtin_registry())
+        .unwrap_or_else(|error| {
+            panic!("crates/aiguillage/debian/gateway.toml is refused:\n{error}")
+        });
     assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9464");
     assert_eq!(config.connectors.len(), 1);
     // The example route takes no real commune's démarches.
@@ -337,13 +338,17 @@ fn the_debian_package_configuration_passes_check() {
         );
     }
     // The package puts it, the unit and the postinst where the docs say.
-    let manifest = std::fs::read_to_string(repository().join("gateway/Cargo.toml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(repository().join("crates/aiguillage/Cargo.toml")).unwrap();
     for asset in [
         r#"["target/release/aiguillage", "usr/bin/", "755"]"#,
         r#"["debian/gateway.toml", "etc/aiguillage/gateway.toml", "644"]"#,
-        r#"unit-scripts = "../deploy/systemd""#,
+        r#"unit-scripts = "../../deploy/systemd""#,
         r#"maintainer-scripts = "debian/""#,
     ] {
-        assert!(manifest.contains(asset), "gateway/Cargo.toml lacks {asset}");
+        assert!(
+            manifest.contains(asset),
+            "crates/aiguillage/Cargo.toml lacks {asset}"
+        );
     }
 }

@@ -171,7 +171,7 @@ async fn a_gateway_killed_while_writing_leaves_no_partial_file_for_the_importer(
     let connection = scenario.connection().await;
     for _ in 0..300 {
         let channel = connection.create_channel().await.unwrap();
-        if aiguillage_gateway::bus::queue_depth(&channel, &queue)
+        if aiguillage_bus::topology::queue_depth(&channel, &queue)
             .await
             .is_ok()
         {
@@ -250,10 +250,10 @@ async fn a_gateway_killed_while_writing_leaves_no_partial_file_for_the_importer(
         .unwrap();
         let mut counts = Vec::new();
         for status in [
-            aiguillage_gateway::store::Status::Delivered,
-            aiguillage_gateway::store::Status::Retrying,
-            aiguillage_gateway::store::Status::Rejected,
-            aiguillage_gateway::store::Status::Dead,
+            aiguillage_bus::Status::Delivered,
+            aiguillage_bus::Status::Retrying,
+            aiguillage_bus::Status::Rejected,
+            aiguillage_bus::Status::Dead,
         ] {
             counts.push((
                 status,

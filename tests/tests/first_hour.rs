@@ -218,7 +218,7 @@ async fn under_systemd_ready_comes_once_the_queues_exist_and_stopping_at_sigterm
 
     let connection = scenario.connection().await;
     let channel = connection.create_channel().await.expect("channel");
-    let existed_before = aiguillage_gateway::bus::queue_depth(&channel, &queue)
+    let existed_before = aiguillage_bus::topology::queue_depth(&channel, &queue)
         .await
         .is_ok();
     let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiguillage-e2e"))
@@ -239,7 +239,7 @@ async fn under_systemd_ready_comes_once_the_queues_exist_and_stopping_at_sigterm
     .expect("receive");
     // Checked right when READY=1 arrived: the queue must already be there.
     let channel = connection.create_channel().await.expect("channel");
-    let queue_at_ready = aiguillage_gateway::bus::queue_depth(&channel, &queue)
+    let queue_at_ready = aiguillage_bus::topology::queue_depth(&channel, &queue)
         .await
         .is_ok();
 

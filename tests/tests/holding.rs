@@ -1,4 +1,4 @@
-//! The durable holding of items for later batches (`aiguillage_gateway::holding`), on the
+//! The durable holding of items for later batches (`aiguillage_gateway::pipeline::holding`), on the
 //! real stores: an owner is held once, a sealed batch takes no more items, a lease lets one
 //! instance claim a batch at a time, a claim after a crash gives the same items, and, with
 //! two gateway instances holding and sealing at the same time, every item ends in exactly
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aiguillage_connector::holding::{Held, Holding};
 use aiguillage_connector::testkit::assert_french;
-use aiguillage_gateway::holding::StoreHolding;
+use aiguillage_gateway::pipeline::holding::StoreHolding;
 use aiguillage_gateway::store::Store;
 use aiguillage_tests::{on_both_stores, Scenario, StoreKind};
 use serde_json::json;

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiguillage_gateway::metrics::Metrics;
-use aiguillage_gateway::publik::intake;
+use aiguillage_gateway::admin::metrics::Metrics;
+use aiguillage_publik::intake;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::wcs_sim::WcsSim;
 use aiguillage_tests::{Scenario, StoreKind};
@@ -115,7 +115,7 @@ async fn start_intake_with_metrics(scenario: &Scenario) -> (intake::IntakeServer
         &config.bus,
         config.publik.intake.as_ref().expect("intake enabled"),
         &config.publik.portals,
-        metrics.clone(),
+        std::sync::Arc::new(metrics.clone()),
     )
     .await
     .expect("the intake listens");
@@ -191,7 +191,7 @@ async fn the_503_of_an_unreachable_broker_does_not_tell_where_the_broker_is() {
         &config.bus,
         config.publik.intake.as_ref().expect("intake enabled"),
         &config.publik.portals,
-        Metrics::new([]),
+        std::sync::Arc::new(Metrics::new([])),
     )
     .await
     .expect("the intake listens");
@@ -700,7 +700,7 @@ async fn round_trip_from_the_portal_to_the_software_and_back() {
 async fn publish_status_event_again(scenario: &Scenario, event: &Value) {
     let connection = scenario.connection().await;
     let bus = scenario.bus();
-    let publisher = aiguillage_gateway::bus::Publisher::open(&connection)
+    let publisher = aiguillage_bus::Publisher::open(&connection)
         .await
         .expect("channel");
     let key = format!(
@@ -714,7 +714,7 @@ async fn publish_status_event_again(scenario: &Scenario, event: &Value) {
             &bus.status_exchange,
             &key,
             event.to_string().as_bytes(),
-            aiguillage_gateway::bus::persistent_json(),
+            aiguillage_bus::publisher::persistent_json(),
             true,
         )
         .await

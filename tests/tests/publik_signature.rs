@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use aiguillage_gateway::publik::signature::{Algo, SignatureError, Signer, Verifier};
+use aiguillage_publik::signature::{Algo, SignatureError, Signer, Verifier};
 use secrecy::SecretString;
 use time::macros::datetime;
 use time::OffsetDateTime;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use aiguillage_gateway::breaker::BreakerState;
+use aiguillage_gateway::pipeline::breaker::BreakerState;
 use aiguillage_tests::rest_target::RestTarget;
 use aiguillage_tests::{close_connections_named, count_status, envelope, ids, Scenario, StoreKind};
 

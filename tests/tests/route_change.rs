@@ -1,6 +1,6 @@
 //! A route moved from one connector to another loses nothing: the démarches already queued
 //! for the old connector were published when the new one had no binding for them, so the
-//! old connector passes them on instead of dropping them (see gateway/src/fence.rs).
+//! old connector passes them on instead of dropping them (see gateway/src/pipeline/fence.rs).
 
 use std::time::Duration;
 

@@ -293,7 +293,7 @@ async fn a_refused_demarche_is_dead_lettered_with_its_reason_and_others_flow() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(outcome.status, aiguillage_gateway::store::Status::Rejected);
+    assert_eq!(outcome.status, aiguillage_bus::Status::Rejected);
 
     scenario.finish(running).await;
 }

@@ -2,7 +2,8 @@
 //! recorded at the same moment are batched into one statement, and each caller must still
 //! get exactly its own answer.
 
-use aiguillage_gateway::store::{Outcome, Status, Store};
+use aiguillage_bus::Status;
+use aiguillage_gateway::store::{Outcome, Store};
 use aiguillage_tests::{on_both_stores, Scenario, StoreKind};
 use futures_util::future::join_all;
 

@@ -400,7 +400,7 @@ async fn a_demarche_kept_unrouted_is_logged_as_a_warning_with_its_commune_and_fo
     let mut declared = false;
     for _ in 0..300 {
         let channel = connection.create_channel().await.unwrap();
-        if aiguillage_gateway::bus::queue_depth(&channel, &queue)
+        if aiguillage_bus::topology::queue_depth(&channel, &queue)
             .await
             .is_ok()
         {

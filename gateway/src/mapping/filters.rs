@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
-use crate::routing::is_insee_code;
+use aiguillage_bus::is_insee_code;
 
 /// Code tables of a mapping: table name → portal value → the software's code.
 pub type Tables = Arc<BTreeMap<String, BTreeMap<String, String>>>;

@@ -1,3 +1,4 @@
+// Over 600 lines: the mapping language's compiler and evaluator in one place; to split compile/evaluate in phase B.
 //! Mappings: from a Publik démarche to the document a connector delivers, with no code.
 //!
 //! A mapping is a TOML file (see docs/mappings.md): a `[document]` whose fields are
@@ -28,7 +29,7 @@ use serde_json::{Map, Value};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::envelope::Envelope;
+use aiguillage_bus::envelope::Envelope;
 use filters::Tables;
 use scope::{Frame, Scope, Slots, VarPath};
 use types::{FieldType, TypeError};

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::{json, ROOTS};
-use crate::envelope::Envelope;
+use aiguillage_bus::envelope::Envelope;
 
 /// A variable path of a mapping (`fields.enfants.0.nom`), resolved when it was loaded.
 #[derive(Debug, Clone)]

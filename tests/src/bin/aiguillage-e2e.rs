@@ -1,5 +1,5 @@
 //! The gateway's command line, for the end-to-end tests (see Cargo.toml).
 
 fn main() -> std::process::ExitCode {
-    aiguillage_gateway::cli::main()
+    aiguillage::Gateway::builtin().main()
 }

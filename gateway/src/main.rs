@@ -1,5 +1,0 @@
-//! The `aiguillage` binary: see `aiguillage --help`.
-
-fn main() -> std::process::ExitCode {
-    aiguillage_gateway::cli::main()
-}
