@@ -4,13 +4,13 @@
 //! `error`), and the store's failures that reach a reason. A catalogue of broken mappings
 //! and démarches goes through `assert_french`, so that a new English message fails here.
 
+use aiguillage_bus::Envelope;
 use aiguillage_connector::holding::{Held, Holding};
 use aiguillage_connector::numbering::Numbering;
 use aiguillage_connector::testkit::assert_french;
-use aiguillage_gateway::envelope::Envelope;
-use aiguillage_gateway::holding::StoreHolding;
 use aiguillage_gateway::mapping::{self, Mapping, DEFAULT_MAX_ATTACHMENT_BYTES};
-use aiguillage_gateway::numbering::StoreNumbering;
+use aiguillage_gateway::pipeline::holding::StoreHolding;
+use aiguillage_gateway::pipeline::numbering::StoreNumbering;
 use aiguillage_gateway::store::{Store, StoreError};
 use base64::Engine as _;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 //! `[[routes]]` are addressed by index (`AIGUILLAGE__ROUTES__0__COMMUNE`) and connectors
 //! also by name (`AIGUILLAGE__CONNECTORS__CLISSON_FAMILLE__URL` for `clisson-famille`).
 //! Every problem is reported at once, each naming where the key is written (file, line and
-//! column, or the environment variable), the key and the fix (see `config_source`).
+//! column, or the environment variable), the key and the fix (see `source`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;

@@ -520,7 +520,7 @@ fn refusal_message(error: &minijinja::Error) -> String {
 /// configuration file), else quoted as the parser words it.
 fn toml_message(message: &str) -> String {
     let message = message.trim();
-    let french = crate::config_source::syntax_fr(message);
+    let french = crate::config::source::syntax_fr(message);
     if french == message {
         format!("« {message} »")
     } else {
