@@ -29,7 +29,7 @@ use aiguillage_bus::Publisher;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The store cannot be opened or migrated.
-    #[error("cannot open the store: {0}")]
+    #[error("ouverture impossible de la base de la passerelle : {0}")]
     Store(#[from] StoreError),
     /// The admin server cannot listen.
     #[error(transparent)]
@@ -152,7 +152,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .collect(),
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (bus_tx, bus_rx) = watch::channel(BusStatus::NotReady("not connected yet".into()));
+    let (bus_tx, bus_rx) = watch::channel(BusStatus::NotReady("pas encore connecté".into()));
     let admin = if config.admin.enabled {
         let listener = match admin::server::bind(config.admin.listen).await {
             Ok(listener) => listener,
@@ -268,7 +268,7 @@ async fn supervise(
             Ok(()) => break,
             Err(reason) => {
                 bus_status.send_replace(BusStatus::NotReady(format!(
-                    "not connected: {reason} (reconnecting)"
+                    "non connecté : {reason} (reconnexion en cours)"
                 )));
                 crate::systemd::notify(&format!(
                     "STATUS=bus injoignable, reconnexion en cours : {reason}"
@@ -288,7 +288,7 @@ async fn supervise(
             }
         }
     }
-    bus_status.send_replace(BusStatus::NotReady("stopping".into()));
+    bus_status.send_replace(BusStatus::NotReady("arrêt en cours".into()));
     store.close().await;
     info!("gateway stopped");
 }
@@ -379,7 +379,7 @@ async fn session(
     let setup = connection
         .create_channel()
         .await
-        .map_err(|e| format!("cannot open a channel: {e}"))?;
+        .map_err(|e| format!("impossible d'ouvrir un canal : {e}"))?;
     topology::declare_topology(&setup, &config.bus, &config.connectors, router)
         .await
         .map_err(|e| e.to_string())?;
@@ -392,17 +392,19 @@ async fn session(
         let publisher = Publisher::open(&connection)
             .await
             .map_err(|e| e.to_string())?;
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(|e| format!("cannot open a channel for `{}`: {e}", instance.name))?;
+        let channel = connection.create_channel().await.map_err(|e| {
+            format!(
+                "impossible d'ouvrir un canal pour `{}` : {e}",
+                instance.name
+            )
+        })?;
         // Before anything is consumed, and before the gateway says it is ready: the
         // marker's place in the queue separates what was queued under older bindings.
         let fence = Fence::put(&publisher, &bus_config.connector_queue(&instance.name))
             .await
             .map_err(|e| {
                 format!(
-                    "cannot put the fence marker in `{}`'s queue: {e}",
+                    "impossible de poser le marqueur de séparation dans la file de `{}` : {e}",
                     instance.name
                 )
             })?;
@@ -457,7 +459,7 @@ async fn session(
     let result = tokio::select! {
         _ = stop.changed() => {
             info!("stopping: finishing the deliveries in flight");
-            lasting.bus_status.send_replace(BusStatus::NotReady("stopping".into()));
+            lasting.bus_status.send_replace(BusStatus::NotReady("arrêt en cours".into()));
             stop_workers.send_replace(true);
             while let Some(joined) = workers.join_next().await {
                 if let Ok(Err(error)) = joined {
@@ -469,8 +471,8 @@ async fn session(
         Some(joined) = workers.join_next() => {
             Err(match joined {
                 Ok(Err(error)) => error,
-                Ok(Ok(())) => "a connector stopped consuming".into(),
-                Err(error) => format!("a connector task failed: {error}"),
+                Ok(Ok(())) => "un connecteur a cessé de consommer".into(),
+                Err(error) => format!("la tâche d'un connecteur a échoué : {error}"),
             })
         }
         () = watch_queue_depths(&connection, config, lasting.metrics, &mut depths) => Ok(()),

@@ -107,7 +107,7 @@ async fn healthz_and_readyz_follow_the_bus_connection() {
         .collect();
     assert!(
         lost.iter()
-            .all(|body| body.starts_with("bus: not connected")),
+            .all(|body| body.starts_with("bus : non connecté")),
         "503 says why: {lost:?}"
     );
     assert!(running.wait_ready(Duration::from_secs(1)).await);

@@ -348,7 +348,7 @@ async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_de
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body.contains("unknown connector `cityweb`"), "{body}");
+    assert!(body.contains("connecteur `cityweb` inconnu"), "{body}");
 
     // The same rules as `aiguillage dead`: a selection is required, and a reason to discard.
     let (status, answer) = post_json(&base, "/api/dead-letters/replay", json!({})).await;
@@ -445,10 +445,10 @@ async fn the_admin_api_finds_a_demarche_by_number_and_replays_or_discards_its_de
     let output = cli(&scenario, &["history", &first_id]).await;
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
-        text.contains("(n° 12-1) -> etat-civil: delivered after 1 attempt, reference REF-"),
+        text.contains("(n° 12-1) → etat-civil : livrée après 1 tentative, référence REF-"),
         "{text}"
     );
-    assert!(text.contains("attempt 1 failed: "), "{text}");
+    assert!(text.contains("tentative 1 échouée : "), "{text}");
     let output = cli(&scenario, &["history", "12-999"]).await;
     assert_eq!(
         output.status.code(),

@@ -89,8 +89,8 @@ async fn dead_then_replayed(store: StoreKind) {
     let replay = dead(&scenario, &["replay", "--id", &id], &[]).await;
     assert!(replay.status.success(), "{}", stderr(&replay));
     let out = stdout(&replay);
-    assert!(out.contains(&format!("replayed {id} (etat-civil")), "{out}");
-    assert!(out.contains("1 dead letter replayed"), "{out}");
+    assert!(out.contains(&format!("{id} rejouée (etat-civil")), "{out}");
+    assert!(out.contains("1 lettre morte rejouée(s)"), "{out}");
 
     events
         .wait_until(Duration::from_secs(30), |seen| {
@@ -203,7 +203,7 @@ async fn dead_list_shows_every_dead_letter_and_takes_none() {
     let text = stdout(&table);
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("ID") && lines[0].ends_with("REASON"),
+        lines[0].starts_with("ID") && lines[0].ends_with("RAISON"),
         "{text}"
     );
     assert!(
@@ -211,7 +211,7 @@ async fn dead_list_shows_every_dead_letter_and_takes_none() {
         "{text}"
     );
     assert!(text.contains("le corps n'est pas du JSON valide"), "{text}");
-    assert_eq!(lines.last(), Some(&"2 dead letters"), "{text}");
+    assert_eq!(lines.last(), Some(&"2 lettres mortes"), "{text}");
 
     let only = dead(
         &scenario,
@@ -241,7 +241,7 @@ async fn dead_list_shows_every_dead_letter_and_takes_none() {
     let unknown = dead(&scenario, &["list", "--connector", "cityweb"], &[]).await;
     assert_eq!(unknown.status.code(), Some(1));
     assert!(
-        stderr(&unknown).contains("unknown connector `cityweb`"),
+        stderr(&unknown).contains("connecteur `cityweb` inconnu"),
         "{}",
         stderr(&unknown)
     );
@@ -335,11 +335,11 @@ async fn dead_discard_removes_exactly_what_it_is_told_and_records_it() {
     assert!(discarded.status.success(), "{}", stderr(&discarded));
     let out = stdout(&discarded);
     assert!(
-        out.contains(&format!("discarded {first_id} (urbanisme")),
+        out.contains(&format!("{first_id} abandonnée (urbanisme")),
         "{out}"
     );
     assert!(
-        out.contains("1 dead letter discarded by agent-clisson"),
+        out.contains("1 lettre morte abandonnée(s) par agent-clisson"),
         "{out}"
     );
 

@@ -360,7 +360,7 @@ async fn unrouted_demarches_are_listed_replayed_once_routed_and_discarded() {
     assert!(history.status.success(), "{history:?}");
     let history = stdout(&history);
     assert!(
-        history.contains("discarded by camille: piscine fermée"),
+        history.contains("abandonnée par camille : piscine fermée"),
         "{history}"
     );
 

@@ -367,14 +367,14 @@ pub fn main(registry: Registry) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            eprintln!("erreur : impossible de démarrer le moteur asynchrone : {error}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(execute(cli.command, &registry)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("erreur : {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -427,12 +427,12 @@ pub async fn execute(command: Command, registry: &Registry) -> anyhow::Result<Ex
             let mut bodies = Vec::new();
             for path in envelopes {
                 let body = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                    .with_context(|| format!("lecture impossible de {}", path.display()))?;
                 bodies.push((path.display().to_string(), body));
             }
             let published = aiguillage_gateway::bus::publish::publish(&config.bus, &bodies).await?;
             for item in published {
-                println!("published {} ({})", item.id, item.routing_key);
+                println!("publiée {} ({})", item.id, item.routing_key);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -479,7 +479,7 @@ pub async fn execute(command: Command, registry: &Registry) -> anyhow::Result<Ex
             }
             if found.is_empty() {
                 eprintln!(
-                    "no démarche has the number or id `{}` in the store",
+                    "aucune démarche n'a le numéro ou l'id `{}` dans la base",
                     term.trim()
                 );
                 return Ok(ExitCode::FAILURE);
@@ -498,39 +498,48 @@ pub fn render_history(found: &[aiguillage_gateway::operator::history::Delivery])
             // No route took it: there is no delivery to tell, only its discard.
             let _ = writeln!(
                 out,
-                "{} -> no route (commune {}, form {}): unrouted",
+                "{} → pas de route (commune {}, formulaire {}) : sans route",
                 d.envelope_id, d.commune, d.form
             );
             for x in &d.discards {
-                let _ = writeln!(out, "  {}  discarded by {}: {}", x.at, x.by, x.reason);
+                let _ = writeln!(out, "  {}  abandonnée par {} : {}", x.at, x.by, x.reason);
             }
             continue;
         }
         let _ = writeln!(
             out,
-            "{}{} -> {}: {} after {} attempt{}{}",
+            "{}{} → {} : {} après {} tentative{}{}",
             d.envelope_id,
             d.display_id
                 .as_deref()
                 .map(|n| format!(" (n° {n})"))
                 .unwrap_or_default(),
             d.connector,
-            d.status,
+            crate::demo::status_fr(&d.status),
             d.attempts,
             if d.attempts == 1 { "" } else { "s" },
             d.reference
                 .as_deref()
-                .map(|r| format!(", reference {r}"))
+                .map(|r| format!(", référence {r}"))
                 .unwrap_or_default(),
         );
-        let _ = writeln!(out, "  {}  first seen", d.first_seen_at);
+        let _ = writeln!(out, "  {}  première réception", d.first_seen_at);
         for e in &d.errors {
-            let _ = writeln!(out, "  {}  attempt {} failed: {}", e.at, e.attempt, e.error);
+            let _ = writeln!(
+                out,
+                "  {}  tentative {} échouée : {}",
+                e.at, e.attempt, e.error
+            );
         }
         for x in &d.discards {
-            let _ = writeln!(out, "  {}  discarded by {}: {}", x.at, x.by, x.reason);
+            let _ = writeln!(out, "  {}  abandonnée par {} : {}", x.at, x.by, x.reason);
         }
-        let _ = writeln!(out, "  {}  {}", d.updated_at, d.status);
+        let _ = writeln!(
+            out,
+            "  {}  {}",
+            d.updated_at,
+            crate::demo::status_fr(&d.status)
+        );
     }
     out
 }
@@ -699,8 +708,8 @@ fn operator<'a>(
     )
 }
 
-/// What the `dead` and `unrouted` verbs print. `dead` speaks English as it always did;
-/// `unrouted` is newer and speaks French, like the dashboard.
+/// What the `dead` and `unrouted` verbs print: in French, like the dashboard, since a
+/// commune agent or the operator reads them (issue #17).
 struct Words {
     /// The verb, in connection names.
     verb: &'static str,
@@ -724,20 +733,24 @@ impl Words {
         match held {
             Held::DeadLetters => Self {
                 verb: "dead",
-                none: "no dead letters",
-                replayed: "replayed",
-                replayed_each: "replayed",
-                discarded: "discarded",
-                discarded_by: "discarded by",
-                count: |n| count(n, "dead letter", "dead letters"),
+                none: "aucune lettre morte",
+                replayed: "rejouée(s)",
+                replayed_each: "rejouée",
+                discarded: "abandonnée",
+                discarded_by: "abandonnée(s) par",
+                count: |n| match n {
+                    0 => "aucune lettre morte".into(),
+                    1 => "1 lettre morte".into(),
+                    n => format!("{n} lettres mortes"),
+                },
                 skipped,
                 table: dead::render_table,
                 progress: print_progress,
                 missing: |queue| {
-                    format!("note: the dead-letter queue `{queue}` does not exist yet (the gateway declares it when it starts): nothing there")
+                    format!("note : la file des lettres mortes `{queue}` n'existe pas encore (la passerelle la déclare à son démarrage) : rien à y lire")
                 },
                 unknown_id: |id| {
-                    format!("error: no dead letter has the id `{id}` (list them with `aiguillage dead list`)")
+                    format!("erreur : aucune lettre morte n'a l'id `{id}` (voyez-les avec `aiguillage dead list`)")
                 },
             },
             Held::Unrouted => Self {
@@ -752,13 +765,7 @@ impl Words {
                     1 => "1 démarche sans route".into(),
                     n => format!("{n} démarches sans route"),
                 },
-                skipped: |n| {
-                    if n == 0 {
-                        String::new()
-                    } else {
-                        format!(", {n} laissée(s) en place")
-                    }
-                },
+                skipped,
                 table: dead::render_unrouted_table,
                 progress: print_unrouted_progress,
                 missing: |queue| {
@@ -799,23 +806,31 @@ async fn open_store(config: &Config) -> anyhow::Result<aiguillage_gateway::store
         config.store.max_connections,
     )
     .await
-    .context("cannot open the store")
+    .context("ouverture impossible de la base de la passerelle")
 }
 
 fn print_progress(done: &str, progress: Progress<'_>) {
+    println!("{}", progress_line(done, progress));
+}
+
+/// One line of `dead replay`/`dead discard` progress (apart so that a test reads it).
+fn progress_line(done: &str, progress: Progress<'_>) -> String {
     match progress {
-        Progress::Done(letter) => println!(
-            "{done} {} ({}, {} {}, was {} after {} attempt{})",
+        Progress::Done(letter) => format!(
+            "{} {done} ({}, {} {}, était {} après {} tentative{})",
             letter.id,
             letter.connector,
             letter.commune,
             letter.form,
-            letter.status,
+            crate::demo::status_fr(&letter.status),
             letter.attempts,
             if letter.attempts == 1 { "" } else { "s" }
         ),
         Progress::Skipped(letter, why) => {
-            println!("skipped {} ({}): {why}", letter.id, letter.connector)
+            format!(
+                "{} ({}) laissée en place : {why}",
+                letter.id, letter.connector
+            )
         }
     }
 }
@@ -830,19 +845,11 @@ fn print_unrouted_progress(done: &str, progress: Progress<'_>) {
     }
 }
 
-fn count(n: usize, one: &str, many: &str) -> String {
-    match n {
-        0 => format!("no {many}"),
-        1 => format!("1 {one}"),
-        n => format!("{n} {many}"),
-    }
-}
-
 fn skipped(n: usize) -> String {
     if n == 0 {
         String::new()
     } else {
-        format!(", {n} skipped")
+        format!(", {n} laissée(s) en place")
     }
 }
 
@@ -908,8 +915,8 @@ fn try_mapping(
                 return Ok(ExitCode::FAILURE);
             }
         };
-    let text =
-        std::fs::read(sample).with_context(|| format!("cannot read {}", sample.display()))?;
+    let text = std::fs::read(sample)
+        .with_context(|| format!("lecture impossible de {}", sample.display()))?;
     let value: serde_json::Value = match serde_json::from_slice(&text) {
         Ok(value) => value,
         Err(error) => {

@@ -180,12 +180,14 @@ fn demarches() -> Vec<Value> {
     ]
 }
 
-/// The status of an event, for the agent.
-fn status_fr(status: &str) -> &str {
+/// The status of an event, for the agent (also in `aiguillage history` and `dead`).
+pub(crate) fn status_fr(status: &str) -> &str {
     match status {
         "delivered" => "livrée",
         "rejected" => "refusée",
         "dead" => "abandonnée",
+        "retrying" => "en attente d'un nouvel essai",
+        "unrouted" => "sans route",
         other => other,
     }
 }

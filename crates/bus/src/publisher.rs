@@ -14,7 +14,7 @@ use crate::config::BusConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     /// The broker refused an operation or the connection dropped.
-    #[error("{context}: {source}")]
+    #[error("{context} : {source}")]
     Amqp {
         /// What the gateway was doing.
         context: String,
@@ -23,10 +23,10 @@ pub enum BusError {
         source: lapin::Error,
     },
     /// The broker did not confirm a publish.
-    #[error("the broker did not confirm the message published to `{0}` (nack)")]
+    #[error("le broker n'a pas confirmé le message publié sur `{0}` (nack)")]
     Nacked(String),
     /// A mandatory publish found no queue.
-    #[error("the message published to `{0}` was returned unroutable: the queue is missing")]
+    #[error("le message publié sur `{0}` a été renvoyé faute de route : la file manque")]
     Returned(String),
 }
 
@@ -54,7 +54,7 @@ pub async fn connect(bus: &BusConfig, name: &str) -> Result<Connection, BusError
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     Connection::connect(bus.url.expose_secret(), properties)
         .await
-        .context(|| format!("cannot connect to the broker at {}", bus.redacted_url()))
+        .context(|| format!("connexion impossible au broker {}", bus.redacted_url()))
 }
 
 /// Delay before reconnecting after `failures` consecutive failures: 0.5 s doubling to 30 s.
@@ -79,11 +79,11 @@ impl Publisher {
         let channel = connection
             .create_channel()
             .await
-            .context(|| "cannot open a publishing channel".into())?;
+            .context(|| "impossible d'ouvrir un canal de publication".into())?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .context(|| "cannot enable publisher confirms".into())?;
+            .context(|| "impossible d'activer les confirmations de publication".into())?;
         Ok(Self { channel })
     }
 
@@ -121,9 +121,9 @@ impl Publisher {
                 properties,
             )
             .await
-            .context(|| format!("cannot publish to `{exchange}`"))?
+            .context(|| format!("publication impossible sur `{exchange}`"))?
             .await
-            .context(|| format!("no confirm for the message published to `{exchange}`"))?;
+            .context(|| format!("aucune confirmation du message publié sur `{exchange}`"))?;
         if confirm.is_nack() {
             return Err(BusError::Nacked(exchange.into()));
         }

@@ -49,7 +49,7 @@ pub async fn declare_status_exchange(channel: &Channel, bus: &BusConfig) -> Resu
             FieldTable::default(),
         )
         .await
-        .context(|| format!("cannot declare the exchange `{}`", bus.status_exchange))
+        .context(|| format!("impossible de déclarer l'échange `{}`", bus.status_exchange))
 }
 
 /// Follows every status event from now on, on a private queue that disappears with the
@@ -75,7 +75,7 @@ pub async fn watch_status_events(
             FieldTable::default(),
         )
         .await
-        .context(|| "cannot declare a queue for status events".into())?;
+        .context(|| "impossible de déclarer une file pour les statuts".into())?;
     channel
         .queue_bind(
             queue.name().clone(),
@@ -85,7 +85,7 @@ pub async fn watch_status_events(
             FieldTable::default(),
         )
         .await
-        .context(|| format!("cannot bind to `{}`", bus.status_exchange))?;
+        .context(|| format!("impossible de se lier à `{}`", bus.status_exchange))?;
     channel
         .basic_consume(
             queue.name().clone(),
@@ -94,7 +94,7 @@ pub async fn watch_status_events(
             FieldTable::default(),
         )
         .await
-        .context(|| "cannot consume status events".into())
+        .context(|| "impossible de consommer les statuts".into())
 }
 
 /// Removes a binding of `queue` on `exchange`.
@@ -116,7 +116,7 @@ pub async fn unbind(
             FieldTable::default(),
         )
         .await
-        .context(|| format!("cannot unbind `{queue}` from `{exchange}` (`{routing_key}`)"))
+        .context(|| format!("impossible de délier `{queue}` de `{exchange}` (`{routing_key}`)"))
 }
 
 /// Declares the `demarches` exchange exactly as the contract says (everyone who declares
@@ -139,7 +139,7 @@ pub async fn declare_demarches_exchange(
             FieldTable::default(),
         )
         .await
-        .context(|| format!("cannot declare the exchange `{unrouted_exchange}`"))?;
+        .context(|| format!("impossible de déclarer l'échange `{unrouted_exchange}`"))?;
     declare_quorum_queue(channel, &unrouted_queue, FieldTable::default()).await?;
     channel
         .queue_bind(
@@ -150,7 +150,7 @@ pub async fn declare_demarches_exchange(
             FieldTable::default(),
         )
         .await
-        .context(|| format!("cannot bind `{unrouted_queue}` to `{unrouted_exchange}`"))?;
+        .context(|| format!("impossible de lier `{unrouted_queue}` à `{unrouted_exchange}`"))?;
     let mut arguments = FieldTable::default();
     arguments.insert("alternate-exchange".into(), long_string(&unrouted_exchange));
     channel
@@ -161,7 +161,7 @@ pub async fn declare_demarches_exchange(
             arguments,
         )
         .await
-        .context(|| format!("cannot declare the exchange `{}`", bus.exchange))
+        .context(|| format!("impossible de déclarer l'échange `{}`", bus.exchange))
 }
 
 fn durable_exchange() -> ExchangeDeclareOptions {
@@ -193,7 +193,7 @@ pub async fn declare_quorum_queue(
         )
         .await
         .map(|_| ())
-        .context(|| format!("cannot declare the queue `{name}` (if it exists with other arguments, delete it or align the configuration)"))
+        .context(|| format!("impossible de déclarer la file `{name}` (si elle existe avec d'autres arguments, supprimez-la ou alignez la configuration)"))
 }
 
 /// Messages in a queue, read with a passive declare (no management plugin needed).
@@ -213,5 +213,5 @@ pub async fn queue_depth(channel: &Channel, name: &str) -> Result<u32, BusError>
         )
         .await
         .map(|queue| queue.message_count())
-        .context(|| format!("cannot inspect the queue `{name}`"))
+        .context(|| format!("impossible d'inspecter la file `{name}`"))
 }

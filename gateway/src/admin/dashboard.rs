@@ -95,7 +95,7 @@ fn render(name: &str, values: minijinja::Value) -> Response {
             warn!(%error, template = name, "the dashboard page cannot be rendered");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the page cannot be rendered: {error}\n"),
+                format!("la page ne peut pas être affichée : {error}\n"),
             )
                 .into_response()
         }
@@ -279,7 +279,8 @@ async fn dashboard(
         Ok(lines) => lines,
         Err(e) => {
             error = Some(format!(
-                "La base de la passerelle ne répond pas ({e}) : les chiffres ne sont pas disponibles."
+                "{}. Les chiffres ne sont pas disponibles.",
+                store_trouble(&e)
             ));
             Vec::new()
         }
@@ -473,10 +474,7 @@ async fn search(
     } else {
         match history::search(&state.store, &q).await {
             Ok(found) => (found, None),
-            Err(e) => (
-                Vec::new(),
-                Some(format!("La base de la passerelle ne répond pas : {e}")),
-            ),
+            Err(e) => (Vec::new(), Some(store_trouble(&e))),
         }
     };
     let views: Vec<DeliveryView> = deliveries.into_iter().map(delivery_view).collect();
@@ -825,6 +823,17 @@ pub fn plain_french(reason: &str) -> &'static str {
         "Le logiciel a refusé les données de la démarche : lire son message ; corriger ses réglages puis renvoyer, ou faire corriger la démarche sur le portail et abandonner celle-ci."
     } else {
         "Erreur technique : voir le détail, et la documentation des lettres mortes."
+    }
+}
+
+/// A store error as the dashboard shows it: its own words already say "base de la
+/// passerelle indisponible", so they are shown once, as a sentence (issue #17).
+fn store_trouble(error: &crate::store::StoreError) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
     }
 }
 

@@ -81,11 +81,11 @@ impl Authority {
 pub fn check_public_name(name: &str) -> Result<(), String> {
     if name.contains("://") || name.contains('/') {
         return Err(format!(
-            "`{name}` is a URL: write the host name only, as the browser sends it in `Host` (e.g. \"aiguillage.agglo.fr\" or \"aiguillage.agglo.fr:8443\")"
+            "`{name}` est une URL : écrivez seulement le nom d'hôte, tel que le navigateur l'envoie dans `Host` (par exemple \"aiguillage.agglo.fr\" ou \"aiguillage.agglo.fr:8443\")"
         ));
     }
     Authority::parse(name).map(|_| ()).ok_or_else(|| {
-        format!("`{name}` is not a host name: write `name` or `name:port`, e.g. \"aiguillage.agglo.fr\"")
+        format!("`{name}` n'est pas un nom d'hôte : écrivez `nom` ou `nom:port`, par exemple \"aiguillage.agglo.fr\"")
     })
 }
 

@@ -28,7 +28,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The admin server cannot listen.
 #[derive(Debug, thiserror::Error)]
-#[error("the admin server cannot listen on {addr} (`admin.listen`: choose a free port, or set `admin.enabled = false`)")]
+#[error("le serveur d'administration ne peut pas écouter sur {addr} (`admin.listen` : choisissez un port libre, ou mettez `admin.enabled = false`)")]
 pub struct BindError {
     /// The address of the configuration.
     pub addr: SocketAddr,
@@ -130,13 +130,13 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<Arc<AdminState>>) -> (StatusCode, String) {
     let mut reasons = Vec::new();
     if let BusStatus::NotReady(reason) = state.bus.borrow().clone() {
-        reasons.push(format!("bus: {reason}"));
+        reasons.push(format!("bus : {reason}"));
     }
     match tokio::time::timeout(STORE_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => reasons.push(format!("store: {error}")),
+        Ok(Err(error)) => reasons.push(format!("base : {error}")),
         Err(_) => reasons.push(format!(
-            "store: no answer within {} s",
+            "base : pas de réponse en {} s",
             STORE_TIMEOUT.as_secs()
         )),
     }

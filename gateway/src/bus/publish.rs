@@ -10,7 +10,7 @@ use aiguillage_bus::{BusError, Publisher};
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The file is not a valid envelope; nothing was published for it.
-    #[error("{source_name}: not a valid envelope: {error}")]
+    #[error("{source_name} : enveloppe invalide : {error}")]
     Invalid {
         /// Where it came from (a file name).
         source_name: String,

@@ -77,7 +77,12 @@ pub async fn declare_topology(
                     FieldTable::default(),
                 )
                 .await
-                .context(|| format!("cannot bind `{queue}` to `{}` with `{key}`", bus.exchange))?;
+                .context(|| {
+                    format!(
+                        "impossible de lier `{queue}` à `{}` par `{key}`",
+                        bus.exchange
+                    )
+                })?;
         }
     }
     Ok(())

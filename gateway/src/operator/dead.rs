@@ -47,20 +47,20 @@ pub const UNROUTED: &str = "unrouted";
 pub enum DeadError {
     /// `replay` without any selector.
     #[error(
-        "say which dead letters to replay: give --id ID, a filter (--connector, --commune, --form) or --all"
+        "dites quelles lettres mortes rejouer : donnez --id ID, un filtre (--connector, --commune, --form) ou --all"
     )]
     NoReplaySelector,
     /// `discard` without any selector.
     #[error(
-        "say which dead letters to discard: give --id ID or a filter (--connector, --commune, --form); there is no --all, a discard is for good"
+        "dites quelles lettres mortes abandonner : donnez --id ID ou un filtre (--connector, --commune, --form) ; il n'y a pas de --all, un abandon est définitif"
     )]
     NoDiscardSelector,
     /// `discard` with an empty reason.
-    #[error("give the reason of the discard with --reason \"…\": it is kept in the store")]
+    #[error("donnez la raison de l'abandon par --reason \"…\" : elle est gardée dans la base")]
     NoReason,
     /// `--connector` names no configured connector.
     #[error(
-        "unknown connector `{name}` (configured: {known}): give one of the [[connectors]] names of the configuration"
+        "connecteur `{name}` inconnu (configurés : {known}) : donnez l'un des noms des [[connectors]] de la configuration"
     )]
     UnknownConnector {
         /// The name given.
@@ -469,7 +469,7 @@ impl<'r> Reader<'r> {
             .create_channel()
             .await
             .map_err(|source| BusError::Amqp {
-                context: format!("cannot open a channel to read `{queue}`"),
+                context: format!("impossible d'ouvrir un canal pour lire `{queue}`"),
                 source,
             })?;
         let remaining = match aiguillage_bus::topology::queue_depth(&channel, &queue).await {
@@ -504,7 +504,7 @@ impl<'r> Reader<'r> {
             )
             .await
             .map_err(|source| BusError::Amqp {
-                context: format!("cannot read `{}`", self.queue),
+                context: format!("lecture impossible de `{}`", self.queue),
                 source,
             })?;
         let Some(message) = got else {
@@ -824,7 +824,7 @@ impl Replay<'_> {
             .await
             .map_err(|source| BusError::Amqp {
                 context: format!(
-                    "`{}` was replayed but could not be acknowledged (it stays in `{queue}`: discard it)",
+                    "`{}` a été rejouée mais n'a pas pu être acquittée (elle reste dans `{queue}` : abandonnez-la)",
                     letter.id,
                 ),
                 source,
@@ -845,14 +845,14 @@ impl Handler for Replay<'_> {
         }
         if !letter.readable {
             return Ok(Handled::Skipped(
-                "not a valid envelope: a replay cannot change that (discard it, and have the portal publish it again if needed)".into(),
+                "ce n'est pas une enveloppe valide : la rejouer n'y changerait rien (abandonnez-la, et faites-la publier de nouveau par le portail si besoin)".into(),
             ));
         }
         let recorded = self.store.outcome(&letter.id, connector).await?;
         if let Some(outcome) = recorded.filter(|o| o.status == Status::Delivered) {
             return Ok(Handled::Skipped(format!(
-                "already delivered (reference {}): this dead letter is a duplicate, discard it",
-                outcome.reference.as_deref().unwrap_or("none")
+                "déjà livrée (référence {}) : cette lettre morte est un doublon, abandonnez-la",
+                outcome.reference.as_deref().unwrap_or("aucune")
             )));
         }
         // The order matters. 1. Reset the store row, so that the pipeline takes the copy
@@ -976,7 +976,7 @@ impl Handler for Discarding<'_> {
             .await
             .map_err(|source| BusError::Amqp {
                 context: format!(
-                    "the discard of `{}` was recorded but its dead letter could not be acknowledged (discard it again)",
+                    "l'abandon de `{}` a été enregistré mais sa lettre morte n'a pas pu être acquittée (abandonnez-la de nouveau)",
                     letter.id
                 ),
                 source,
@@ -1027,12 +1027,12 @@ pub fn render_table(letters: &[DeadLetter]) -> String {
     const HEADINGS: [&str; 8] = [
         "ID",
         "COMMUNE",
-        "FORM",
-        "CONNECTOR",
-        "STATUS",
-        "ATTEMPTS",
-        "AGE",
-        "REASON",
+        "FORMULAIRE",
+        "CONNECTEUR",
+        "STATUT",
+        "TENTATIVES",
+        "DEPUIS",
+        "RAISON",
     ];
     let rows: Vec<[String; 8]> = letters
         .iter()

@@ -697,7 +697,7 @@ pub async fn consume(
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await
-        .map_err(|e| format!("connector `{name}`: cannot set the prefetch: {e}"))?;
+        .map_err(|e| format!("connecteur `{name}` : impossible de régler le prefetch : {e}"))?;
     let tag = format!("aiguillage-{name}-{}", std::process::id());
     let mut consumer = channel
         .basic_consume(
@@ -707,7 +707,7 @@ pub async fn consume(
             FieldTable::default(),
         )
         .await
-        .map_err(|e| format!("connector `{name}`: cannot consume `{queue}`: {e}"))?;
+        .map_err(|e| format!("connecteur `{name}` : impossible de consommer `{queue}` : {e}"))?;
     info!(connector = %name, %queue, concurrency, prefetch, "consuming");
 
     let slots = Arc::new(Semaphore::new(concurrency));
@@ -728,7 +728,7 @@ pub async fn consume(
                         _ = stop.changed() => break 'consume None,
                         Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                             if let Some(error) = handler_failure(joined) {
-                                break 'consume Some(format!("connector `{name}`: {error}"));
+                                break 'consume Some(format!("connecteur `{name}` : {error}"));
                             }
                             continue;
                         }
@@ -758,7 +758,7 @@ pub async fn consume(
                     _ = stop.changed() => break None,
                     Some(joined) = in_flight.join_next() => {
                         if let Some(error) = handler_failure(joined) {
-                            break Some(format!("connector `{name}`: {error}"));
+                            break Some(format!("connecteur `{name}` : {error}"));
                         }
                     }
                 }
@@ -772,13 +772,13 @@ pub async fn consume(
             _ = stop.changed() => break None,
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                 match handler_failure(joined) {
-                    Some(error) => break Some(format!("connector `{name}`: {error}")),
+                    Some(error) => break Some(format!("connecteur `{name}` : {error}")),
                     None => continue,
                 }
             }
             permit = slots.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
-                Err(_) => break Some("semaphore closed".into()),
+                Err(_) => break Some("le sémaphore des livraisons est fermé".into()),
             },
         };
         let (delivery, before_fence) = match held.take() {
@@ -789,8 +789,8 @@ pub async fn consume(
                     _ = stop.changed() => break None,
                     next = consumer.next() => match next {
                         Some(Ok(delivery)) => delivery,
-                        Some(Err(error)) => break Some(format!("connector `{name}`: consumer failed: {error}")),
-                        None => break Some(format!("connector `{name}`: the broker cancelled the consumer")),
+                        Some(Err(error)) => break Some(format!("connecteur `{name}` : le consommateur a échoué : {error}")),
+                        None => break Some(format!("connecteur `{name}` : le broker a annulé le consommateur")),
                     },
                 };
                 // Classified in the order received: the fence is a place in the queue.
@@ -799,7 +799,7 @@ pub async fn consume(
                     Seen::OwnMarker => {
                         debug!(connector = %name, "fence reached: every copy from here on was queued under this configuration");
                         if let Err(error) = ack(&delivery).await {
-                            break Some(format!("connector `{name}`: {error}"));
+                            break Some(format!("connecteur `{name}` : {error}"));
                         }
                         continue;
                     }
@@ -809,7 +809,7 @@ pub async fn consume(
                             Err(error) => Err(error.to_string()),
                         };
                         if let Err(error) = settled {
-                            break Some(format!("connector `{name}`: {error}"));
+                            break Some(format!("connecteur `{name}` : {error}"));
                         }
                         continue;
                     }
@@ -870,6 +870,6 @@ fn handler_failure(
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error.to_string()),
         Err(error) if error.is_cancelled() => None,
-        Err(error) => Some(format!("a delivery task panicked: {error}")),
+        Err(error) => Some(format!("une tâche de livraison a paniqué : {error}")),
     }
 }

@@ -71,6 +71,8 @@ const FRENCH: &[&str] = &[
     "attendu",
     "attendue",
     "impossible",
+    "aucun",
+    "aucune",
 ];
 
 /// Why `reason` is not French, or `None` when it reads as French.

@@ -206,7 +206,7 @@ fn the_table_aligns_columns_and_puts_the_reason_last() {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 2);
     assert!(lines[0].starts_with("ID "));
-    assert!(lines[0].ends_with("REASON"));
+    assert!(lines[0].ends_with("RAISON"));
     assert_eq!(lines[0].find("COMMUNE"), lines[1].find("44043"));
     assert!(lines[1].ends_with("HTTP 503"));
 }
