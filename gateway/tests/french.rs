@@ -266,3 +266,25 @@ async fn the_store_s_failures_that_reach_a_reason_are_french() {
     assert!(held.to_string().starts_with("mise en attente : "), "{held}");
     assert_french(&held.report());
 }
+
+/// Issue #17: the dead-letter operator's refusals (the CLI and the dashboard's API show
+/// them) and the bus failures that reach `/readyz` and systemd's STATUS= are French.
+#[test]
+fn the_operator_s_refusals_and_the_bus_failures_are_french() {
+    use aiguillage_bus::publisher::BusError;
+    use aiguillage_gateway::operator::dead::DeadError;
+    for error in [
+        DeadError::NoReplaySelector,
+        DeadError::NoDiscardSelector,
+        DeadError::NoReason,
+        DeadError::UnknownConnector {
+            name: "cityweb".into(),
+            known: "`clisson-cityweb`".into(),
+        },
+        DeadError::ConnectorOnUnrouted,
+        DeadError::Bus(BusError::Nacked("demarches".into())),
+        DeadError::Bus(BusError::Returned("demarches".into())),
+    ] {
+        assert_french(&error.to_string());
+    }
+}
