@@ -3,7 +3,7 @@
 //! (`44043` `000` `AB` `0245` → `44043000AB0245`).
 
 use crate::document::Parcelle;
-use crate::validate::quote;
+use crate::quote::quote;
 
 /// Whether `code` is a commune's INSEE code: 5 digits, or `2A`/`2B` and 3 digits (Corsica).
 pub fn is_commune_insee(code: &str) -> bool {

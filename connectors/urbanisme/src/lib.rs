@@ -44,6 +44,7 @@ pub mod json;
 pub mod mail;
 pub mod manifest;
 pub mod package;
+mod quote;
 pub mod tables;
 pub mod validate;
 pub mod xml;

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::cadastre;
 use crate::document::{Demandeur, Depot, TypeDemandeur};
+use crate::quote::quote;
 use crate::tables::{Tables, TypeDossier};
 
 /// The media types a pièce may have, with their extension and the bytes they start with.
@@ -148,19 +149,6 @@ pub fn dossier_id(commune: &str, type_dossier: &str, envelope_id: &str) -> Strin
     let digest = Sha256::digest(envelope_id.as_bytes());
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{commune}-{type_dossier}-{hex}")
-}
-
-/// `value` quoted for a message: escaped, and cut when long (a hostile value must not
-/// fill the dead letters).
-pub(crate) fn quote(value: &str) -> String {
-    const MAX: usize = 80;
-    let escaped: String = value.escape_debug().collect();
-    if escaped.chars().count() > MAX {
-        let cut: String = escaped.chars().take(MAX).collect();
-        format!("`{cut}…`")
-    } else {
-        format!("`{escaped}`")
-    }
 }
 
 /// Checks `depot` (read from `document`) against the envelope, its attachments and the
@@ -623,12 +611,6 @@ mod tests {
         assert_eq!(one, "dossier refusé : a");
         let two = Violations(vec!["a".into(), "b".into()]).to_string();
         assert_eq!(two, "dossier refusé, 2 problèmes : 1) a ; 2) b");
-    }
-
-    #[test]
-    fn quotes_are_short_and_escaped() {
-        assert_eq!(quote("a\u{0}b"), "`a\\0b`");
-        assert!(quote(&"x".repeat(1000)).chars().count() < 90);
     }
 
     #[test]
